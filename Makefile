@@ -1,0 +1,35 @@
+# onsight: `make demo` and `make test` work on a fresh Debian machine with Python >= 3.11.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+export ONSIGHT_ASSETS ?= $(abspath ../shared/assets)
+
+.PHONY: install demo test lint unit bench soak clean
+
+install: $(VENV)/.installed
+
+# `trackers` (ByteTrack, Apache-2.0) declares opencv-python, the GUI build, which would
+# overwrite opencv-python-headless; its real imports are covered by our own dependencies.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q --no-deps 'trackers==2.6.1'
+	$(BIN)/python -c "import cv2, av, onnxruntime, trackers"
+	touch $@
+
+demo: install
+	$(BIN)/onsight demo
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/mypy src
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python bench/run.py
+
+clean:
+	rm -rf $(VENV) onsight-demo .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,189 @@
+"""`onsight ...`: check a config, run it, run the demo, manage models."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from onsight.config import LoadedConfig, load_config
+from onsight.detect.cli import models_app
+from onsight.errors import OnsightError
+from onsight.ingest import redact_text, redact_url
+from onsight.runtime import CameraPipeline, FrameResult, Runner
+
+app = typer.Typer(
+    help="onsight: privacy-preserving analytics for the cameras a site already has.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(models_app, name="models", help="List, verify and fetch detection models.")
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+ConfigArg = Annotated[Path, typer.Argument(help="Path to the YAML config.", show_default=False)]
+
+
+def _fail(message: str, secrets: tuple[str, ...] = ()) -> NoReturn:
+    err.print(f"[red]error:[/red] {redact_text(message, secrets)}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _load(path: Path) -> LoadedConfig:
+    try:
+        return load_config(path)
+    except OnsightError as exc:
+        _fail(str(exc))
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="onsight: %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@app.command()
+def check(config: ConfigArg) -> None:
+    """Validate CONFIG and the models it needs; print what would run."""
+    loaded = _load(config)
+    from onsight.detect import MODELS
+
+    model = loaded.config.detector.model
+    if model not in MODELS:
+        _fail(f"{config}: detector.model: unknown model {model!r}; known: {', '.join(MODELS)}")
+    out.print(
+        f"[green]ok[/green] {config}: {len(loaded.config.cameras)} camera(s), "
+        f"database {loaded.database_path}",
+        highlight=False,
+    )
+    for camera in loaded.config.cameras:
+        out.print(
+            f"  {camera.name}: {redact_url(camera.url)} at {camera.fps:g} fps, purpose "
+            f"{camera.purpose}, {len(camera.lines)} line(s), {len(camera.zones)} zone(s)",
+            highlight=False,
+        )
+
+
+@app.command()
+def run(
+    config: ConfigArg,
+    summary: Annotated[
+        Path | None, typer.Option(help="Write per-camera counts as JSON here when done.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log reconnects etc.")] = False,
+) -> None:
+    """Run every camera of CONFIG; files run to their end, live cameras until Ctrl-C."""
+    _setup_logging(verbose)
+    loaded = _load(config)
+    result = _run(loaded)
+    if summary is not None:
+        summary.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+
+
+def _run(
+    loaded: LoadedConfig, on_frame: Callable[[CameraPipeline, FrameResult], None] | None = None
+) -> dict[str, object]:
+    from onsight.progress import Progress
+
+    try:
+        runner = Runner(loaded, on_frame=on_frame)
+    except OnsightError as exc:
+        _fail(str(exc), loaded.secrets)
+    try:
+        with Progress(runner.pipelines, runner.errors, err) as progress:
+            runner.start()
+            try:
+                runner.wait(poll=progress.update)
+            except KeyboardInterrupt:
+                err.print("stopping (events recorded so far are kept)...")
+                runner.stop()
+    finally:
+        runner.close()
+    if runner.errors:
+        for message in runner.errors.values():
+            err.print(f"[red]error:[/red] {redact_text(message, loaded.secrets)}", highlight=False)
+        raise typer.Exit(1)
+    return runner.summary()
+
+
+@app.command()
+def demo(
+    out_dir: Annotated[Path, typer.Option("--out", help="Where the demo writes its files.")] = Path(
+        "onsight-demo"
+    ),
+) -> None:
+    """Count people on the bundled sample clip and write a redacted preview image."""
+    _setup_logging(False)
+    video = _assets_dir() / "video" / "vtest_480x360.avi"
+    if not video.is_file():
+        _fail(f"demo clip not found: {video} (set ONSIGHT_ASSETS to the shared assets folder)")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config_path = out_dir / "demo.yaml"
+    config_path.write_text(
+        resources.files("onsight.demo").joinpath("demo.yaml").read_text(encoding="utf-8"),
+        encoding="utf-8",
+    )
+    try:
+        loaded = load_config(config_path, {**os.environ, "ONSIGHT_DEMO_VIDEO": str(video)})
+    except OnsightError as exc:
+        _fail(str(exc))
+
+    from onsight.demo.preview import PreviewPicker
+
+    picker = PreviewPicker()
+    result = _run(loaded, on_frame=picker)
+    cameras = result["cameras"]
+    assert isinstance(cameras, dict)
+    table = Table(title=f"onsight demo: {video.name}")
+    for column in ("camera", "frames", "what", "in", "out", "peak", "mean"):
+        table.add_column(column)
+    for name, camera in cameras.items():
+        for line, c in camera["lines"].items():
+            table.add_row(
+                name, str(camera["frames"]), f"line {line}", str(c["in"]), str(c["out"]), "", ""
+            )
+        for zone, z in camera["zones"].items():
+            table.add_row(name, "", f"zone {zone}", "", "", str(z["peak"]), f"{z['mean']:.2f}")
+    out.print(table)
+    (out_dir / "summary.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    preview = picker.save(out_dir / "preview.jpg")
+    out.print(
+        f"config: {config_path}\nevents: {loaded.database_path}\n"
+        f"summary: {out_dir / 'summary.json'}"
+    )
+    if preview is not None:
+        out.print(f"preview (people blurred): {preview}")
+
+
+def _assets_dir() -> Path:
+    env = os.environ.get("ONSIGHT_ASSETS")
+    if env:
+        return Path(env)
+    for base in (Path.cwd(), *Path.cwd().parents):
+        candidate = base / "shared" / "assets"
+        if candidate.is_dir():
+            return candidate
+        candidate = base.parent / "shared" / "assets"
+        if candidate.is_dir():
+            return candidate
+    return Path("../shared/assets")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

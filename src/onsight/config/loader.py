@@ -1,0 +1,129 @@
+"""Read a YAML config safely, expand ${ENV} secrets, validate, report errors with line numbers."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from onsight.config.models import Config
+from onsight.errors import ConfigError
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+Loc = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class LoadedConfig:
+    """A validated config and where it came from (relative paths resolve against its folder)."""
+
+    config: Config
+    path: Path
+    secrets: tuple[str, ...]  # values substituted from ${ENV}: never print these
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def resolve(self, value: str) -> Path:
+        path = Path(value).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
+    @property
+    def database_path(self) -> Path:
+        return self.resolve(self.config.database or "onsight-data/onsight.db")
+
+
+def load_config(path: Path, environ: dict[str, str] | None = None) -> LoadedConfig:
+    env = dict(os.environ) if environ is None else environ
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config: {exc}") from None
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{where}: invalid YAML: {problem}") from None
+    if root is None:
+        raise ConfigError(f"{path}:1: config is empty; it needs at least a `cameras:` list")
+    lines = _line_numbers(root)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: the config must be a mapping with a `cameras:` list")
+    secrets: list[str] = []
+    data = _expand_env(data, env, secrets, path, lines, ())
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, path, lines)) from None
+    return LoadedConfig(config=config, path=path.resolve(), secrets=tuple(secrets))
+
+
+def _expand_env(
+    value: Any, env: dict[str, str], secrets: list[str], path: Path, lines: dict[Loc, int], loc: Loc
+) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand_env(v, env, secrets, path, lines, (*loc, k)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_env(v, env, secrets, path, lines, (*loc, i)) for i, v in enumerate(value)]
+    if isinstance(value, str) and "${" in value:
+
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in env:
+                where = f"{path}:{lines.get(loc, 1)}"
+                raise ConfigError(
+                    f"{where}: {_dotted(loc)}: environment variable {name} is not set"
+                )
+            secrets.append(env[name])
+            return env[name]
+
+        return _ENV_REF.sub(substitute, value)
+    return value
+
+
+def _line_numbers(node: yaml.Node, loc: Loc = ()) -> dict[Loc, int]:
+    """Map each path in the document to the 1-based line where its value starts."""
+    found: dict[Loc, int] = {loc: node.start_mark.line + 1}
+    if isinstance(node, yaml.MappingNode):
+        for key, child in node.value:
+            child_loc = (*loc, key.value)
+            found.update(_line_numbers(child, child_loc))
+            found[child_loc] = key.start_mark.line + 1
+    elif isinstance(node, yaml.SequenceNode):
+        for index, child in enumerate(node.value):
+            found.update(_line_numbers(child, (*loc, index)))
+    return found
+
+
+def _describe(exc: ValidationError, path: Path, lines: dict[Loc, int]) -> str:
+    """One line for the first error: file:line: field: message (never the input value)."""
+    error = exc.errors(include_input=False)[0]
+    loc: Loc = tuple(error["loc"])
+    line = next((lines[loc[:n]] for n in range(len(loc), -1, -1) if loc[:n] in lines), 1)
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown field (check the spelling; see README for the fields)"
+    elif error["type"] == "missing":
+        message = "required field is missing"
+    message = message.removeprefix("Value error, ")
+    more = len(exc.errors())
+    suffix = f" (and {more - 1} more error{'s' if more > 2 else ''})" if more > 1 else ""
+    return f"{path}:{line}: {_dotted(loc) or 'config'}: {message}{suffix}"
+
+
+def _dotted(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out

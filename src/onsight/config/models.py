@@ -1,0 +1,158 @@
+"""Configuration schema: strict pydantic models, unknown fields rejected, every field described."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from onsight.geometry import polygon_area
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+
+Coordinate = Annotated[float, Field(ge=0.0, le=1.0, strict=False)]
+NormPoint = Annotated[list[Coordinate], Field(min_length=2, max_length=2)]
+
+Purpose = Literal["footfall", "occupancy", "safety", "operations", "inspection", "screening"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class LineConfig(_Strict):
+    name: str = Field(pattern=_NAME, description="Line name, unique within the camera.")
+    points: Annotated[list[NormPoint], Field(min_length=2, max_length=2)] = Field(
+        description="Two points A, B (normalised 0-1, origin top-left). Crossing from the side "
+        "where (B-A)x(P-A) < 0 to the side where it is > 0 is `in`."
+    )
+    in_name: str = Field("in", description="What an `in` crossing means here, e.g. 'enter'.")
+    out_name: str = Field("out", description="What an `out` crossing means here, e.g. 'leave'.")
+    classes: list[str] = Field(
+        default_factory=lambda: ["person"], min_length=1, description="Object classes counted."
+    )
+    margin: float = Field(
+        0.02,
+        ge=0.0,
+        le=0.2,
+        strict=False,
+        description="Distance from the line (fraction of the image) a track must reach on a side "
+        "before that side counts as settled; suppresses jitter on the line.",
+    )
+    settle_frames: int = Field(
+        3, ge=1, le=30, description="Analysed frames a track must stay on a side to settle there."
+    )
+
+    @model_validator(mode="after")
+    def _has_length(self) -> Self:
+        (ax, ay), (bx, by) = self.points
+        if (ax - bx) ** 2 + (ay - by) ** 2 < 1e-6:
+            raise ValueError("the two points of a line must differ")
+        return self
+
+
+class ZoneConfig(_Strict):
+    name: str = Field(pattern=_NAME, description="Zone name, unique within the camera.")
+    polygon: Annotated[list[NormPoint], Field(min_length=3)] = Field(
+        description="Polygon vertices (normalised 0-1, origin top-left)."
+    )
+    classes: list[str] = Field(
+        default_factory=lambda: ["person"], min_length=1, description="Object classes counted."
+    )
+
+    @model_validator(mode="after")
+    def _has_area(self) -> Self:
+        if polygon_area([(p[0], p[1]) for p in self.polygon]) < 1e-6:
+            raise ValueError("the zone polygon has no area")
+        return self
+
+
+class MotionConfig(_Strict):
+    enabled: bool = Field(True, description="Skip the detector on frames without motion.")
+    threshold: float = Field(
+        0.002,
+        gt=0.0,
+        lt=1.0,
+        strict=False,
+        description="Fraction of pixels of the small grey image that must change for motion.",
+    )
+    pixel_delta: int = Field(
+        18, ge=1, le=255, description="Grey-level change for a pixel to count as changed."
+    )
+
+
+class CameraConfig(_Strict):
+    name: str = Field(pattern=_NAME, description="Camera name, unique in the config.")
+    url: str = Field(
+        min_length=1,
+        description="Video source: file path, rtsp://, http(s)://, or /dev/videoN. "
+        "Use ${ENV} for secrets, e.g. rtsp://user:${CAM_PASS}@host/stream.",
+    )
+    detect_url: str | None = Field(
+        None, description="Optional lower-resolution substream used for analysis."
+    )
+    fps: float = Field(
+        10.0, gt=0.0, le=60.0, strict=False, description="Analysis rate in frames per second."
+    )
+    width: int = Field(
+        640, ge=160, le=3840, description="Frames wider than this are downscaled on decode."
+    )
+    purpose: Purpose = Field("footfall", description="Why this camera is analysed.")
+    motion: MotionConfig = Field(default_factory=lambda: MotionConfig(), description="Motion gate.")
+    lines: list[LineConfig] = Field(default_factory=list, description="Counting lines.")
+    zones: list[ZoneConfig] = Field(default_factory=list, description="Occupancy zones.")
+
+    @field_validator("lines", "zones")
+    @classmethod
+    def _unique_names(
+        cls, items: list[LineConfig] | list[ZoneConfig]
+    ) -> list[LineConfig] | list[ZoneConfig]:
+        _require_unique([item.name for item in items])
+        return items
+
+
+class DetectorConfig(_Strict):
+    model: str = Field("yolox_nano_416_coco", description="Model name (see `onsight models list`).")
+    backend: Literal["onnxruntime", "opencv"] = Field(
+        "onnxruntime", description="Inference backend."
+    )
+    confidence: float | None = Field(
+        None,
+        gt=0.0,
+        lt=1.0,
+        strict=False,
+        description="Score threshold; the model's default if unset.",
+    )
+    threads: int = Field(1, ge=1, le=64, description="Inference threads per camera.")
+
+
+class Config(_Strict):
+    site: str = Field("site", pattern=_NAME, description="Site name used in topics and notices.")
+    database: str | None = Field(
+        None,
+        description="SQLite database path; relative paths are relative to the config file. "
+        "Default: onsight-data/onsight.db beside the config.",
+    )
+    detector: DetectorConfig = Field(
+        default_factory=lambda: DetectorConfig(), description="Detection."
+    )
+    cameras: list[CameraConfig] = Field(min_length=1, description="Cameras to analyse.")
+
+    @field_validator("cameras")
+    @classmethod
+    def _unique_cameras(cls, cameras: list[CameraConfig]) -> list[CameraConfig]:
+        _require_unique([camera.name for camera in cameras])
+        return cameras
+
+
+def _require_unique(names: list[str]) -> None:
+    seen: set[str] = set()
+    for name in names:
+        if name in seen:
+            raise ValueError(f"duplicate name {name!r}")
+        seen.add(name)
+
+
+def is_valid_name(name: str) -> bool:
+    return re.match(_NAME, name) is not None

@@ -1,0 +1,88 @@
+"""`onsight models ...`: list, verify and fetch detector weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from onsight.detect.registry import DEFAULT_MODEL, MODELS, fetch, locate, search_dirs, verify
+from onsight.errors import ModelError
+
+models_app = typer.Typer(help="List, verify and download detector models.", no_args_is_help=True)
+
+ModelDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--model-dir",
+        help="Look here first (then $ONSIGHT_MODELS, $ONSIGHT_ASSETS/models, the user cache).",
+    ),
+]
+
+
+def _error(message: str) -> None:
+    # Text() rather than markup: messages contain paths and brackets that must print verbatim.
+    Console(stderr=True, soft_wrap=True, highlight=False).print(Text(message, style="red"))
+
+
+@models_app.command("list")
+def list_models(model_dir: ModelDir = None) -> None:
+    """Show every known model and whether its files are present (hashes are not checked)."""
+    table = Table(caption=f"default: {DEFAULT_MODEL}")
+    for column in ("name", "licence", "input", "classes", "status", "path"):
+        table.add_column(column, overflow="fold")
+    for spec in MODELS.values():
+        try:
+            status, path = "[green]present[/]", str(locate(spec, model_dir).weights)
+        except ModelError:
+            status, path = "[red]missing[/]", str(search_dirs(model_dir)[0] / spec.weights)
+        table.add_row(
+            spec.name,
+            spec.licence,
+            f"{spec.input_size}x{spec.input_size}",
+            str(spec.num_classes),
+            status,
+            path,
+        )
+    Console(soft_wrap=True).print(table)
+
+
+@models_app.command("verify")
+def verify_models(
+    name: Annotated[
+        str | None, typer.Argument(help="Model to check; all known models if omitted.")
+    ] = None,
+    model_dir: ModelDir = None,
+) -> None:
+    """Check the sha256 of a model's files (exit 1 if any is missing or differs)."""
+    console = Console(soft_wrap=True, highlight=False)
+    failed = False
+    for model in [name] if name is not None else list(MODELS):
+        try:
+            files = verify(model, model_dir)
+        except ModelError as exc:
+            _error(str(exc))
+            failed = True
+            continue
+        console.print(Text.assemble(("ok ", "green"), f"{model} {files.directory}"))
+    if failed:
+        raise typer.Exit(code=1)
+
+
+@models_app.command("fetch")
+def fetch_model(
+    name: Annotated[str, typer.Argument(help=f"Model to download, e.g. {DEFAULT_MODEL}.")],
+) -> None:
+    """Download a model from its official URL into the user cache and verify it."""
+    try:
+        files = fetch(name)
+    except ModelError as exc:
+        _error(str(exc))
+        raise typer.Exit(code=1) from None
+    Console(soft_wrap=True, highlight=False).print(
+        Text.assemble(("fetched ", "green"), f"{name} into {files.directory}")
+    )

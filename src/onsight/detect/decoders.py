@@ -1,0 +1,287 @@
+"""Pre- and post-processing shared by every backend: letterbox, YOLOX and NanoDet decoding, NMS.
+
+A decoder turns a BGR image into the network's input blob (`prepare`) and the network's
+raw outputs back into `Detections` in the image's pixels (`decode`). Buffers and anchor
+grids are allocated once per input size, so one decoder must not be shared between threads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol, cast
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from onsight.types import Detections, FloatArray, Image, IntArray
+
+STRIDES = (8, 16, 32)
+NANODET_REG_MAX = 7
+NANODET_MEAN = (103.53, 116.28, 123.675)
+NANODET_STD = (57.375, 57.12, 58.395)
+YOLOX_PAD = 114
+MAX_CANDIDATES = 2000  # best-scoring boxes kept before NMS; bounds NMS cost on noisy frames
+
+
+@dataclass(frozen=True, slots=True)
+class LetterboxGeometry:
+    """How an image was placed on the network canvas: canvas = image * scale + pad."""
+
+    scale: float
+    pad_x: int
+    pad_y: int
+    width: int  # original image size, pixels
+    height: int
+
+    def to_image(self, xyxy: FloatArray) -> FloatArray:
+        """Map canvas boxes to image pixels and clip them to the image, in place."""
+        xyxy[:, 0::2] -= self.pad_x
+        xyxy[:, 1::2] -= self.pad_y
+        xyxy /= self.scale
+        np.clip(xyxy[:, 0::2], 0.0, self.width, out=xyxy[:, 0::2])
+        np.clip(xyxy[:, 1::2], 0.0, self.height, out=xyxy[:, 1::2])
+        return xyxy
+
+
+class Letterbox:
+    """Resize keeping the aspect ratio onto a square canvas and fill a reused NCHW float32 blob.
+
+    The returned blob is overwritten by the next call.
+    """
+
+    def __init__(
+        self,
+        size: int,
+        *,
+        centre: bool,
+        pad_value: int,
+        mean: Sequence[float] | None = None,
+        std: Sequence[float] | None = None,
+    ) -> None:
+        self.size = size
+        self._centre = centre
+        self._pad_value = pad_value
+        self._canvas = np.full((size, size, 3), pad_value, np.uint8)
+        self._blob: FloatArray = np.zeros((1, 3, size, size), np.float32)
+        self._mean: FloatArray | None = None
+        self._inv_std: FloatArray | None = None
+        if mean is not None:
+            self._mean = np.asarray(mean, np.float32).reshape(3, 1, 1)
+            self._inv_std = (1.0 / np.asarray(std, np.float32)).reshape(3, 1, 1)
+        self._geometry: LetterboxGeometry | None = None
+
+    def geometry(self, width: int, height: int) -> LetterboxGeometry:
+        scale = min(self.size / width, self.size / height)
+        new_w, new_h = self._resized(width, height, scale)
+        pad_x = (self.size - new_w) // 2 if self._centre else 0
+        pad_y = (self.size - new_h) // 2 if self._centre else 0
+        return LetterboxGeometry(scale, pad_x, pad_y, width, height)
+
+    def _resized(self, width: int, height: int, scale: float) -> tuple[int, int]:
+        # round() rather than int(): 360 * (416 / 480) is 311.99999...
+        new_w = min(self.size, max(1, round(width * scale)))
+        new_h = min(self.size, max(1, round(height * scale)))
+        return new_w, new_h
+
+    def __call__(self, image: Image) -> tuple[FloatArray, LetterboxGeometry]:
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise ValueError(f"expected a uint8 HxWx3 BGR image, got {image.dtype} {image.shape}")
+        height, width = int(image.shape[0]), int(image.shape[1])
+        geo = self._geometry
+        if geo is None or (geo.width, geo.height) != (width, height):
+            geo = self.geometry(width, height)
+            self._geometry = geo
+            self._canvas.fill(self._pad_value)  # padding only changes with the image size
+        new_w, new_h = self._resized(width, height, geo.scale)
+        roi = self._canvas[geo.pad_y : geo.pad_y + new_h, geo.pad_x : geo.pad_x + new_w]
+        if (new_w, new_h) == (width, height):
+            np.copyto(roi, image)
+        else:
+            cv2.resize(image, (new_w, new_h), dst=roi, interpolation=cv2.INTER_LINEAR)
+        chw = self._canvas.transpose(2, 0, 1)
+        blob = self._blob[0]
+        if self._mean is None or self._inv_std is None:
+            np.copyto(blob, chw)
+        else:
+            np.subtract(chw, self._mean, out=blob)
+            np.multiply(blob, self._inv_std, out=blob)
+        return self._blob, geo
+
+
+class Decoder(Protocol):
+    """Model-specific pre/post-processing; backends only run the network."""
+
+    @property
+    def output_names(self) -> tuple[str, ...]: ...
+
+    def prepare(self, image: Image) -> tuple[FloatArray, LetterboxGeometry]: ...
+
+    def decode(
+        self, outputs: Sequence[npt.NDArray[np.float32]], geometry: LetterboxGeometry
+    ) -> Detections: ...
+
+
+def nms(
+    xyxy: FloatArray, scores: FloatArray, class_ids: IntArray, iou: float, max_detections: int
+) -> IntArray:
+    """Class-wise non-maximum suppression; indices of kept boxes, best score first."""
+    if len(scores) == 0:
+        return np.zeros((0,), np.int64)
+    xywh = xyxy.copy()
+    xywh[:, 2:] -= xyxy[:, :2]
+    # The stubs ask for sequences; the binding takes numpy arrays as they are, without copies.
+    keep = cv2.dnn.NMSBoxesBatched(
+        cast("Sequence[Sequence[float]]", xywh),
+        cast("Sequence[float]", scores),
+        cast("Sequence[int]", class_ids.astype(np.int32)),
+        0.0,
+        iou,
+        1.0,
+        max_detections,
+    )
+    return np.asarray(keep, np.int64).reshape(-1)
+
+
+def _finish(
+    xyxy: FloatArray,
+    scores: FloatArray,
+    class_ids: IntArray,
+    geometry: LetterboxGeometry,
+    iou: float,
+    max_detections: int,
+) -> Detections:
+    """Canvas boxes -> clipped image boxes, drop empty ones, then NMS."""
+    if len(scores) > MAX_CANDIDATES:
+        top = np.argpartition(-scores, MAX_CANDIDATES)[:MAX_CANDIDATES]
+        xyxy, scores, class_ids = xyxy[top], scores[top], class_ids[top]
+    xyxy = geometry.to_image(xyxy)
+    valid = (xyxy[:, 2] > xyxy[:, 0]) & (xyxy[:, 3] > xyxy[:, 1])
+    if not valid.all():
+        xyxy, scores, class_ids = xyxy[valid], scores[valid], class_ids[valid]
+    keep = nms(xyxy, scores, class_ids, iou, max_detections)
+    return Detections(
+        xyxy=np.ascontiguousarray(xyxy[keep], np.float32),
+        confidence=np.ascontiguousarray(scores[keep], np.float32),
+        class_id=np.ascontiguousarray(class_ids[keep], np.int64),
+    )
+
+
+def _grid(size: int, stride: int) -> FloatArray:
+    """(x, y) cell indices of one feature map in row-major (y, x) order, shape (n*n, 2)."""
+    n = size // stride
+    ys, xs = np.divmod(np.arange(n * n, dtype=np.int64), n)
+    return np.stack([xs, ys], axis=1).astype(np.float32)
+
+
+class YoloxDecoder:
+    """YOLOX exported without decoding: rows of [dx, dy, log w, log h, obj, class probs]."""
+
+    output_names: tuple[str, ...] = ("output",)
+
+    def __init__(
+        self, input_size: int, score_threshold: float, nms_iou: float, max_detections: int = 300
+    ) -> None:
+        self.letterbox = Letterbox(input_size, centre=False, pad_value=YOLOX_PAD)
+        self.score_threshold = score_threshold
+        self.nms_iou = nms_iou
+        self.max_detections = max_detections
+        self._grid = np.concatenate([_grid(input_size, s) for s in STRIDES])
+        self._stride = np.concatenate(
+            [np.full(((input_size // s) ** 2, 1), s, np.float32) for s in STRIDES]
+        )
+
+    def prepare(self, image: Image) -> tuple[FloatArray, LetterboxGeometry]:
+        return self.letterbox(image)
+
+    def decode(
+        self, outputs: Sequence[npt.NDArray[np.float32]], geometry: LetterboxGeometry
+    ) -> Detections:
+        pred = outputs[0].reshape(-1, outputs[0].shape[-1])
+        if pred.shape[0] != self._grid.shape[0]:
+            raise ValueError(f"expected {self._grid.shape[0]} YOLOX rows, got {pred.shape[0]}")
+        # score = obj * cls and cls <= 1, so obj alone rules out most rows cheaply
+        rows = np.flatnonzero(pred[:, 4] >= self.score_threshold)
+        p = pred[rows]
+        cls = p[:, 5:] * p[:, 4:5]
+        class_ids = cls.argmax(axis=1)
+        scores = np.take_along_axis(cls, class_ids[:, None], axis=1)[:, 0]
+        ok = scores >= self.score_threshold
+        rows, p, class_ids, scores = rows[ok], p[ok], class_ids[ok], scores[ok]
+        stride = self._stride[rows]
+        centre = (p[:, 0:2] + self._grid[rows]) * stride
+        half = np.exp(p[:, 2:4]) * (stride * 0.5)
+        xyxy = np.concatenate([centre - half, centre + half], axis=1).astype(np.float32)
+        return _finish(
+            xyxy, scores, class_ids.astype(np.int64), geometry, self.nms_iou, self.max_detections
+        )
+
+
+class NanodetDecoder:
+    """NanoDet-m (GFL head): per-stride class scores and 4 x (reg_max+1) distance bins."""
+
+    output_names: tuple[str, ...] = tuple(f"cls_pred_stride_{s}" for s in STRIDES) + tuple(
+        f"dis_pred_stride_{s}" for s in STRIDES
+    )
+
+    def __init__(
+        self, input_size: int, score_threshold: float, nms_iou: float, max_detections: int = 300
+    ) -> None:
+        self.letterbox = Letterbox(
+            input_size, centre=True, pad_value=0, mean=NANODET_MEAN, std=NANODET_STD
+        )
+        self.score_threshold = score_threshold
+        self.nms_iou = nms_iou
+        self.max_detections = max_detections
+        self._centres = [_grid(input_size, s) * s + 0.5 * (s - 1) for s in STRIDES]
+        self._bins = np.arange(NANODET_REG_MAX + 1, dtype=np.float32)
+
+    def prepare(self, image: Image) -> tuple[FloatArray, LetterboxGeometry]:
+        return self.letterbox(image)
+
+    def distances(self, bins: FloatArray, stride: int) -> FloatArray:
+        """(k, 4*(reg_max+1)) bin logits -> (k, 4) distances l, t, r, b in canvas pixels."""
+        logits = bins.reshape(-1, 4, NANODET_REG_MAX + 1)
+        e = np.exp(logits - logits.max(axis=2, keepdims=True))
+        expect: FloatArray = (e @ self._bins) / e.sum(axis=2)
+        return expect * np.float32(stride)
+
+    def decode(
+        self, outputs: Sequence[npt.NDArray[np.float32]], geometry: LetterboxGeometry
+    ) -> Detections:
+        levels = len(STRIDES)
+        boxes: list[FloatArray] = []
+        scores: list[FloatArray] = []
+        class_ids: list[IntArray] = []
+        for i, (stride, centres) in enumerate(zip(STRIDES, self._centres, strict=True)):
+            cls = outputs[i].reshape(centres.shape[0], -1)
+            best = cls.max(axis=1)
+            rows = np.flatnonzero(best >= self.score_threshold)
+            if rows.size == 0:
+                continue
+            dist = self.distances(outputs[levels + i].reshape(centres.shape[0], -1)[rows], stride)
+            c = centres[rows]
+            boxes.append(np.concatenate([c - dist[:, :2], c + dist[:, 2:]], axis=1))
+            scores.append(best[rows])
+            class_ids.append(cls[rows].argmax(axis=1).astype(np.int64))
+        if not boxes:
+            return Detections.empty()
+        return _finish(
+            np.concatenate(boxes).astype(np.float32),
+            np.concatenate(scores),
+            np.concatenate(class_ids),
+            geometry,
+            self.nms_iou,
+            self.max_detections,
+        )
+
+
+def make_decoder(
+    name: str, input_size: int, score_threshold: float, nms_iou: float
+) -> YoloxDecoder | NanodetDecoder:
+    if name == "yolox":
+        return YoloxDecoder(input_size, score_threshold, nms_iou)
+    if name == "nanodet":
+        return NanodetDecoder(input_size, score_threshold, nms_iou)
+    raise ValueError(f"unknown decoder {name!r}")

@@ -1,0 +1,67 @@
+"""Build a Detector from a registered model name and a backend name."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from onsight.detect.backends import Runner
+from onsight.detect.decoders import Decoder, make_decoder
+from onsight.detect.protocol import Detector
+from onsight.detect.registry import BACKENDS, DEFAULT_MODEL, BackendName, get_spec, verify
+from onsight.errors import ModelError
+from onsight.types import Detections, Image
+
+
+class ModelDetector:
+    """A network runner plus the model's decoder. Not thread-safe: it reuses its buffers."""
+
+    def __init__(self, runner: Runner, decoder: Decoder, class_names: Sequence[str]) -> None:
+        self._runner = runner
+        self._decoder = decoder
+        self._class_names = tuple(class_names)
+
+    @property
+    def class_names(self) -> Sequence[str]:
+        return self._class_names
+
+    def detect(self, image: Image) -> Detections:
+        blob, geometry = self._decoder.prepare(image)
+        return self._decoder.decode(self._runner.run(blob), geometry)
+
+
+def _runner(backend: str, weights: Path, output_names: Sequence[str], threads: int) -> Runner:
+    # Imported here so that an unused backend's library is never loaded.
+    if backend == "onnxruntime":
+        from onsight.detect.backends.onnxrt import OnnxRuntimeRunner
+
+        return OnnxRuntimeRunner(weights, output_names, threads)
+    from onsight.detect.backends.opencv_dnn import OpenCVRunner
+
+    return OpenCVRunner(weights, output_names, threads)
+
+
+def make_detector(
+    model: str = DEFAULT_MODEL,
+    backend: BackendName = "onnxruntime",
+    score_threshold: float | None = None,
+    threads: int = 1,
+    model_dir: Path | None = None,
+) -> Detector:
+    """Load a registered model (after checking its sha256) on the given backend.
+
+    Raises ModelError for an unknown model or backend, missing or corrupt files.
+    """
+    spec = get_spec(model)
+    if backend not in spec.backends:
+        valid = ", ".join(b for b in BACKENDS if b in spec.backends)
+        raise ModelError(
+            f"unknown backend {backend!r} for model {spec.name}; valid backends: {valid}"
+        )
+    threshold = spec.score_threshold if score_threshold is None else score_threshold
+    if not 0.0 <= threshold <= 1.0:
+        raise ModelError(f"score threshold must be between 0 and 1, got {threshold}")
+    files = verify(spec, model_dir)
+    decoder = make_decoder(spec.decoder, spec.input_size, threshold, spec.nms_iou)
+    runner = _runner(backend, files.weights, decoder.output_names, threads)
+    return ModelDetector(runner, decoder, files.class_names())

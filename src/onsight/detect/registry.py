@@ -1,0 +1,267 @@
+"""The models onsight knows: files, checksums, licences, sources and decoding settings.
+
+Weights are never committed. They are looked up, in order, in an explicit directory,
+``$ONSIGHT_MODELS``, ``$ONSIGHT_ASSETS/models`` and the user cache
+(``$XDG_CACHE_HOME/onsight/models``, default ``~/.cache/onsight/models``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Literal
+
+from onsight.errors import ModelError
+
+DecoderName = Literal["yolox", "nanodet"]
+BackendName = Literal["onnxruntime", "opencv"]
+BACKENDS: tuple[BackendName, ...] = ("onnxruntime", "opencv")
+DEFAULT_MODEL = "yolox_nano_416_coco"
+
+_YOLOX_REPO = (
+    "https://raw.githubusercontent.com/Kazuhito00/YOLOX-ONNX-TFLite-Sample/"
+    "3d4f1119d0694200671c08069ecb847aa0d8495a"
+)
+_NANODET_REPO = (
+    "https://raw.githubusercontent.com/Kazuhito00/NanoDet-ONNX-Sample/"
+    "610a874a9163369f6432bf7360ae6c66fc605680"
+)
+_COCO_CLASSES = "coco_classes.txt"
+_COCO_CLASSES_SHA256 = "634a1132eb33f8091d60f2c346ababe8b905ae08387037aed883953b7329af84"
+_HASH_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    """One detector: its files (name -> sha256), where each comes from, and how to decode it."""
+
+    name: str
+    weights: str  # the .onnx file among `files`
+    classes_file: str  # class names, one a line, in model index order; among `files`
+    files: Mapping[str, str]  # file name -> sha256
+    sources: Mapping[str, str]  # file name -> official download URL
+    licence: str
+    num_classes: int
+    input_size: int  # square network input, pixels
+    decoder: DecoderName
+    score_threshold: float
+    nms_iou: float
+    backends: tuple[BackendName, ...] = BACKENDS
+
+
+def _coco_model(
+    name: str,
+    weights_sha256: str,
+    source: str,
+    input_size: int,
+    decoder: DecoderName,
+    score_threshold: float,
+    nms_iou: float,
+) -> ModelSpec:
+    weights = f"{name}.onnx"
+    return ModelSpec(
+        name=name,
+        weights=weights,
+        classes_file=_COCO_CLASSES,
+        files=MappingProxyType({weights: weights_sha256, _COCO_CLASSES: _COCO_CLASSES_SHA256}),
+        sources=MappingProxyType(
+            {weights: source, _COCO_CLASSES: f"{_YOLOX_REPO}/{_COCO_CLASSES}"}
+        ),
+        licence="Apache-2.0",
+        num_classes=80,
+        input_size=input_size,
+        decoder=decoder,
+        score_threshold=score_threshold,
+        nms_iou=nms_iou,
+    )
+
+
+MODELS: Mapping[str, ModelSpec] = MappingProxyType(
+    {
+        spec.name: spec
+        for spec in (
+            _coco_model(
+                "yolox_nano_416_coco",
+                "695e750a5d5754bb5a8d5325643b59282191a7e7a564e435a415fd3c578eab14",
+                f"{_YOLOX_REPO}/model/yolox_nano.onnx",
+                416,
+                "yolox",
+                0.3,
+                0.45,
+            ),
+            _coco_model(
+                "nanodet_m_416_coco",
+                "08b62b9ee4a7878e7a64d6ef4faf3074322c033a0252c83a20f41b86c76e8146",
+                f"{_NANODET_REPO}/model/nanodet_m_416.onnx",
+                416,
+                "nanodet",
+                0.35,
+                0.6,
+            ),
+            _coco_model(
+                "nanodet_m_320_coco",
+                "88e9fb97a54bb0030127ad323a10f88b4531b6aa82617e7ef79e35ffcc9bb3e1",
+                f"{_NANODET_REPO}/model/nanodet_m_320.onnx",
+                320,
+                "nanodet",
+                0.35,
+                0.6,
+            ),
+        )
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFiles:
+    """Where a model's files were found (all in one directory)."""
+
+    spec: ModelSpec
+    directory: Path
+
+    @property
+    def weights(self) -> Path:
+        return self.directory / self.spec.weights
+
+    @property
+    def classes_file(self) -> Path:
+        return self.directory / self.spec.classes_file
+
+    def class_names(self) -> tuple[str, ...]:
+        text = self.classes_file.read_text(encoding="utf-8")
+        names = tuple(line.strip() for line in text.splitlines() if line.strip())
+        if len(names) != self.spec.num_classes:
+            raise ModelError(
+                f"{self.classes_file}: expected {self.spec.num_classes} class names, "
+                f"found {len(names)}"
+            )
+        return names
+
+
+def get_spec(name: str | ModelSpec) -> ModelSpec:
+    """The spec for `name`; an unknown name raises ModelError listing the valid ones."""
+    if isinstance(name, ModelSpec):
+        return name
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise ModelError(f"unknown model {name!r}; valid models: {', '.join(MODELS)}") from None
+
+
+def user_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/onsight/models``, or ``~/.cache/onsight/models``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "onsight" / "models"
+
+
+def search_dirs(model_dir: Path | None = None) -> list[Path]:
+    """Directories searched for model files, first match wins."""
+    dirs: list[Path] = []
+    if model_dir is not None:
+        dirs.append(Path(model_dir))
+    if env_models := os.environ.get("ONSIGHT_MODELS"):
+        dirs.append(Path(env_models))
+    if env_assets := os.environ.get("ONSIGHT_ASSETS"):
+        dirs.append(Path(env_assets) / "models")
+    dirs.append(user_cache_dir())
+    return dirs
+
+
+def locate(name: str | ModelSpec, model_dir: Path | None = None) -> ModelFiles:
+    """Find the directory holding the model's weights; every file must be next to them.
+
+    Raises ModelError naming the missing file and the directory to put it in.
+    Does not check hashes (see `verify`).
+    """
+    spec = get_spec(name)
+    dirs = search_dirs(model_dir)
+    found = next((d for d in dirs if (d / spec.weights).is_file()), None)
+    if found is None:
+        raise ModelError(
+            f"model file {spec.weights} not found (searched {', '.join(map(str, dirs))}); "
+            f"run `onsight models fetch {spec.name}` or place it in {dirs[0]}"
+        )
+    for filename in spec.files:
+        if not (found / filename).is_file():
+            raise ModelError(
+                f"model file {filename} not found; place it in {found} next to {spec.weights}"
+            )
+    return ModelFiles(spec, found)
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_hash(spec: ModelSpec, path: Path) -> None:
+    expected = spec.files[path.name]
+    actual = sha256_of(path)
+    if actual != expected:
+        raise ModelError(
+            f"model file {path} has sha256 {actual[:12]}…, expected {expected[:12]}…; "
+            f"delete it and run `onsight models fetch {spec.name}`"
+        )
+
+
+def verify(name: str | ModelSpec, model_dir: Path | None = None) -> ModelFiles:
+    """Locate the model and check each file's sha256; ModelError if one is missing or differs."""
+    files = locate(name, model_dir)
+    for filename in files.spec.files:
+        _check_hash(files.spec, files.directory / filename)
+    return files
+
+
+def fetch(name: str | ModelSpec, dest: Path | None = None, timeout: float = 60.0) -> ModelFiles:
+    """Download the model's files from their official URLs into `dest` (default: user cache).
+
+    Files already present with the right hash are kept. Each download goes to a temporary
+    file that is renamed into place only after its hash matches.
+    """
+    spec = get_spec(name)
+    target = Path(dest) if dest is not None else user_cache_dir()
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelError(f"cannot create model directory {target}: {exc.strerror}") from None
+    for filename, expected in spec.files.items():
+        path = target / filename
+        if path.is_file() and sha256_of(path) == expected:
+            continue
+        _download(spec, filename, target, timeout)
+    return ModelFiles(spec, target)
+
+
+def _download(spec: ModelSpec, filename: str, target: Path, timeout: float) -> None:
+    url = spec.sources[filename]
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{filename}.", suffix=".part", dir=target)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout) as resp:
+            while chunk := resp.read(_HASH_CHUNK):
+                out.write(chunk)
+        actual = sha256_of(tmp)
+        if actual != spec.files[filename]:
+            raise ModelError(
+                f"download of {filename} from {url} has sha256 {actual[:12]}…, expected "
+                f"{spec.files[filename][:12]}…; place a verified copy in {target} by hand"
+            )
+        tmp.replace(target / filename)
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or exc
+        raise ModelError(
+            f"could not download {filename} from {url} ({reason}); "
+            f"place the file in {target} by hand"
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,0 +1,59 @@
+"""Normalised geometry: points, segments and polygons in 0-1 image coordinates (y down)."""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+Point = tuple[float, float]
+FloatArray = npt.NDArray[np.float32]
+
+
+def side_of_line(a: Point, b: Point, points: FloatArray) -> FloatArray:
+    """Signed cross product (B-A)x(P-A) for each point, divided by |B-A|.
+
+    The result is a signed distance: negative on the `out` side, positive on the
+    `in` side (with y pointing down, moving down across A=(0,.5)->B=(1,.5) is `in`).
+    """
+    ax, ay = a
+    dx, dy = b[0] - ax, b[1] - ay
+    length = float(np.hypot(dx, dy)) or 1.0
+    cross = dx * (points[:, 1] - ay) - dy * (points[:, 0] - ax)
+    return (cross / length).astype(np.float32)
+
+
+def projection_on_segment(a: Point, b: Point, points: FloatArray) -> FloatArray:
+    """Position of each point's projection along A->B: 0 at A, 1 at B."""
+    dx, dy = b[0] - a[0], b[1] - a[1]
+    denom = dx * dx + dy * dy or 1.0
+    t = ((points[:, 0] - a[0]) * dx + (points[:, 1] - a[1]) * dy) / denom
+    return np.asarray(t, dtype=np.float32)
+
+
+def points_in_polygon(polygon: list[Point], points: FloatArray) -> npt.NDArray[np.bool_]:
+    """Even-odd rule test for many points against one polygon (vectorised)."""
+    if len(points) == 0:
+        return np.zeros((0,), dtype=bool)
+    poly = np.asarray(polygon, dtype=np.float64)
+    x = points[:, 0].astype(np.float64)[:, None]
+    y = points[:, 1].astype(np.float64)[:, None]
+    x1, y1 = poly[:, 0][None, :], poly[:, 1][None, :]
+    x2, y2 = np.roll(poly[:, 0], -1)[None, :], np.roll(poly[:, 1], -1)[None, :]
+    straddles = (y1 > y) != (y2 > y)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x_cross = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
+    crossings = straddles & (x < x_cross)
+    return np.asarray(crossings.sum(axis=1) % 2 == 1)
+
+
+def polygon_area(polygon: list[Point]) -> float:
+    """Absolute area by the shoelace formula."""
+    poly = np.asarray(polygon, dtype=np.float64)
+    x, y = poly[:, 0], poly[:, 1]
+    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2)
+
+
+def to_pixels(points: list[Point], width: int, height: int) -> npt.NDArray[np.int32]:
+    """Normalised points to integer pixels, for drawing only."""
+    arr = np.asarray(points, dtype=np.float64) * np.array([width, height])
+    return np.asarray(np.round(arr), dtype=np.int32)

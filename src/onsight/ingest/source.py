@@ -1,0 +1,374 @@
+"""`VideoSource`: decode a camera or file with PyAV and yield frames at the analysis rate.
+
+Files are decoded to the end as fast as the machine allows (timestamps, not the wall
+clock, choose the frames) and then the iterator ends. Damaged packets in a file are
+skipped and counted; a truncated file yields what it holds and ends normally. A file
+that cannot be opened, is not a video or has no video stream raises `SourceError`.
+
+Live sources (RTSP, HTTP, V4L2) never end by themselves: any error, or no frame for
+``watchdog_seconds``, closes the connection, logs one warning (credentials redacted),
+waits per the backoff policy and reconnects, until the ``stop`` event is set.
+
+The watchdog is PyAV's read timeout (FFmpeg's interrupt callback aborts a blocked
+read) plus a check between packets, both on the decoding thread: closing a container
+from another thread while FFmpeg reads from it is not safe. The read timeout is half
+of ``watchdog_seconds`` because FFmpeg's H.264 parser holds back the last access
+unit until the next one starts: the first timeout releases that (real) frame, the
+second ends the connection, so a stall is detected after at most ``watchdog_seconds``.
+When a live stream stalls, ``stop`` is noticed within ``watchdog_seconds`` (within
+``open_timeout`` while connecting); while frames flow, at the next packet.
+
+``Frame.pts`` is the stream timestamp in seconds for files. For live sources it is
+re-based: seconds since the first frame, continuing across reconnects by the real
+time the source was away, so it keeps increasing.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import av
+import av.container
+import av.video
+import numpy as np
+
+from onsight.errors import SourceError
+from onsight.ingest.backoff import Backoff, BackoffPolicy
+from onsight.ingest.sampler import FrameSampler
+from onsight.ingest.urls import classify, redact_text, redact_url, url_secrets
+from onsight.types import Frame, Image
+
+logger = logging.getLogger(__name__)
+
+# Demuxers that render arbitrary text as "video" (FFmpeg opens any .txt as ANSI art).
+_TEXT_CODECS = frozenset({"ansi", "bintext", "xbin", "idf"})
+# Consecutive demux errors after which a damaged file is given up on.
+_MAX_DEMUX_ERRORS = 20
+
+
+@dataclass(slots=True)
+class SourceStats:
+    """Counters of one source. `VideoSource.stats` returns a consistent copy."""
+
+    connected: bool = False
+    frames_decoded: int = 0
+    frames_sampled: int = 0
+    reconnects: int = 0  # successful connections after the first
+    decode_errors: int = 0  # packets or reads that failed and were skipped
+    last_frame_monotonic: float | None = None  # time.monotonic() of the last decoded frame
+    source_fps: float | None = None  # the stream's average rate, when known
+    width: int | None = None  # size of the source stream, before any resize
+    height: int | None = None
+    duration_seconds: float | None = None  # files only, when the container knows it
+
+
+class _Stalled(Exception):
+    """No frame within the watchdog period although packets (or nothing) arrived."""
+
+
+class VideoSource:
+    """One camera or file, decoded into `Frame`s at `fps` frames per second of stream time."""
+
+    def __init__(
+        self,
+        camera: str,
+        url: str,
+        fps: float,
+        *,
+        width: int | None = None,
+        options: Mapping[str, str] | None = None,
+        open_timeout: float = 10.0,
+        watchdog_seconds: float = 10.0,
+        backoff: BackoffPolicy | None = None,
+        stop: threading.Event | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.camera = camera
+        self.kind = classify(url)
+        self.fps = fps
+        self._url = url
+        self._secrets = url_secrets(url)
+        if width is not None and width < 2:
+            raise ValueError(f"camera {camera!r}: width must be >= 2, got {width}")
+        self.width = width
+        self._options = dict(options or {})
+        self.open_timeout = open_timeout
+        self.watchdog_seconds = watchdog_seconds
+        self._policy = backoff or BackoffPolicy()
+        self._rng = rng
+        self.stop_event = stop or threading.Event()
+        self._lock = threading.Lock()
+        self._stats = SourceStats()
+        FrameSampler(fps)  # validate fps now rather than on first use
+
+    @property
+    def url(self) -> str:
+        """The URL with credentials masked; safe to log and show."""
+        return redact_url(self._url)
+
+    @property
+    def is_live(self) -> bool:
+        return self.kind != "file"
+
+    @property
+    def stats(self) -> SourceStats:
+        with self._lock:
+            return replace(self._stats)
+
+    def __repr__(self) -> str:
+        return f"VideoSource(camera={self.camera!r}, url={self.url!r}, fps={self.fps})"
+
+    def redact(self, text: str) -> str:
+        """Scrub this source's credentials from `text`."""
+        return redact_text(text, self._secrets)
+
+    def frames(self) -> Iterator[Frame]:
+        """Yield sampled frames; see the module docstring for end and error behaviour."""
+        if self.is_live:
+            return self._live_frames()
+        # Open now, so that a bad file fails at the call rather than at the first frame.
+        return self._file_frames(self._open_file())
+
+    # -- files -----------------------------------------------------------------------
+
+    def _file_frames(self, container: av.container.InputContainer) -> Iterator[Frame]:
+        try:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            sampler = FrameSampler(self.fps, self._rate(stream))
+            yield from self._decode(container, stream, sampler, start_index=0)
+        finally:
+            container.close()
+            with self._lock:
+                self._stats.connected = False
+        errors = self.stats.decode_errors
+        if errors:
+            logger.warning(
+                "camera %r: %d damaged packet(s) skipped in %s", self.camera, errors, self.url
+            )
+
+    def _open_file(self) -> av.container.InputContainer:
+        path = self._url.removeprefix("file://")
+        reason: str | None = None
+        container: av.container.InputContainer | None = None
+        try:
+            container = av.open(path, "r", options=dict(self._options))
+        except IsADirectoryError:
+            reason = "is a directory"
+        except FileNotFoundError:
+            reason = "no such file"
+        except PermissionError:
+            reason = "permission denied"
+        except av.error.InvalidDataError as exc:
+            reason = f"not a video file ({exc.strerror or 'invalid data'})"
+        except (av.FFmpegError, OSError) as exc:
+            reason = getattr(exc, "strerror", None) or type(exc).__name__
+        if container is None:
+            raise self._error(f"cannot open {self.url}: {reason}")
+        videos = container.streams.video
+        if not videos:
+            found = ", ".join(sorted({s.type for s in container.streams})) or "none"
+            container.close()
+            raise self._error(f"cannot open {self.url}: no video stream (streams: {found})")
+        if videos[0].codec_context.name in _TEXT_CODECS:
+            container.close()
+            raise self._error(f"cannot open {self.url}: not a video file (looks like text)")
+        self._on_connected(container, videos[0])
+        return container
+
+    # -- live sources ----------------------------------------------------------------
+
+    def _live_frames(self) -> Iterator[Frame]:
+        backoff = Backoff(self._policy, self._rng)
+        sampler = FrameSampler(self.fps, zero_based=True)
+        index = 0
+        connections = 0
+        lost_at: float | None = None
+        while not self.stop_event.is_set():
+            try:
+                container = self._open_live()
+            except Exception as exc:  # any failure: try again later
+                if isinstance(exc, av.error.ExitError):
+                    exc = TimeoutError(f"no answer within {self.open_timeout:g} s")
+                self._retry_later(backoff, "cannot connect", exc)
+                continue
+            connections += 1
+            stream = container.streams.video[0]
+            sampler.set_source_rate(self._rate(stream))
+            if lost_at is not None:
+                sampler.restart(time.monotonic() - lost_at)
+            with self._lock:
+                self._stats.reconnects = connections - 1
+            problem: BaseException | None = None
+            try:
+                for frame in self._decode(container, stream, sampler, index, backoff):
+                    index = frame.index + 1
+                    yield frame
+                problem = EOFError("stream ended")
+            except av.error.ExitError:  # PyAV's read timeout: the watchdog
+                problem = _Stalled(f"no data for {self.watchdog_seconds:g} s")
+            except Exception as exc:  # reconnect on anything
+                problem = exc
+            finally:
+                container.close()
+                with self._lock:
+                    self._stats.connected = False
+            lost_at = self.stats.last_frame_monotonic or time.monotonic()
+            if not self.stop_event.is_set():
+                self._retry_later(backoff, "stream lost", problem)
+
+    def _open_live(self) -> av.container.InputContainer:
+        # Live streams need less probing than files; 1 s instead of FFmpeg's 5 s
+        # shortens every (re)connect.
+        options: dict[str, str] = {"analyzeduration": "1000000"}
+        io_timeout = str(int(self.watchdog_seconds * 1_000_000))
+        path = self._url
+        fmt: str | None = None
+        if self.kind == "rtsp":
+            # FFmpeg >= 5 (libavformat 59) renamed the RTSP socket timeout to "timeout".
+            timeout_key = "timeout" if av.library_versions["libavformat"][0] >= 59 else "stimeout"
+            options.update({"rtsp_transport": "tcp", timeout_key: io_timeout})
+        elif self.kind == "http":
+            options.update({"rw_timeout": io_timeout})
+        elif self.kind == "v4l2":
+            fmt = "v4l2"
+            path = path.removeprefix("v4l2://")
+        options.update(self._options)
+        container = av.open(
+            path,
+            "r",
+            format=fmt,
+            options=options,
+            timeout=(self.open_timeout, self.watchdog_seconds / 2),
+        )
+        if not container.streams.video:
+            container.close()
+            raise SourceError("no video stream")
+        self._on_connected(container, container.streams.video[0])
+        return container
+
+    def _retry_later(self, backoff: Backoff, what: str, exc: BaseException | None) -> None:
+        delay = backoff.next_delay()
+        detail = self.redact(_describe(exc))
+        logger.warning(
+            "camera %r: %s %s: %s; retrying in %.1f s", self.camera, what, self.url, detail, delay
+        )
+        self.stop_event.wait(delay)
+
+    # -- shared ----------------------------------------------------------------------
+
+    def _decode(
+        self,
+        container: av.container.InputContainer,
+        stream: av.video.VideoStream,
+        sampler: FrameSampler,
+        start_index: int,
+        backoff: Backoff | None = None,
+    ) -> Iterator[Frame]:
+        index = start_index
+        failures_in_row = 0
+        last_progress = time.monotonic()
+        while True:
+            try:
+                for packet in container.demux(stream):
+                    if self.stop_event.is_set():
+                        return
+                    try:
+                        decoded = packet.decode()
+                    except av.FFmpegError:
+                        with self._lock:
+                            self._stats.decode_errors += 1
+                        continue
+                    failures_in_row = 0
+                    now = time.monotonic()
+                    if decoded:
+                        last_progress = now
+                        if backoff is not None:
+                            backoff.reset()
+                    elif self.is_live and now - last_progress > self.watchdog_seconds:
+                        raise _Stalled(f"no frame for {self.watchdog_seconds:g} s")
+                    for vframe in decoded:
+                        t = sampler.offer(*_timestamps(vframe))
+                        with self._lock:
+                            self._stats.frames_decoded += 1
+                            self._stats.last_frame_monotonic = now
+                            if t is not None:
+                                self._stats.frames_sampled += 1
+                        if t is None:
+                            continue
+                        yield Frame(self.camera, index, t, self._to_bgr(vframe), datetime.now(UTC))
+                        index += 1
+                return
+            except av.FFmpegError:
+                if self.is_live:
+                    raise
+                # A damaged file: skip what cannot be read and carry on from there.
+                failures_in_row += 1
+                with self._lock:
+                    self._stats.decode_errors += 1
+                if failures_in_row >= _MAX_DEMUX_ERRORS:
+                    logger.warning(
+                        "camera %r: giving up on %s after %d read errors in a row",
+                        self.camera,
+                        self.url,
+                        failures_in_row,
+                    )
+                    return
+
+    def _to_bgr(self, frame: av.VideoFrame) -> Image:
+        if self.width is None:
+            image = frame.to_ndarray(format="bgr24")
+        else:
+            height = max(2, round(self.width * frame.height / frame.width / 2) * 2)
+            image = frame.reformat(width=self.width, height=height, format="bgr24").to_ndarray()
+        return np.ascontiguousarray(image)
+
+    def _on_connected(
+        self, container: av.container.InputContainer, stream: av.video.VideoStream
+    ) -> None:
+        duration: float | None = None
+        if not self.is_live:
+            if container.duration is not None and container.duration > 0:
+                duration = container.duration / av.time_base
+            elif stream.duration is not None and stream.time_base is not None:
+                duration = float(stream.duration * stream.time_base)
+        with self._lock:
+            self._stats.connected = True
+            self._stats.source_fps = self._rate(stream)
+            self._stats.width = stream.codec_context.width or None
+            self._stats.height = stream.codec_context.height or None
+            self._stats.duration_seconds = duration
+
+    @staticmethod
+    def _rate(stream: av.video.VideoStream) -> float | None:
+        rate = stream.average_rate or stream.guessed_rate
+        return float(rate) if rate else None
+
+    def _error(self, message: str) -> SourceError:
+        return SourceError(f"camera {self.camera!r}: {self.redact(message)}")
+
+
+def _describe(exc: BaseException | None) -> str:
+    """One short line for a failure; PyAV messages end with the URL, which is dropped."""
+    if exc is None:
+        return "unknown error"
+    if isinstance(exc, av.FFmpegError) and exc.strerror:
+        return str(exc.strerror)
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    return text or type(exc).__name__
+
+
+def _timestamps(frame: av.VideoFrame) -> tuple[float | None, float | None]:
+    """PTS and DTS of a decoded frame in seconds (None where absent)."""
+    base = frame.time_base
+    if base is None:
+        return None, None
+    pts = None if frame.pts is None else float(frame.pts * base)
+    dts = None if frame.dts is None else float(frame.dts * base)
+    return pts, dts

@@ -1,0 +1,106 @@
+"""Runs every camera of a config in its own thread, with one event bus and store."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from onsight.config import LoadedConfig
+from onsight.detect import make_detector
+from onsight.errors import OnsightError
+from onsight.events import EventBus, EventStore
+from onsight.runtime.pipeline import CameraPipeline, FrameResult
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunResult:
+    summary: dict[str, object]
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+class Runner:
+    """Owns the pipelines; `start`, then `wait` (files) or `stop` (live / Ctrl-C)."""
+
+    def __init__(
+        self,
+        loaded: LoadedConfig,
+        on_frame: Callable[[CameraPipeline, FrameResult], None] | None = None,
+    ) -> None:
+        config = loaded.config
+        self.store = EventStore(loaded.database_path)
+        self.bus = EventBus([self.store])
+        self.pipelines: list[CameraPipeline] = []
+        try:
+            for camera in config.cameras:
+                detector = make_detector(
+                    config.detector.model,
+                    config.detector.backend,
+                    score_threshold=config.detector.confidence,
+                    threads=config.detector.threads,
+                )
+                self.pipelines.append(CameraPipeline(camera, detector, self.bus))
+        except Exception:
+            self.close()
+            raise
+        self._on_frame = on_frame
+        self.errors: dict[str, str] = {}
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for pipeline in self.pipelines:
+            thread = threading.Thread(
+                target=self._run_camera, args=(pipeline,), name=f"camera-{pipeline.camera.name}"
+            )
+            thread.start()
+            self._threads.append(thread)
+
+    def _run_camera(self, pipeline: CameraPipeline) -> None:
+        name = pipeline.camera.name
+        callback = None
+        if self._on_frame is not None:
+            on_frame = self._on_frame
+
+            def callback(result: FrameResult) -> None:
+                on_frame(pipeline, result)
+
+        try:
+            pipeline.run(callback)
+        except OnsightError as exc:
+            self.errors[name] = str(exc)
+        except Exception as exc:  # keep other cameras and recorded events alive
+            log.exception("camera %r stopped on an unexpected error", name)
+            self.errors[name] = f"camera {name!r}: unexpected error: {type(exc).__name__}"
+
+    @property
+    def running(self) -> bool:
+        return any(t.is_alive() for t in self._threads)
+
+    def wait(self, poll: Callable[[], None] | None = None, interval: float = 0.5) -> None:
+        while self.running:
+            if poll is not None:
+                poll()
+            time.sleep(interval)
+        for thread in self._threads:
+            thread.join()
+
+    def stop(self) -> None:
+        for pipeline in self.pipelines:
+            pipeline.stop.set()
+        for thread in self._threads:
+            thread.join()
+
+    def summary(self) -> dict[str, object]:
+        return {"cameras": {p.camera.name: p.summary() for p in self.pipelines}}
+
+    def close(self) -> None:
+        """Write pending events and close the store (idempotent)."""
+        if getattr(self, "_closed", False):
+            return
+        self._closed = True
+        self.bus.close()
+        self.store.close()

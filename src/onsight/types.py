@@ -1,0 +1,134 @@
+"""The data that flows between pipeline stages.
+
+Each stage has one input type and one output type, all defined here. Pixel
+coordinates exist only in `Detections` (the detector's output); everything
+after the tracker is normalised to 0-1 with the origin at the top left.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
+Image = npt.NDArray[np.uint8]
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One decoded frame chosen for analysis (BGR, HxWx3, uint8)."""
+
+    camera: str
+    index: int  # running number of analysed frames from this source
+    pts: float  # source timestamp in seconds (drives file playback)
+    image: Image
+    wall_time: datetime  # UTC time the frame was decoded
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+
+@dataclass(frozen=True, slots=True)
+class Detections:
+    """Detector output: parallel arrays, boxes in pixels of the analysed image."""
+
+    xyxy: FloatArray  # (N, 4) x1, y1, x2, y2
+    confidence: FloatArray  # (N,)
+    class_id: IntArray  # (N,)
+
+    @classmethod
+    def empty(cls) -> Detections:
+        return cls(
+            xyxy=np.zeros((0, 4), np.float32),
+            confidence=np.zeros((0,), np.float32),
+            class_id=np.zeros((0,), np.int64),
+        )
+
+    def __len__(self) -> int:
+        return int(self.xyxy.shape[0])
+
+    def select(self, keep: npt.NDArray[np.bool_] | IntArray) -> Detections:
+        return Detections(self.xyxy[keep], self.confidence[keep], self.class_id[keep])
+
+
+@dataclass(frozen=True, slots=True)
+class Tracks:
+    """Tracker output for one frame: confirmed tracks only, normalised boxes.
+
+    `track_id` is ephemeral: it lives in memory only and is never stored,
+    published or shown (privacy rule 1).
+    """
+
+    pts: float
+    wall_time: datetime
+    xyxy: FloatArray  # (N, 4) normalised 0-1
+    class_id: IntArray  # (N,)
+    track_id: IntArray  # (N,)
+
+    @classmethod
+    def empty(cls, pts: float, wall_time: datetime) -> Tracks:
+        return cls(
+            pts=pts,
+            wall_time=wall_time,
+            xyxy=np.zeros((0, 4), np.float32),
+            class_id=np.zeros((0,), np.int64),
+            track_id=np.zeros((0,), np.int64),
+        )
+
+    def __len__(self) -> int:
+        return int(self.xyxy.shape[0])
+
+    def bottom_centres(self) -> FloatArray:
+        """Anchor point of each box: the bottom centre (where feet touch the floor)."""
+        x = (self.xyxy[:, 0] + self.xyxy[:, 2]) / 2
+        return np.stack([x, self.xyxy[:, 3]], axis=1).astype(np.float32)
+
+
+Direction = Literal["in", "out"]
+
+
+@dataclass(frozen=True, slots=True)
+class LineCrossing:
+    """One genuine crossing of a counting line. Carries no track id."""
+
+    time: datetime  # UTC
+    camera: str
+    line: str
+    direction: Direction
+    class_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneMinute:
+    """Occupancy of a zone aggregated over one minute of analysed frames."""
+
+    minute: datetime  # UTC, start of the minute
+    camera: str
+    zone: str
+    class_name: str
+    mean: float
+    peak: int
+    samples: int
+
+
+Event = LineCrossing | ZoneMinute
+
+
+@dataclass(slots=True)
+class StageTimes:
+    """CPU seconds spent in each stage; used by progress display and `make bench`."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    def add(self, stage: str, cpu_seconds: float) -> None:
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + cpu_seconds

@@ -1,0 +1,148 @@
+"""Config validation: a table of bad configs and the one-line messages they produce."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from onsight.cli import app
+from onsight.config import load_config
+from onsight.errors import ConfigError
+
+MINIMAL = """\
+cameras:
+  - name: square
+    url: /path/to/video.mp4        # or rtsp://user:${CAM_PASS}@host/stream
+    fps: 10
+    lines:
+      - name: door
+        points: [[0.5, 0.0], [0.5, 1.0]]
+    zones:
+      - name: left
+        polygon: [[0, 0], [0.5, 0], [0.5, 1], [0, 1]]
+"""
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "onsight.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_minimal_config_from_the_issue_loads_with_defaults(tmp_path: Path) -> None:
+    loaded = load_config(_write(tmp_path, MINIMAL))
+    camera = loaded.config.cameras[0]
+    assert camera.lines[0].classes == ["person"] and camera.zones[0].classes == ["person"]
+    assert loaded.config.detector.model == "yolox_nano_416_coco"
+    assert loaded.database_path == tmp_path / "onsight-data" / "onsight.db"
+
+
+BAD = [
+    ("", ":1:", "empty"),
+    ("cameras: [\n", ":2:", "invalid YAML"),
+    ("- just\n- a list\n", ":1:", "mapping"),
+    ("cameras: []\n", ":1: cameras:", "at least 1"),
+    ("site: x\n", ":1: cameras:", "required field is missing"),
+    (MINIMAL + "colour: red\n", ":11: colour:", "unknown field"),
+    (MINIMAL.replace("fps: 10", "fps: fast"), ":4: cameras[0].fps:", "number"),
+    (MINIMAL.replace("fps: 10", "fps: 0"), ":4: cameras[0].fps:", "greater than 0"),
+    (
+        MINIMAL.replace("[0.5, 1.0]]", "[1.5, 1.0]]"),
+        ":7: cameras[0].lines[0].points[1][0]:",
+        "less than or equal to 1",
+    ),
+    (
+        MINIMAL.replace("[[0.5, 0.0], [0.5, 1.0]]", "[[0.5, 0.5], [0.5, 0.5]]"),
+        ":6: cameras[0].lines[0]:",
+        "must differ",
+    ),
+    (
+        MINIMAL.replace("[[0.5, 0.0], [0.5, 1.0]]", "[[0.5, 0.5]]"),
+        ":7: cameras[0].lines[0].points:",
+        "at least 2",
+    ),
+    (
+        MINIMAL.replace("[0.5, 1], [0, 1]]", "[0.5, 0], [0, 0]]"),
+        ":9: cameras[0].zones[0]:",
+        "no area",
+    ),
+    (
+        MINIMAL.replace("- name: door", "- name: door\n        colour: red"),
+        ":7: cameras[0].lines[0].colour:",
+        "unknown field",
+    ),
+    (MINIMAL.replace("name: square", "name: 'bad name!'"), ":2: cameras[0].name:", "pattern"),
+    (MINIMAL + MINIMAL.replace("cameras:\n", ""), ":1: cameras:", "duplicate name 'square'"),
+    (
+        MINIMAL.replace("url: /path/to/video.mp4", "url: rtsp://u:${ONSIGHT_TEST_UNSET}@h/s"),
+        ":3: cameras[0].url:",
+        "ONSIGHT_TEST_UNSET is not set",
+    ),
+    (
+        MINIMAL + "detector:\n  backend: tensorflow\n",
+        ":12: detector.backend:",
+        "'onnxruntime' or 'opencv'",
+    ),
+    (MINIMAL + "detector:\n  threads: 'two'\n", ":12: detector.threads:", "integer"),
+    (
+        MINIMAL.replace("fps: 10", "fps: 10\n    purpose: spying"),
+        ":5: cameras[0].purpose:",
+        "footfall",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "where", "message"), BAD)
+def test_bad_config_names_file_line_and_field(
+    tmp_path: Path, text: str, where: str, message: str
+) -> None:
+    path = _write(tmp_path, text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, environ={})
+    text_of_error = str(info.value)
+    assert text_of_error.startswith(str(path)), text_of_error
+    assert where in text_of_error, text_of_error
+    assert message in text_of_error, text_of_error
+    assert "\n" not in text_of_error
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="config file not found"):
+        load_config(tmp_path / "nope.yaml")
+
+
+def test_env_secret_is_interpolated_and_never_printed(tmp_path: Path) -> None:
+    secret = "p@ss:w/rd"
+    text = MINIMAL.replace("url: /path/to/video.mp4", "url: rtsp://admin:${CAM_PASS}@10.0.0.9/s")
+    path = _write(tmp_path, text)
+    loaded = load_config(path, environ={"CAM_PASS": secret})
+    assert loaded.config.cameras[0].url == f"rtsp://admin:{secret}@10.0.0.9/s"
+    assert loaded.secrets == (secret,)
+    result = CliRunner().invoke(app, ["check", str(path)], env={"CAM_PASS": secret})
+    assert result.exit_code == 0, result.output
+    assert "admin" not in result.output or secret not in result.output
+    for form in (secret, "p%40ss%3Aw%2Frd", "p%40ss"):
+        assert form not in result.output
+
+
+def test_yaml_is_loaded_safely(tmp_path: Path) -> None:
+    path = _write(tmp_path, "cameras: !!python/object/apply:os.system ['echo pwned']\n")
+    with pytest.raises(ConfigError, match="invalid YAML"):
+        load_config(path)
+
+
+def test_check_cli_prints_one_line_and_exits_non_zero(tmp_path: Path) -> None:
+    path = _write(tmp_path, MINIMAL.replace("fps: 10", "fps: -1"))
+    result = CliRunner().invoke(app, ["check", str(path)])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "cameras[0].fps" in lines[0] and ":4:" in lines[0], result.output
+
+
+def test_check_cli_unknown_model(tmp_path: Path) -> None:
+    path = _write(tmp_path, MINIMAL + "detector:\n  model: yolov99\n")
+    result = CliRunner().invoke(app, ["check", str(path)])
+    assert result.exit_code == 1 and "unknown model 'yolov99'" in result.output
