@@ -143,9 +143,9 @@ class _Connection:
 
     def close(self) -> None:
         self.closed.set()
-        for action in (lambda: self.sock.shutdown(socket.SHUT_RDWR), self.sock.close):
-            with contextlib.suppress(OSError):
-                action()
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in recv()
+        self.sock.close()
 
 
 class RtspServer:

@@ -80,6 +80,14 @@ class MotionConfig(_Strict):
     pixel_delta: int = Field(
         18, ge=1, le=255, description="Grey-level change for a pixel to count as changed."
     )
+    refresh_seconds: float = Field(
+        1.0,
+        gt=0.0,
+        le=60.0,
+        strict=False,
+        description="While tracks are alive but nothing moves, re-run the detector this often "
+        "(in between, the still tracks are held as they are).",
+    )
 
 
 class CameraConfig(_Strict):

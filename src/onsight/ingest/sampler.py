@@ -4,8 +4,9 @@ Timestamps, not arrival times, decide which frames are analysed, so a file gives
 the same frames however fast the machine decodes it. The sampler keeps, for each
 point of a grid spaced ``1/fps`` apart, the first frame at or after that point
 (less half a source frame of tolerance, so the frame *nearest* the grid point wins
-on exact multiples despite rounding or jitter). After a gap the grid is re-anchored
-rather than catching up with a burst of frames.
+on exact multiples despite rounding or jitter). A frame kept late (after a gap, or
+in variable-frame-rate video) re-anchors the grid, so analysed frames are never
+much closer than one interval and a gap is not followed by a burst.
 
 Streams are not always well behaved, so the sampler works on an *effective*
 timeline built from the PTS:
@@ -92,10 +93,12 @@ class FrameSampler:
         if self._next_due is not None and t < self._next_due - self._tolerance:
             return None
         due = t if self._next_due is None else self._next_due
-        next_due = due + self._interval
-        if next_due <= t:  # fell behind (gap in the stream, or a slow source): re-anchor
-            next_due = t + self._interval
-        self._next_due = next_due
+        if t > due + self._tolerance:
+            # Late (a gap in the stream, variable frame rate, a slow source): re-anchor,
+            # so that the next analysed frame is a full interval later, not a burst.
+            self._next_due = t + self._interval
+        else:
+            self._next_due = due + self._interval
         self._last_kept = t
         return t
 

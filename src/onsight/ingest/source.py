@@ -32,6 +32,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from urllib.parse import unquote
 
 import av
 import av.container
@@ -142,19 +143,39 @@ class VideoSource:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             sampler = FrameSampler(self.fps, self._rate(stream))
-            yield from self._decode(container, stream, sampler, start_index=0)
+            last_pts: float | None = None
+            for frame in self._decode(container, stream, sampler, start_index=0):
+                last_pts = frame.pts
+                yield frame
         finally:
             container.close()
             with self._lock:
                 self._stats.connected = False
-        errors = self.stats.decode_errors
-        if errors:
+        stats = self.stats
+        if stats.decode_errors:
             logger.warning(
-                "camera %r: %d damaged packet(s) skipped in %s", self.camera, errors, self.url
+                "camera %r: %d damaged packet(s) skipped in %s",
+                self.camera,
+                stats.decode_errors,
+                self.url,
+            )
+        expected = stats.duration_seconds
+        if (
+            expected is not None
+            and not self.stop_event.is_set()
+            and (last_pts is None or last_pts < expected - sampler.interval - 1.0)
+        ):
+            reached = "no frame" if last_pts is None else f"{last_pts:.1f} s"
+            logger.warning(
+                "camera %r: %s ended at %s of %.1f s (truncated?)",
+                self.camera,
+                self.url,
+                reached,
+                expected,
             )
 
     def _open_file(self) -> av.container.InputContainer:
-        path = self._url.removeprefix("file://")
+        path = unquote(self._url[7:]) if self._url.startswith("file://") else self._url
         reason: str | None = None
         container: av.container.InputContainer | None = None
         try:
@@ -220,8 +241,7 @@ class VideoSource:
                 with self._lock:
                     self._stats.connected = False
             lost_at = self.stats.last_frame_monotonic or time.monotonic()
-            if not self.stop_event.is_set():
-                self._retry_later(backoff, "stream lost", problem)
+            self._retry_later(backoff, "stream lost", problem)
 
     def _open_live(self) -> av.container.InputContainer:
         # Live streams need less probing than files; 1 s instead of FFmpeg's 5 s
@@ -254,6 +274,8 @@ class VideoSource:
         return container
 
     def _retry_later(self, backoff: Backoff, what: str, exc: BaseException | None) -> None:
+        if self.stop_event.is_set():
+            return
         delay = backoff.next_delay()
         detail = self.redact(_describe(exc))
         logger.warning(
@@ -322,7 +344,7 @@ class VideoSource:
                     return
 
     def _to_bgr(self, frame: av.VideoFrame) -> Image:
-        if self.width is None:
+        if self.width is None or frame.width <= self.width:  # downscale only, never up
             image = frame.to_ndarray(format="bgr24")
         else:
             height = max(2, round(self.width * frame.height / frame.width / 2) * 2)

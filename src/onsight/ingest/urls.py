@@ -61,7 +61,10 @@ def _split_userinfo(url: str) -> tuple[str, str, str] | None:
 
     The authority ends at the first ``/``, ``?`` or ``#`` (as in FFmpeg's parser);
     the user-info is everything before the *last* ``@`` in it, so an unencoded ``@``
-    in a password is still treated as part of the password.
+    in a password is still treated as part of the password. If the authority has no
+    ``@`` but a later one follows a ``user:`` part (a password with an unencoded
+    ``/``, ``?`` or ``#``), that is taken as the user-info: masking too much of a
+    malformed URL is better than showing a password.
     """
     match = _SCHEME.match(url)
     if match is None:
@@ -74,7 +77,9 @@ def _split_userinfo(url: str) -> tuple[str, str, str] | None:
             end = min(end, pos)
     at = url.rfind("@", start, end)
     if at == -1:
-        return None
+        at = url.rfind("@", end)
+        if at == -1 or ":" not in url[start:at]:
+            return None
     return url[:start], url[start:at], url[at + 1 :]
 
 
@@ -107,7 +112,13 @@ def url_secrets(url: str) -> tuple[str, ...]:
     if ":" in userinfo:
         password = userinfo.split(":", 1)[1]
         plain = unquote(password)
-        found.update({password, plain, quote(plain, safe=""), quote(plain), quote_plus(plain)})
+        # surrogatepass: a malformed URL must not make redaction itself fail
+        encoded = {
+            quote(plain, safe="", errors="surrogatepass"),
+            quote(plain, errors="surrogatepass"),
+            quote_plus(plain, errors="surrogatepass"),
+        }
+        found.update({password, plain, *encoded})
     found.discard("")
     return tuple(sorted(found, key=len, reverse=True))
 

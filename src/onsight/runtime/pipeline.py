@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -82,6 +82,9 @@ class CameraPipeline:
         self.detected_frames = 0
         self.events = 0
         self.last_pts = 0.0
+        self._last_detect_pts = float("-inf")
+        self._tracks = Tracks.empty(0.0, self._started)
+        self._people: FloatArray = self._tracks.xyxy
         self._rate_window: list[float] = []
 
     @property
@@ -119,7 +122,12 @@ class CameraPipeline:
         moving = self.motion.update(frame.image)
         t1 = clock()
         self.times.add("motion", t1 - t0)
-        if moving or self.tracker.active:
+        refresh_due = (
+            self.tracker.active
+            and frame.pts - self._last_detect_pts >= self.camera.motion.refresh_seconds
+        )
+        if moving or refresh_due:
+            self._last_detect_pts = frame.pts
             detections = self._detector.detect(frame.image)
             detections = detections.select(np.isin(detections.class_id, self._wanted))
             scale = np.array([frame.width, frame.height] * 2, dtype=np.float32)
@@ -131,9 +139,11 @@ class CameraPipeline:
             self.times.add("track", t3 - t2)
             self.detected_frames += 1
         else:
+            # Nothing moved: the scene, and so every track, is where it was.
             t3 = t1
-            tracks = Tracks.empty(frame.pts, moment)
-            people = tracks.xyxy
+            tracks = replace(self._tracks, pts=frame.pts, wall_time=moment)
+            people = self._people
+        self._tracks, self._people = tracks, people
         events: list[Event] = []
         for line in self.lines:
             events.extend(line.update(tracks))
