@@ -33,7 +33,9 @@ class ClipResult:
     zone_samples: dict[str, dict[int, int]] = field(default_factory=dict)  # frame -> occupancy
 
 
-def replay(video: Path, clip: dict[str, object], thresholds: tuple[int, ...] = (1, 3)) -> ClipResult:
+def replay(
+    video: Path, clip: dict[str, object], thresholds: tuple[int, ...] = (1, 3)
+) -> ClipResult:
     lines = clip["lines"]
     zones = clip.get("zones", {})
     assert isinstance(lines, dict) and isinstance(zones, dict)

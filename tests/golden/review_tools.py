@@ -107,6 +107,7 @@ def sheet(framedir, out, start, step, n, cols, scale, crop, lines):
 def load(framedir, t):
     return cv2.imread(os.path.join(framedir, f"{t:05d}.png"))
 
+
 def xslice(framedir, out, x, y0, y1, t0, t1, sx=3, sy=2):
     cols = []
     for t in range(t0, t1):
@@ -114,7 +115,7 @@ def xslice(framedir, out, x, y0, y1, t0, t1, sx=3, sy=2):
         if im is None:
             break
         h, w = im.shape[:2]
-        cols.append(im[int(y0 * h):int(y1 * h), int(round(x * w))])
+        cols.append(im[int(y0 * h) : int(y1 * h), round(x * w)])
     sl = np.stack(cols, axis=1)
     sl = cv2.resize(sl, None, fx=sx, fy=sy, interpolation=cv2.INTER_NEAREST)
     for t in range(t0, t0 + len(cols)):
@@ -125,15 +126,19 @@ def xslice(framedir, out, x, y0, y1, t0, t1, sx=3, sy=2):
                 cv2.putText(sl, str(t), (X + 2, 22), 0, 0.45, (0, 255, 255), 1)
     cv2.imwrite(out, sl)
 
+
 def zoom(framedir, out, frames, crop, scale, cols, A, B):
     tiles = []
     for t in frames:
         im = load(framedir, t)
         h, w = im.shape[:2]
         x0, y0, x1, y1 = crop
-        c = im[int(y0 * h):int(y1 * h), int(x0 * w):int(x1 * w)]
+        c = im[int(y0 * h) : int(y1 * h), int(x0 * w) : int(x1 * w)]
         c = cv2.resize(c, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-        P = lambda p, dy=0: (int(round((p[0] - x0) * w * scale)), int(round((p[1] + dy - y0) * h * scale)))
+
+        def P(p, dy=0):
+            return (round((p[0] - x0) * w * scale), round((p[1] + dy - y0) * h * scale))
+
         for dy, col in ((-0.01, (0, 220, 220)), (0.01, (0, 220, 220)), (0, (0, 0, 255))):
             cv2.line(c, P(A, dy), P(B, dy), col, 1, cv2.LINE_AA)
         cv2.rectangle(c, (0, 0), (44, 16), (0, 0, 0), -1)
@@ -141,7 +146,10 @@ def zoom(framedir, out, frames, crop, scale, cols, A, B):
         tiles.append(np.pad(c, ((2, 2), (2, 2), (0, 0)), constant_values=255))
     while len(tiles) % cols:
         tiles.append(np.zeros_like(tiles[0]))
-    cv2.imwrite(out, np.vstack([np.hstack(tiles[i:i + cols]) for i in range(0, len(tiles), cols)]))
+    cv2.imwrite(
+        out, np.vstack([np.hstack(tiles[i : i + cols]) for i in range(0, len(tiles), cols)])
+    )
+
 
 if __name__ == "__main__":
     a = sys.argv[1:]
@@ -150,7 +158,10 @@ if __name__ == "__main__":
     elif a[0] == "xslice":
         xslice(a[1], a[2], float(a[3]), float(a[4]), float(a[5]), int(a[6]), int(a[7]))
     elif a[0] == "zoom":
-        s0, s1, st = map(int, a[3:6]); crop = tuple(map(float, a[6:10])); sc = float(a[10]); cols = int(a[11])
+        s0, s1, st = map(int, a[3:6])
+        crop = tuple(map(float, a[6:10]))
+        sc = float(a[10])
+        cols = int(a[11])
         ax, ay, bx, by = map(float, a[12:16])
         zoom(a[1], a[2], list(range(s0, s1, st)), crop, sc, cols, (ax, ay), (bx, by))
     elif a[0] == "sheet":

@@ -46,7 +46,9 @@ def _crossings(db: Path) -> int:
 def test_kill_9_loses_no_committed_event(tmp_path: Path, video: Callable[[str], Path]) -> None:
     config = _config(tmp_path, video("vtest_480x360.avi"))
     db = tmp_path / "onsight-data" / "onsight.db"
-    proc = subprocess.Popen([*ONSIGHT, "run", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [*ONSIGHT, "run", str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     committed = 0
     try:
         deadline = time.monotonic() + 180
@@ -94,7 +96,9 @@ def test_not_a_video_gives_one_clear_line(tmp_path: Path) -> None:
     bogus = tmp_path / "notes.txt"
     bogus.write_text("this is not a video\n", encoding="utf-8")
     result = subprocess.run(
-        [*ONSIGHT, "run", str(_config(tmp_path, bogus, name="gate"))], capture_output=True, timeout=120
+        [*ONSIGHT, "run", str(_config(tmp_path, bogus, name="gate"))],
+        capture_output=True,
+        timeout=120,
     )
     stderr = result.stderr.decode()
     assert result.returncode == 1

@@ -1,4 +1,4 @@
-"""Event store (migrations, transactions, no ids), bus (never drops), zone occupancy, motion gate."""
+"""Event store (migrations, transactions, no ids), bus (never drops), zones, motion gate."""
 
 from __future__ import annotations
 
@@ -19,7 +19,9 @@ T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
 
 def _crossing(i: int) -> LineCrossing:
-    return LineCrossing(T0 + timedelta(seconds=i), "cam", "door", "in" if i % 2 else "out", "person")
+    return LineCrossing(
+        T0 + timedelta(seconds=i), "cam", "door", "in" if i % 2 else "out", "person"
+    )
 
 
 def test_store_writes_utc_z_times_and_no_identifiers(tmp_path: Path) -> None:
@@ -82,7 +84,9 @@ def test_bus_never_drops_and_survives_a_failing_sink() -> None:
 
 
 def _tracks(points: list[tuple[float, float]], moment: datetime) -> Tracks:
-    xyxy = np.array([[x - 0.02, y - 0.1, x + 0.02, y] for x, y in points], np.float32).reshape(-1, 4)
+    xyxy = np.array([[x - 0.02, y - 0.1, x + 0.02, y] for x, y in points], np.float32).reshape(
+        -1, 4
+    )
     n = len(points)
     return Tracks(0.0, moment, xyxy, np.zeros(n, np.int64), np.arange(n, dtype=np.int64))
 
