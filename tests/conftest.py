@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
+# Subprocesses (the CLI under test) find models and clips through this too.
+os.environ.setdefault("ONSIGHT_ASSETS", str(REPO.parent / "shared" / "assets"))
 
 
 def assets_dir() -> Path:
-    return Path(os.environ.get("ONSIGHT_ASSETS", REPO.parent / "shared" / "assets"))
+    return Path(os.environ["ONSIGHT_ASSETS"])
 
 
 def require(path: Path, what: str) -> Path:
