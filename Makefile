@@ -23,7 +23,7 @@ demo: install
 
 lint: install
 	$(BIN)/ruff check src tests bench
-	$(BIN)/mypy src
+	$(BIN)/mypy src bench
 
 test: lint
 	$(BIN)/python -m pytest -q
