@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from importlib import resources
@@ -59,10 +60,18 @@ def check(config: ConfigArg) -> None:
     """Validate CONFIG and the models it needs; print what would run."""
     loaded = _load(config)
     from onsight.detect import MODELS
+    from onsight.detect.registry import locate
+    from onsight.runtime.pipeline import wanted_class_ids
 
     model = loaded.config.detector.model
     if model not in MODELS:
         _fail(f"{config}: detector.model: unknown model {model!r}; known: {', '.join(MODELS)}")
+    try:
+        class_names = locate(model).class_names()
+        for camera in loaded.config.cameras:
+            wanted_class_ids(camera, class_names)
+    except OnsightError as exc:
+        _fail(f"{config}: {exc}", loaded.secrets)
     out.print(
         f"[green]ok[/green] {config}: {len(loaded.config.cameras)} camera(s), "
         f"database {loaded.database_path}",
@@ -101,6 +110,8 @@ def _run(
         runner = Runner(loaded, on_frame=on_frame)
     except OnsightError as exc:
         _fail(str(exc), loaded.secrets)
+    # A service manager stops us with SIGTERM: shut down as cleanly as on Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         with Progress(runner.pipelines, runner.errors, err) as progress:
             runner.start()
@@ -116,6 +127,10 @@ def _run(
             err.print(f"[red]error:[/red] {redact_text(message, loaded.secrets)}", highlight=False)
         raise typer.Exit(1)
     return runner.summary()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 @app.command()

@@ -146,3 +146,9 @@ def test_check_cli_unknown_model(tmp_path: Path) -> None:
     path = _write(tmp_path, MINIMAL + "detector:\n  model: yolov99\n")
     result = CliRunner().invoke(app, ["check", str(path)])
     assert result.exit_code == 1 and "unknown model 'yolov99'" in result.output
+
+
+def test_check_cli_unknown_class(tmp_path: Path) -> None:
+    path = _write(tmp_path, MINIMAL.replace("polygon:", "classes: [unicorn]\n        polygon:"))
+    result = CliRunner().invoke(app, ["check", str(path)])
+    assert result.exit_code == 1 and "['unicorn'] are not detected" in result.output, result.output

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -13,11 +14,12 @@ import numpy as np
 from onsight.apps import LineCounter, ZoneOccupancy
 from onsight.config.models import CameraConfig
 from onsight.detect.protocol import Detector
+from onsight.errors import ConfigError
 from onsight.events.bus import EventBus
 from onsight.ingest import VideoSource
 from onsight.motion import MotionGate
 from onsight.track import ByteTracker
-from onsight.types import Event, FloatArray, Frame, StageTimes, Tracks
+from onsight.types import Event, FloatArray, Frame, IntArray, StageTimes, Tracks
 
 STAGES = ("decode", "motion", "detect", "track", "apps")
 
@@ -30,6 +32,20 @@ class FrameResult:
     tracks: Tracks
     people: FloatArray  # every detection of a counted class, normalised (for redaction)
     events: list[Event] = field(default_factory=list)
+
+
+def wanted_class_ids(camera: CameraConfig, class_names: Sequence[str]) -> IntArray:
+    """Ids of the classes this camera's lines and zones count (person when it has none)."""
+    wanted = {c for line in camera.lines for c in line.classes}
+    wanted |= {c for zone in camera.zones for c in zone.classes}
+    unknown = sorted(wanted - set(class_names))
+    if unknown:
+        raise ConfigError(
+            f"camera {camera.name!r}: classes {unknown} are not detected by the model "
+            f"(it knows e.g. {', '.join(class_names[:8])}, ...)"
+        )
+    names = list(class_names)
+    return np.array(sorted(names.index(c) for c in wanted or {"person"}), dtype=np.int64)
 
 
 class CameraPipeline:
@@ -64,19 +80,7 @@ class CameraPipeline:
         self.tracker = ByteTracker(fps=camera.fps)
         self.lines = [LineCounter(camera.name, line, names) for line in camera.lines]
         self.zones = [ZoneOccupancy(camera.name, zone, names) for zone in camera.zones]
-        wanted = {c for line in camera.lines for c in line.classes}
-        wanted |= {c for zone in camera.zones for c in zone.classes}
-        if not wanted:
-            wanted = {"person"}
-        unknown = sorted(wanted - set(names))
-        if unknown:
-            from onsight.errors import ConfigError
-
-            raise ConfigError(
-                f"camera {camera.name!r}: classes {unknown} are not detected by the model "
-                f"(it knows e.g. {', '.join(names[:8])}, ...)"
-            )
-        self._wanted = np.array(sorted(names.index(c) for c in wanted), dtype=np.int64)
+        self._wanted = wanted_class_ids(camera, names)
         self.times = StageTimes()
         self.frames = 0
         self.detected_frames = 0
@@ -85,7 +89,7 @@ class CameraPipeline:
         self._last_detect_pts = float("-inf")
         self._tracks = Tracks.empty(0.0, self._started)
         self._people: FloatArray = self._tracks.xyxy
-        self._rate_window: list[float] = []
+        self._rate_window: deque[float] = deque(maxlen=50)
 
     @property
     def skip_ratio(self) -> float:
@@ -153,7 +157,7 @@ class CameraPipeline:
         self.times.add("apps", clock() - t3)
         self.frames += 1
         self.last_pts = frame.pts
-        self._rate_window = [*self._rate_window[-49:], time.monotonic()]
+        self._rate_window.append(time.monotonic())
         return FrameResult(frame, tracks, people, events)
 
     def _event_time(self, frame: Frame) -> datetime:
