@@ -54,5 +54,7 @@ class ByteTracker:
         keep = ids >= 0  # unconfirmed detections are never counted
         scale = np.array([width, height, width, height], dtype=np.float32)
         xyxy = np.clip(np.asarray(tracked.xyxy[keep], np.float32) / scale, 0.0, 1.0)
-        class_id = np.asarray(tracked.class_id, dtype=np.int64)[keep] if len(ids) else ids
+        # an empty result from `trackers` carries class_id=None
+        classes = tracked.class_id if tracked.class_id is not None else np.zeros(0)
+        class_id = np.asarray(classes, dtype=np.int64)[keep]
         return Tracks(pts, wall_time, xyxy.reshape(-1, 4), class_id, ids[keep])
