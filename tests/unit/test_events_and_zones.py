@@ -58,7 +58,7 @@ def test_zone_minutes_merge_across_restarts(tmp_path: Path) -> None:
     store.close()
 
 
-class _SlowSink:
+class _RecordingSink:
     def __init__(self) -> None:
         self.received: list[object] = []
 
@@ -73,7 +73,7 @@ class _BrokenSink:
 
 
 def test_bus_never_drops_and_survives_a_failing_sink() -> None:
-    sink = _SlowSink()
+    sink = _RecordingSink()
     bus = EventBus([_BrokenSink(), sink], max_pending=3)
     events = [_crossing(i) for i in range(200)]
     for event in events:
