@@ -21,6 +21,7 @@ from onsight.detect.cli import models_app
 from onsight.errors import OnsightError
 from onsight.ingest import redact_text, redact_url
 from onsight.runtime import CameraPipeline, FrameResult, Runner
+from onsight.thermal.cli import thermal_app
 
 app = typer.Typer(
     help="onsight: privacy-preserving analytics for the cameras a site already has.",
@@ -28,6 +29,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(models_app, name="models", help="List, verify and fetch detection models.")
+app.add_typer(thermal_app, name="thermal", help="Read radiometric files; evaluate screening.")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

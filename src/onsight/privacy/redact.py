@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from onsight.privacy._encode import write
 from onsight.types import FloatArray, Image
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,4 @@ def save_redacted(
         safe = _obliterate(image)
     if overlay is not None:
         overlay(safe)
-    ok, data = cv2.imencode(".jpg", safe, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:
-        raise OSError(f"cannot encode {path}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(data.tobytes())
+    write(path, safe, quality)

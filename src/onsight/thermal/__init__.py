@@ -1,0 +1,1 @@
+"""Thermal: radiometric formats and elevated-skin-temperature screening."""
