@@ -7,14 +7,14 @@ from typing import Annotated, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from onsight.config.privacy import CameraPrivacy, PrivacyConfig
+from onsight.config.purposes import UNREDACTED_ALLOWED, App, Purpose, check_apps
 from onsight.geometry import polygon_area
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
 Coordinate = Annotated[float, Field(ge=0.0, le=1.0, strict=False)]
 NormPoint = Annotated[list[Coordinate], Field(min_length=2, max_length=2)]
-
-Purpose = Literal["footfall", "occupancy", "safety", "operations", "inspection", "screening"]
 
 
 class _Strict(BaseModel):
@@ -59,6 +59,11 @@ class ZoneConfig(_Strict):
     )
     classes: list[str] = Field(
         default_factory=lambda: ["person"], min_length=1, description="Object classes counted."
+    )
+    dwell: bool = Field(
+        False,
+        description="Also report time spent in the zone, as a distribution per hour released "
+        "only when at least 5 people contribute.",
     )
 
     @model_validator(mode="after")
@@ -110,6 +115,30 @@ class CameraConfig(_Strict):
     motion: MotionConfig = Field(default_factory=lambda: MotionConfig(), description="Motion gate.")
     lines: list[LineConfig] = Field(default_factory=list, description="Counting lines.")
     zones: list[ZoneConfig] = Field(default_factory=list, description="Occupancy zones.")
+    privacy: CameraPrivacy = Field(
+        default_factory=lambda: CameraPrivacy(), description="Redaction and privacy masks."
+    )
+
+    def apps(self) -> set[App]:
+        """The apps this camera runs, as named in the purpose table."""
+        apps: set[App] = set()
+        if self.lines:
+            apps.add("line_count")
+        if self.zones:
+            apps.add("occupancy")
+        if any(zone.dwell for zone in self.zones):
+            apps.add("dwell")
+        return apps
+
+    @model_validator(mode="after")
+    def _within_purpose(self) -> Self:
+        check_apps(self.purpose, self.apps())
+        if self.privacy.redaction == "none" and self.purpose not in UNREDACTED_ALLOWED:
+            raise ValueError(
+                f"privacy.redaction 'none' is refused for a {self.purpose} camera: it films "
+                "people. Only inspection cameras may show unblurred images"
+            )
+        return self
 
     @field_validator("lines", "zones")
     @classmethod
@@ -146,6 +175,10 @@ class Config(_Strict):
         default_factory=lambda: DetectorConfig(), description="Detection."
     )
     cameras: list[CameraConfig] = Field(min_length=1, description="Cameras to analyse.")
+    privacy: PrivacyConfig = Field(
+        default_factory=lambda: PrivacyConfig(),
+        description="Retention, audit log and who to contact (shown on the notice).",
+    )
 
     @field_validator("cameras")
     @classmethod
