@@ -20,6 +20,7 @@ from onsight.config import LoadedConfig, load_config
 from onsight.detect.cli import models_app
 from onsight.errors import OnsightError
 from onsight.ingest import redact_text, redact_url
+from onsight.privacy.cli import audit_app, notice_command
 from onsight.runtime import CameraPipeline, FrameResult, Runner
 from onsight.thermal.cli import thermal_app
 
@@ -29,6 +30,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(models_app, name="models", help="List, verify and fetch detection models.")
+app.add_typer(audit_app, name="audit", help="Verify and read the tamper-evident audit log.")
+app.command("notice")(notice_command)
 app.add_typer(thermal_app, name="thermal", help="Read radiometric files; evaluate screening.")
 
 out = Console(soft_wrap=True)
@@ -156,6 +159,17 @@ def snapshot(
         frame = grab_frame(chosen.name, chosen.url, at)
         redaction = redact(frame.image, chosen, ModelFinders(loaded.config.detector))
         save_redacted(out_file, redaction)
+        from onsight.privacy.audit import AuditLog
+
+        with AuditLog(loaded.resolve(loaded.config.privacy.audit_log)) as audit:
+            audit.append(
+                "image_view",
+                what="snapshot",
+                camera=chosen.name,
+                redaction=redaction.mode,
+                fail_closed=redaction.fail_closed,
+                out=str(out_file.resolve()),
+            )
     except (OnsightError, OSError) as exc:
         _fail(str(exc), loaded.secrets)
     height, width = frame.image.shape[:2]

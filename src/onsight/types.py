@@ -121,7 +121,20 @@ class ZoneMinute:
     samples: int
 
 
-Event = LineCrossing | ZoneMinute
+@dataclass(frozen=True, slots=True)
+class ZoneDwell:
+    """Time spent in a zone over one hour, released only when at least k people contributed."""
+
+    hour: datetime  # UTC, start of the hour
+    camera: str
+    zone: str
+    class_name: str
+    people: int  # distinct visitors (>= k)
+    median_seconds: float
+    p90_seconds: float
+
+
+Event = LineCrossing | ZoneMinute | ZoneDwell
 
 
 @dataclass(slots=True)

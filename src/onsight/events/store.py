@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from onsight.errors import OnsightError
-from onsight.types import Event, LineCrossing, ZoneMinute
+from onsight.types import Event, LineCrossing, ZoneDwell, ZoneMinute
 
 _MIGRATIONS: tuple[str, ...] = (
     """
@@ -36,7 +36,38 @@ _MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (minute, camera, zone, class)
     );
     """,
+    # Thermal screening stores only hourly counts; the CHECKs refuse any row that breaks k>=5.
+    """
+    CREATE TABLE screening_hours (
+        hour TEXT NOT NULL,          -- UTC ISO-8601 with Z, start of the hour
+        camera TEXT NOT NULL,
+        screened INTEGER NOT NULL CHECK (screened >= 5),
+        alerted INTEGER CHECK (alerted IS NULL OR (alerted >= 5 AND screened - alerted >= 5)),
+        PRIMARY KEY (hour, camera)
+    );
+    """,
+    # Dwell is a distribution per zone and hour, never per person; CHECK enforces k >= 5.
+    """
+    CREATE TABLE zone_dwell (
+        hour TEXT NOT NULL,          -- UTC ISO-8601 with Z, start of the hour
+        camera TEXT NOT NULL,
+        zone TEXT NOT NULL,
+        class TEXT NOT NULL,
+        people INTEGER NOT NULL CHECK (people >= 5),
+        median_seconds REAL NOT NULL,
+        p90_seconds REAL NOT NULL,
+        PRIMARY KEY (hour, camera, zone, class)
+    );
+    """,
 )
+
+# Each table's time column, for retention.
+_TIME_COLUMNS: dict[str, str] = {
+    "crossings": "time",
+    "zone_minutes": "minute",
+    "screening_hours": "hour",
+    "zone_dwell": "hour",
+}
 
 
 def utc_iso(moment: datetime) -> str:
@@ -79,7 +110,29 @@ class EventStore:
             for e in events
             if isinstance(e, ZoneMinute)
         ]
+        dwell = [
+            (
+                utc_iso(e.hour),
+                e.camera,
+                e.zone,
+                e.class_name,
+                e.people,
+                e.median_seconds,
+                e.p90_seconds,
+            )
+            for e in events
+            if isinstance(e, ZoneDwell)
+        ]
         with self._transaction():
+            # An hour split across restarts keeps the larger group; both were already k-safe.
+            self._db.executemany(
+                """INSERT INTO zone_dwell VALUES (?,?,?,?,?,?,?)
+                   ON CONFLICT (hour, camera, zone, class) DO UPDATE SET
+                     people = excluded.people, median_seconds = excluded.median_seconds,
+                     p90_seconds = excluded.p90_seconds
+                   WHERE excluded.people > people""",
+                dwell,
+            )
             self._db.executemany(
                 "INSERT INTO crossings (time, camera, line, direction, class) VALUES (?,?,?,?,?)",
                 crossings,
@@ -93,6 +146,22 @@ class EventStore:
                      peak = max(peak, excluded.peak),
                      samples = samples + excluded.samples""",
                 minutes,
+            )
+
+    def write_screening_hours(self, hours: Sequence[tuple[datetime, str, int, int | None]]) -> None:
+        """(hour start, camera, screened, alerted or None if suppressed), already k-suppressed.
+
+        An hour written twice (a restart mid-hour) adds up; a suppressed count stays suppressed.
+        """
+        rows = [(utc_iso(hour), camera, seen, alerted) for hour, camera, seen, alerted in hours]
+        with self._transaction():
+            self._db.executemany(
+                """INSERT INTO screening_hours VALUES (?,?,?,?)
+                   ON CONFLICT (hour, camera) DO UPDATE SET
+                     screened = screened + excluded.screened,
+                     alerted = CASE WHEN alerted IS NULL OR excluded.alerted IS NULL THEN NULL
+                                    ELSE alerted + excluded.alerted END""",
+                rows,
             )
 
     def _transaction(self) -> _Commit:
@@ -109,8 +178,25 @@ class EventStore:
         )
         return {(c, line, d): n for c, line, d, n in rows}
 
+    def delete_before(self, cutoff: datetime) -> dict[str, int]:
+        """Delete every row older than `cutoff`, in one transaction; rows deleted per table."""
+        deleted: dict[str, int] = {}
+        stamp = utc_iso(cutoff)
+        with self._transaction():
+            for table, column in _TIME_COLUMNS.items():
+                cursor = self._db.execute(f"DELETE FROM {table} WHERE {column} < ?", (stamp,))
+                deleted[table] = cursor.rowcount
+        return deleted
+
+    def tables(self) -> dict[str, list[str]]:
+        """Every table and its columns (for schema tests and the API docs)."""
+        names = [
+            r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        ]
+        return {n: [c[1] for c in self._db.execute(f"PRAGMA table_info({n})")] for n in names}
+
     def count_rows(self, table: str) -> int:
-        if table not in ("crossings", "zone_minutes"):
+        if table not in _TIME_COLUMNS:
             raise ValueError(table)
         return int(self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 

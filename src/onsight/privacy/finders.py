@@ -17,7 +17,7 @@ from onsight.detect.protocol import Detector
 from onsight.privacy.faces import FaceDetector, find_weights
 from onsight.types import FloatArray, Image
 
-REDACTION_SCORE = 0.2
+REDACTION_SCORE = 0.1
 
 
 class ModelFinders:

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 _PERSON_MARGIN = 0.15  # of the box size, on every side
 _FACE_MARGIN = 0.35
+_MIN_MARGIN_PX = 6  # small, distant people get a wider margin than 15% of a few pixels
 _HEAD_SHARE = 0.3  # top share of a person box treated as the head in `faces` mode
 _BLOCK = 12  # pixelation cell in pixels
 _WHOLE_FRAME_CELLS = 24  # cells across a fully obliterated frame
@@ -94,18 +95,21 @@ def _regions(
     if people is not None and len(people):
         found = np.concatenate([found.reshape(-1, 4), np.asarray(people, np.float32)])
     if mode == "people":
-        return _grow(found, _PERSON_MARGIN)
+        return _grow(found, _PERSON_MARGIN, image.shape)
     heads = found.reshape(-1, 4).copy()
     heads[:, 3] = heads[:, 1] + (heads[:, 3] - heads[:, 1]) * _HEAD_SHARE
     faces = finders.faces(image, face_threshold).reshape(-1, 4)
-    return _grow(np.concatenate([faces, heads]), _FACE_MARGIN)
+    return _grow(np.concatenate([faces, heads]), _FACE_MARGIN, image.shape)
 
 
-def _grow(boxes: FloatArray, margin: float) -> FloatArray:
+def _grow(boxes: FloatArray, margin: float, shape: tuple[int, ...]) -> FloatArray:
+    """Widen each box by `margin` of its size, and by at least `_MIN_MARGIN_PX` pixels."""
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    height, width = shape[:2]
+    floor = np.array([_MIN_MARGIN_PX / width, _MIN_MARGIN_PX / height] * 2, np.float32)
     size = np.concatenate([boxes[:, 2:] - boxes[:, :2]] * 2, axis=1)
-    grown = boxes + size * margin * np.array([-1, -1, 1, 1], np.float32)
-    return np.clip(grown, 0.0, 1.0)
+    grown = boxes + np.maximum(size * margin, floor) * np.array([-1, -1, 1, 1], np.float32)
+    return np.asarray(np.clip(grown, 0.0, 1.0), np.float32)
 
 
 def burn_masks(image: Image, masks: list[list[tuple[float, float]]]) -> Image:

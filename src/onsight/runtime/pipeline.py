@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from onsight.apps import LineCounter, ZoneOccupancy
+from onsight.apps import LineCounter, ZoneDwellTimer, ZoneOccupancy
 from onsight.config.models import CameraConfig
 from onsight.detect.protocol import Detector
 from onsight.errors import ConfigError
@@ -80,6 +80,7 @@ class CameraPipeline:
         self.tracker = ByteTracker(fps=camera.fps)
         self.lines = [LineCounter(camera.name, line, names) for line in camera.lines]
         self.zones = [ZoneOccupancy(camera.name, zone, names) for zone in camera.zones]
+        self.dwell = [ZoneDwellTimer(camera.name, z, names) for z in camera.zones if z.dwell]
         self._wanted = wanted_class_ids(camera, names)
         self.times = StageTimes()
         self.frames = 0
@@ -118,6 +119,7 @@ class CameraPipeline:
                     on_frame(result)
         finally:
             self._publish([e for zone in self.zones for e in zone.flush()])
+            self._publish([e for timer in self.dwell for e in timer.flush()])
 
     def process(self, frame: Frame) -> FrameResult:
         moment = self._event_time(frame)
@@ -153,6 +155,8 @@ class CameraPipeline:
             events.extend(line.update(tracks))
         for zone in self.zones:
             events.extend(zone.update(tracks))
+        for timer in self.dwell:
+            events.extend(timer.update(tracks))
         self._publish(events)
         self.times.add("apps", clock() - t3)
         self.frames += 1

@@ -12,6 +12,8 @@ from onsight.config import LoadedConfig
 from onsight.detect import make_detector
 from onsight.errors import OnsightError
 from onsight.events import EventBus, EventStore
+from onsight.privacy.audit import AuditLog, config_load_detail
+from onsight.privacy.retention import Retention
 from onsight.runtime.pipeline import CameraPipeline, FrameResult
 
 log = logging.getLogger(__name__)
@@ -32,10 +34,17 @@ class Runner:
         on_frame: Callable[[CameraPipeline, FrameResult], None] | None = None,
     ) -> None:
         config = loaded.config
+        self.audit = AuditLog(loaded.resolve(config.privacy.audit_log))
+        self.audit.append("config_load", **config_load_detail(loaded.path))
         self.store = EventStore(loaded.database_path)
         self.bus = EventBus([self.store])
         self.pipelines: list[CameraPipeline] = []
+        self.retention = Retention(
+            config.privacy.retention, self.store, loaded.resolve(config.privacy.media_dir)
+        )
+        self._stopping = threading.Event()
         try:
+            self._enforce_retention()
             for camera in config.cameras:
                 detector = make_detector(
                     config.detector.model,
@@ -51,7 +60,22 @@ class Runner:
         self.errors: dict[str, str] = {}
         self._threads: list[threading.Thread] = []
 
+    def _enforce_retention(self) -> None:
+        report = self.retention.enforce()
+        if report.total:
+            self.audit.append("retention", rows=report.rows, media_files=report.media_files)
+
+    def _retention_loop(self) -> None:
+        interval = self.retention.settings.check_minutes * 60.0
+        while not self._stopping.wait(interval):
+            try:
+                self._enforce_retention()
+            except Exception:  # retention must not stop analysis; it retries next round
+                log.exception("retention failed")
+
     def start(self) -> None:
+        self.audit.append("start", cameras=[p.camera.name for p in self.pipelines])
+        threading.Thread(target=self._retention_loop, name="retention", daemon=True).start()
         for pipeline in self.pipelines:
             thread = threading.Thread(
                 target=self._run_camera, args=(pipeline,), name=f"camera-{pipeline.camera.name}"
@@ -102,5 +126,8 @@ class Runner:
         if getattr(self, "_closed", False):
             return
         self._closed = True
+        self._stopping.set()
         self.bus.close()
         self.store.close()
+        self.audit.append("stop")
+        self.audit.close()

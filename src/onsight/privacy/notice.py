@@ -1,0 +1,132 @@
+"""The printable transparency notice for people on site (privacy rule 7).
+
+Rendered from the live config, so it cannot drift from what actually runs. The view model
+below is the only thing the template sees: camera URLs (they hold passwords) and file paths
+are never put into it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import lru_cache
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from onsight.config.models import CameraConfig, Config
+from onsight.config.purposes import APP_DESCRIPTIONS, PURPOSES
+
+NO_CONTACT = "ask the site manager"
+
+_REDACTION = {
+    "people": "images shown to staff blur whole people",
+    "faces": "images shown to staff blur faces and heads",
+    "none": "images are not blurred: this camera films products, not people",
+}
+
+# What onsight never collects, whatever the config says (privacy rules 1-3, 8, 9).
+NEVER_COLLECTED = (
+    "pictures of faces: faces are only located so that they can be blurred",
+    "who anyone is: no names or identities are attached to the data",
+    "face recognition, re-identification or any biometric template",
+    "records about individual people: times are measured per area or station, never per person",
+    "tracks or paths of where someone walked: they exist for a few seconds, in memory only",
+)
+_NO_IMAGES = "images of people, unless the people in them are blurred first"
+_RAW_IMAGES = (
+    "images of people, unless the people in them are blurred first, except the raw video "
+    "kept for at most {hours} hours (see How long data is kept)"
+)
+
+
+@dataclass(frozen=True)
+class CameraNotice:
+    name: str
+    purpose: str
+    measures: tuple[str, ...]
+    lines: tuple[str, ...]
+    zones: tuple[str, ...]
+    redaction: str
+    masks: int
+    notes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SinkNotice:
+    """A place data is sent besides the local database, shown under "where data goes"."""
+
+    name: str
+    what: str
+
+
+def render_notice(config: Config, generated: datetime) -> str:
+    """A self-contained HTML page (inline CSS, no scripts, no external resources)."""
+    privacy = config.privacy
+    retention = privacy.retention
+    return (
+        _environment()
+        .get_template("notice.html.j2")
+        .render(
+            site=config.site,
+            operator=privacy.operator,
+            contact=privacy.contact or NO_CONTACT,
+            cameras=[_camera(camera) for camera in config.cameras],
+            never=(
+                *NEVER_COLLECTED,
+                _RAW_IMAGES.format(hours=retention.media_hours)
+                if retention.store_media
+                else _NO_IMAGES,
+            ),
+            sinks=_sinks(config),
+            events_days=retention.events_days,
+            media_hours=retention.media_hours if retention.store_media else None,
+            generated=generated.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        )
+    )
+
+
+@lru_cache(maxsize=1)
+def _environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("onsight.privacy", "templates"),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def _camera(camera: CameraConfig) -> CameraNotice:
+    notes: list[str] = []
+    if camera.purpose == "screening":
+        notes.append(
+            "No thermal image and no per-person temperature is stored; "
+            "an alert is shown on site only."
+        )
+    return CameraNotice(
+        name=camera.name,
+        purpose=_sentence(PURPOSES[camera.purpose]),
+        # in the table's order (line, zone, dwell, ...), which reads better than alphabetical
+        measures=tuple(text for app, text in APP_DESCRIPTIONS.items() if app in camera.apps()),
+        lines=tuple(
+            f"{line.name} (crossings counted as {line.in_name} / {line.out_name})"
+            for line in camera.lines
+        ),
+        zones=tuple(
+            f"{zone.name} (also time spent there)" if zone.dwell else zone.name
+            for zone in camera.zones
+        ),
+        redaction=_REDACTION[camera.privacy.redaction],
+        masks=len(camera.privacy.masks),
+        notes=tuple(notes),
+    )
+
+
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _sinks(config: Config) -> list[SinkNotice]:
+    # Every sink is opt-in (rule 7) and the config has no network sinks yet: data stays in
+    # the local database. When sinks are added to the config, list each one here.
+    return []
