@@ -300,7 +300,7 @@ def test_k_suppression_rule(
     assert (None if row is None else (row.screened, row.alerted)) == released
 
 
-def test_nothing_personal_is_persisted(tmp_path: Path) -> None:
+def test_rule9_nothing_personal_is_persisted(tmp_path: Path) -> None:
     station, clock = _ready()
     counter = HourlyCounter("entrance", k=5)
     nine = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
@@ -335,7 +335,7 @@ def test_nothing_personal_is_persisted(tmp_path: Path) -> None:
     db.close()
 
 
-def test_schema_refuses_rows_that_break_k(tmp_path: Path) -> None:
+def test_rule9_schema_refuses_rows_that_break_k(tmp_path: Path) -> None:
     store = EventStore(tmp_path / "onsight.db")
     hour = datetime(2024, 5, 1, 9, tzinfo=UTC)
     with pytest.raises(sqlite3.IntegrityError):
