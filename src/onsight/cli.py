@@ -10,12 +10,14 @@ import sys
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from onsight.cli_support import fail as _fail
+from onsight.cli_support import load as _load
 from onsight.config import LoadedConfig, load_config
 from onsight.detect.cli import models_app
 from onsight.errors import OnsightError
@@ -38,18 +40,6 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 ConfigArg = Annotated[Path, typer.Argument(help="Path to the YAML config.", show_default=False)]
-
-
-def _fail(message: str, secrets: tuple[str, ...] = ()) -> NoReturn:
-    err.print(f"[red]error:[/red] {redact_text(message, secrets)}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
-
-
-def _load(path: Path) -> LoadedConfig:
-    try:
-        return load_config(path)
-    except OnsightError as exc:
-        _fail(str(exc))
 
 
 def _setup_logging(verbose: bool) -> None:

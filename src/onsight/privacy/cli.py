@@ -1,24 +1,21 @@
-"""`onsight audit verify|show` and `onsight notice`.
-
-Imported by `onsight.cli`, so it must not import that module back: the one-line error helper
-is duplicated here on purpose.
-"""
+"""`onsight audit verify|show` and `onsight notice`."""
 
 from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from onsight.config import LoadedConfig, load_config
+from onsight.cli_support import fail as _fail
+from onsight.cli_support import load as _load
+from onsight.config import LoadedConfig
 from onsight.errors import OnsightError
-from onsight.ingest.urls import redact_text
 from onsight.privacy.audit import AuditLog
 from onsight.privacy.notice import render_notice
 
@@ -31,20 +28,6 @@ audit_app = typer.Typer(
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="Path to the YAML config.", show_default=False)
 ]
-
-
-def _fail(message: str, secrets: tuple[str, ...] = ()) -> NoReturn:
-    # Text() rather than markup: messages hold paths and brackets that must print verbatim.
-    line = Text("error: ", style="red") + Text(redact_text(message, secrets))
-    Console(stderr=True, soft_wrap=True, highlight=False).print(line)
-    raise typer.Exit(1)
-
-
-def _load(path: Path) -> LoadedConfig:
-    try:
-        return load_config(path)
-    except OnsightError as exc:
-        _fail(str(exc))
 
 
 def _open_log(loaded: LoadedConfig) -> AuditLog:
