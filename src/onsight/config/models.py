@@ -5,20 +5,14 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
+from onsight.config._base import NormPoint, Polygon, require_area
+from onsight.config._base import Strict as _Strict
 from onsight.config.privacy import CameraPrivacy, PrivacyConfig
 from onsight.config.purposes import UNREDACTED_ALLOWED, App, Purpose, check_apps
-from onsight.geometry import polygon_area
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-
-Coordinate = Annotated[float, Field(ge=0.0, le=1.0, strict=False)]
-NormPoint = Annotated[list[Coordinate], Field(min_length=2, max_length=2)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 class LineConfig(_Strict):
@@ -54,9 +48,7 @@ class LineConfig(_Strict):
 
 class ZoneConfig(_Strict):
     name: str = Field(pattern=_NAME, description="Zone name, unique within the camera.")
-    polygon: Annotated[list[NormPoint], Field(min_length=3)] = Field(
-        description="Polygon vertices (normalised 0-1, origin top-left)."
-    )
+    polygon: Polygon = Field(description="Polygon vertices (normalised 0-1, origin top-left).")
     classes: list[str] = Field(
         default_factory=lambda: ["person"], min_length=1, description="Object classes counted."
     )
@@ -68,8 +60,7 @@ class ZoneConfig(_Strict):
 
     @model_validator(mode="after")
     def _has_area(self) -> Self:
-        if polygon_area([(p[0], p[1]) for p in self.polygon]) < 1e-6:
-            raise ValueError("the zone polygon has no area")
+        require_area(self.polygon, "zone")
         return self
 
 

@@ -2,21 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from onsight.geometry import polygon_area
-
-Coordinate = Annotated[float, Field(ge=0.0, le=1.0, strict=False)]
-NormPoint = Annotated[list[Coordinate], Field(min_length=2, max_length=2)]
-Polygon = Annotated[list[NormPoint], Field(min_length=3)]
+from onsight.config._base import Polygon, require_area
+from onsight.config._base import Strict as _Strict
 
 MEDIA_HOURS_MAX = 72
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
 class CameraPrivacy(_Strict):
@@ -49,8 +42,7 @@ class CameraPrivacy(_Strict):
     @model_validator(mode="after")
     def _masks_have_area(self) -> Self:
         for mask in self.masks:
-            if polygon_area([(p[0], p[1]) for p in mask]) < 1e-6:
-                raise ValueError("a privacy mask polygon has no area")
+            require_area(mask, "privacy mask")
         return self
 
 
@@ -74,7 +66,6 @@ class RetentionConfig(_Strict):
         strict=False,
         description="How often retention is enforced while running (also at start-up).",
     )
-
 
     @field_validator("media_hours")
     @classmethod

@@ -6,23 +6,13 @@ normalised polygons (0-1, origin top-left) like zones, so they survive a resolut
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Self
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from onsight.config.models import NormPoint
-from onsight.geometry import polygon_area
-
-Region = Annotated[list[NormPoint], Field(min_length=3)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
-
-
-def _require_area(region: list[list[float]], what: str) -> None:
-    if polygon_area([(p[0], p[1]) for p in region]) < 1e-6:
-        raise ValueError(f"the {what} polygon has no area")
+from onsight.config._base import Polygon as Region
+from onsight.config._base import Strict as _Strict
+from onsight.config._base import require_area as _require_area
 
 
 class BlackbodyConfig(_Strict):

@@ -1,0 +1,25 @@
+"""Building blocks shared by every config model: the strict base, normalised points, polygons."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from onsight.geometry import polygon_area
+
+Coordinate = Annotated[float, Field(ge=0.0, le=1.0, strict=False)]
+NormPoint = Annotated[list[Coordinate], Field(min_length=2, max_length=2)]
+Polygon = Annotated[list[NormPoint], Field(min_length=3)]
+
+
+class Strict(BaseModel):
+    """Unknown fields rejected, no type coercion, immutable."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def require_area(polygon: list[list[float]], what: str) -> None:
+    """ValueError("the <what> polygon has no area") for a degenerate polygon."""
+    if polygon_area([(p[0], p[1]) for p in polygon]) < 1e-6:
+        raise ValueError(f"the {what} polygon has no area")
