@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import numpy as np
-
+from onsight.apps.occupancy import in_zone
 from onsight.config.models import ZoneConfig
-from onsight.geometry import points_in_polygon
 from onsight.privacy.kanon import release_durations
 from onsight.types import Tracks, ZoneDwell
 
@@ -33,10 +31,7 @@ class ZoneDwellTimer:
         self.suppressed_hours = 0
 
     def update(self, tracks: Tracks) -> list[ZoneDwell]:
-        wanted = np.array(
-            [self._class_names[int(c)] in self._classes for c in tracks.class_id], bool
-        )
-        inside = points_in_polygon(self._polygon, tracks.bottom_centres()) & wanted
+        inside = in_zone(tracks, self._polygon, self._classes, self._class_names)
         for track_id in tracks.track_id[inside].tolist():
             self._entered.setdefault(track_id, tracks.pts)
             self._last_seen[track_id] = tracks.pts

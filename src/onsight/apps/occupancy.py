@@ -6,10 +6,22 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
+import numpy.typing as npt
 
 from onsight.config.models import ZoneConfig
 from onsight.geometry import points_in_polygon
 from onsight.types import Tracks, ZoneMinute
+
+BoolArray = npt.NDArray[np.bool_]
+
+
+def in_zone(
+    tracks: Tracks, polygon: list[tuple[float, float]], classes: set[str], class_names: list[str]
+) -> BoolArray:
+    """Which tracks are of a counted class and stand in the zone (bottom centre inside)."""
+    wanted = np.array([class_names[int(c)] in classes for c in tracks.class_id], bool)
+    inside: BoolArray = points_in_polygon(polygon, tracks.bottom_centres()) & wanted
+    return inside
 
 
 @dataclass(slots=True)
@@ -43,10 +55,7 @@ class ZoneOccupancy:
 
     def update(self, tracks: Tracks) -> list[ZoneMinute]:
         """Count this frame; returns the previous minute's aggregate when a minute closes."""
-        wanted = np.array(
-            [self.class_names[int(c)] in self._classes for c in tracks.class_id], bool
-        )
-        inside = points_in_polygon(self._polygon, tracks.bottom_centres()) & wanted
+        inside = in_zone(tracks, self._polygon, self._classes, self.class_names)
         self.current = int(inside.sum())
         self.peak = max(self.peak, self.current)
         self.frames += 1
