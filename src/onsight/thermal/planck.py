@@ -106,12 +106,11 @@ class RadiometricFrame(Protocol):
 
 
 @dataclass(frozen=True, eq=False)
-class ThermalImage:
-    """One FLIR radiometric frame: raw counts (H, W) and the parameters to convert them."""
+class _RawFrame:
+    """A camera's 16-bit raw frame (H, W)."""
 
     camera: str
     raw: U16Array
-    params: PlanckParams
 
     @property
     def width(self) -> int:
@@ -120,26 +119,23 @@ class ThermalImage:
     @property
     def height(self) -> int:
         return int(self.raw.shape[0])
+
+
+@dataclass(frozen=True, eq=False)
+class ThermalImage(_RawFrame):
+    """One FLIR radiometric frame: raw counts (H, W) and the parameters to convert them."""
+
+    params: PlanckParams
 
     def celsius(self) -> CelsiusArray:
         return raw_to_celsius(self.raw, self.params)
 
 
 @dataclass(frozen=True, eq=False)
-class TLinearFrame:
+class TLinearFrame(_RawFrame):
     """One radiometric TLinear frame (FLIR Lepton / PureThermal): pixels are scaled kelvin."""
 
-    camera: str
-    raw: U16Array
     resolution_k: float = 0.01
-
-    @property
-    def width(self) -> int:
-        return int(self.raw.shape[1])
-
-    @property
-    def height(self) -> int:
-        return int(self.raw.shape[0])
 
     def celsius(self) -> CelsiusArray:
         return tlinear_to_celsius(self.raw, self.resolution_k)
