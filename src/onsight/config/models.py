@@ -11,6 +11,7 @@ from onsight.config._base import NormPoint, Polygon, require_area
 from onsight.config._base import Strict as _Strict
 from onsight.config.privacy import CameraPrivacy, PrivacyConfig
 from onsight.config.purposes import UNREDACTED_ALLOWED, App, Purpose, check_apps
+from onsight.config.service import MqttConfig, ServerConfig, WebhookConfig
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -170,12 +171,25 @@ class Config(_Strict):
         default_factory=lambda: PrivacyConfig(),
         description="Retention, audit log and who to contact (shown on the notice).",
     )
+    server: ServerConfig = Field(
+        default_factory=lambda: ServerConfig(), description="`onsight serve`: users, sessions."
+    )
+    mqtt: MqttConfig | None = Field(None, description="Publish events to an MQTT broker.")
+    webhooks: list[WebhookConfig] = Field(
+        default_factory=list, description="POST events to HTTP endpoints, signed."
+    )
 
     @field_validator("cameras")
     @classmethod
     def _unique_cameras(cls, cameras: list[CameraConfig]) -> list[CameraConfig]:
         _require_unique([camera.name for camera in cameras])
         return cameras
+
+    @field_validator("webhooks")
+    @classmethod
+    def _unique_webhooks(cls, webhooks: list[WebhookConfig]) -> list[WebhookConfig]:
+        _require_unique([hook.name for hook in webhooks])
+        return webhooks
 
 
 def _require_unique(names: list[str]) -> None:

@@ -8,16 +8,18 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 import numpy as np
 
 from onsight.apps import LineCounter, ZoneDwellTimer, ZoneOccupancy
-from onsight.config.models import CameraConfig
+from onsight.config.models import CameraConfig, LineConfig, ZoneConfig
 from onsight.detect.protocol import Detector
 from onsight.errors import ConfigError
 from onsight.events.bus import EventBus
 from onsight.ingest import VideoSource
 from onsight.motion import MotionGate
+from onsight.runtime.stats import CameraHealth, LatencyHistogram
 from onsight.track import ByteTracker
 from onsight.types import Event, FloatArray, Frame, IntArray, StageTimes, Tracks
 
@@ -48,8 +50,17 @@ def wanted_class_ids(camera: CameraConfig, class_names: Sequence[str]) -> IntArr
     return np.array(sorted(names.index(c) for c in wanted or {"person"}), dtype=np.int64)
 
 
+_App = TypeVar("_App", LineCounter, ZoneOccupancy, ZoneDwellTimer)
+
+
+def _reuse(apps: list[_App], config: LineConfig | ZoneConfig) -> _App | None:
+    """The running app with exactly this config, so its counts carry over an edit."""
+    return next((app for app in apps if app.config == config), None)
+
+
 class CameraPipeline:
-    """Runs one camera. Not thread-safe: one thread drives `run`, others may read `stats`."""
+    """Runs one camera: one thread drives `run`; others may read `health`, `latest`, the
+    counters, and change lines and zones with `apply_geometry`."""
 
     def __init__(
         self,
@@ -91,6 +102,9 @@ class CameraPipeline:
         self._tracks = Tracks.empty(0.0, self._started)
         self._people: FloatArray = self._tracks.xyxy
         self._rate_window: deque[float] = deque(maxlen=50)
+        self.detect_latency = LatencyHistogram()
+        self._latest: FrameResult | None = None
+        self._apps_lock = threading.Lock()  # `apply_geometry` swaps apps between frames
 
     @property
     def skip_ratio(self) -> float:
@@ -134,7 +148,9 @@ class CameraPipeline:
         )
         if moving or refresh_due:
             self._last_detect_pts = frame.pts
+            started = time.perf_counter()
             detections = self._detector.detect(frame.image)
+            self.detect_latency.observe(time.perf_counter() - started)
             detections = detections.select(np.isin(detections.class_id, self._wanted))
             scale = np.array([frame.width, frame.height] * 2, dtype=np.float32)
             people = (detections.xyxy / scale).astype(np.float32)
@@ -151,18 +167,79 @@ class CameraPipeline:
             people = self._people
         self._tracks, self._people = tracks, people
         events: list[Event] = []
-        for line in self.lines:
-            events.extend(line.update(tracks))
-        for zone in self.zones:
-            events.extend(zone.update(tracks))
-        for timer in self.dwell:
-            events.extend(timer.update(tracks))
+        with self._apps_lock:
+            for line in self.lines:
+                events.extend(line.update(tracks))
+            for zone in self.zones:
+                events.extend(zone.update(tracks))
+            for timer in self.dwell:
+                events.extend(timer.update(tracks))
         self._publish(events)
         self.times.add("apps", clock() - t3)
         self.frames += 1
         self.last_pts = frame.pts
         self._rate_window.append(time.monotonic())
-        return FrameResult(frame, tracks, people, events)
+        result = FrameResult(frame, tracks, people, events)
+        self._latest = result
+        return result
+
+    def latest(self) -> FrameResult | None:
+        """The last analysed frame (unredacted: pass it through `privacy.redact` to show it)."""
+        return self._latest
+
+    def apply_geometry(self, lines: list[LineConfig], zones: list[ZoneConfig]) -> None:
+        """Replace this camera's lines and zones from the next frame on, without a restart.
+
+        Unchanged lines keep their totals and zones their minute; a removed or changed zone
+        first publishes its partial minute (and dwell hour) so nothing counted is lost.
+        Raises ConfigError (and changes nothing) if a class is unknown to the model.
+        """
+        camera = self.camera.model_copy(update={"lines": lines, "zones": zones})
+        names = list(self._detector.class_names)
+        wanted = wanted_class_ids(camera, names)
+        with self._apps_lock:
+            self.lines = [
+                _reuse(self.lines, c) or LineCounter(camera.name, c, names) for c in lines
+            ]
+            kept_zones = [_reuse(self.zones, z) for z in zones]
+            kept_dwell = [_reuse(self.dwell, z) for z in zones if z.dwell]
+            flushed: list[Event] = [
+                e for zone in self.zones if zone not in kept_zones for e in zone.flush()
+            ]
+            flushed += [
+                e for timer in self.dwell if timer not in kept_dwell for e in timer.flush()
+            ]
+            self.zones = [
+                kept or ZoneOccupancy(camera.name, z, names)
+                for kept, z in zip(kept_zones, zones, strict=True)
+            ]
+            dwell_zones = [z for z in zones if z.dwell]
+            self.dwell = [
+                kept or ZoneDwellTimer(camera.name, z, names)
+                for kept, z in zip(kept_dwell, dwell_zones, strict=True)
+            ]
+            self.camera, self._wanted = camera, wanted
+        self._publish(flushed)
+
+    def health(self) -> CameraHealth:
+        stats = self.source.stats
+        age = (
+            time.monotonic() - stats.last_frame_monotonic
+            if stats.last_frame_monotonic is not None
+            else None
+        )
+        return CameraHealth(
+            camera=self.camera.name,
+            connected=stats.connected,
+            fps=round(self.fps, 2),
+            skip_ratio=round(self.skip_ratio, 4),
+            last_frame_age_seconds=None if age is None else round(age, 2),
+            reconnects=stats.reconnects,
+            frames_decoded=stats.frames_decoded,
+            frames_analysed=self.frames,
+            decode_errors=stats.decode_errors,
+            events=self.events,
+        )
 
     def _event_time(self, frame: Frame) -> datetime:
         # A file is replayed on its own clock so results do not depend on machine speed.

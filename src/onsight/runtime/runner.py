@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from onsight.config import LoadedConfig
 from onsight.detect import make_detector
 from onsight.errors import OnsightError
 from onsight.events import EventBus, EventStore
+from onsight.events.bus import Sink
 from onsight.privacy.audit import AuditLog, config_load_detail
 from onsight.privacy.retention import Retention
 from onsight.runtime.pipeline import CameraPipeline, FrameResult
@@ -32,12 +33,14 @@ class Runner:
         self,
         loaded: LoadedConfig,
         on_frame: Callable[[CameraPipeline, FrameResult], None] | None = None,
+        sinks: Sequence[Sink] = (),
     ) -> None:
+        """`sinks` (MQTT, webhooks) receive every event after the local store."""
         config = loaded.config
         self.audit = AuditLog(loaded.resolve(config.privacy.audit_log))
         self.audit.append("config_load", **config_load_detail(loaded.path))
         self.store = EventStore(loaded.database_path)
-        self.bus = EventBus([self.store])
+        self.bus = EventBus([self.store, *sinks])
         self.pipelines: list[CameraPipeline] = []
         self.retention = Retention(
             config.privacy.retention, self.store, loaded.resolve(config.privacy.media_dir)

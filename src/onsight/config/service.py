@@ -1,0 +1,81 @@
+"""Config for `onsight serve` and for delivering events elsewhere: web server, MQTT, webhooks."""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import Field, model_validator
+
+from onsight.config._base import Strict
+
+EventKind = Literal["crossing", "zone_minute", "zone_dwell"]
+EVENT_KINDS: tuple[EventKind, ...] = ("crossing", "zone_minute", "zone_dwell")
+
+
+class ServerConfig(Strict):
+    users_db: str = Field(
+        "onsight-data/users.db",
+        description="SQLite file with dashboard users and API tokens (hashed); relative to the "
+        "config file.",
+    )
+    session_hours: float = Field(
+        12.0, gt=0.0, le=24 * 7, strict=False, description="Idle time before a login expires."
+    )
+    login_attempts_per_minute: int = Field(
+        5, ge=1, le=100, description="Failed logins allowed per client address and per user name."
+    )
+    live_fps: float = Field(
+        2.0, gt=0.0, le=15.0, strict=False, description="Frame rate of the redacted live view."
+    )
+
+
+class MqttConfig(Strict):
+    host: str = Field("127.0.0.1", min_length=1, description="Broker host name or address.")
+    port: int = Field(1883, ge=1, le=65535, description="Broker port.")
+    username: str | None = Field(None, description="Broker user name, if it needs one.")
+    password: str | None = Field(None, description="Broker password; use ${ENV} substitution.")
+    tls: bool = Field(False, description="Connect with TLS (system certificate store).")
+    topic_prefix: str = Field(
+        "onsight",
+        pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_-]+)*$",
+        description="First topic level(s): topics are <prefix>/<site>/<camera>/<app>/<name>.",
+    )
+    queue_path: str = Field(
+        "onsight-data/mqtt-queue.db",
+        description="On-disk queue that holds events while the broker is unreachable.",
+    )
+    queue_max: int = Field(
+        100_000,
+        ge=100,
+        description="Most events held while the broker is away; past this the oldest go "
+        "(and are counted in /metrics).",
+    )
+    discovery: bool = Field(True, description="Publish Home Assistant discovery messages.")
+    discovery_prefix: str = Field(
+        "homeassistant", pattern=r"^[A-Za-z0-9_-]+$", description="Home Assistant's prefix."
+    )
+    keepalive_seconds: int = Field(30, ge=5, le=3600, description="MQTT keep-alive interval.")
+
+    @model_validator(mode="after")
+    def _password_needs_user(self) -> Self:
+        if self.password is not None and self.username is None:
+            raise ValueError("mqtt.password is set but mqtt.username is not")
+        return self
+
+
+class WebhookConfig(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Webhook name.")
+    url: str = Field(
+        pattern=r"^https?://[^\s/$.?#][^\s]*$", description="Where events are POSTed as JSON."
+    )
+    events: list[EventKind] = Field(
+        min_length=1, description=f"Event kinds sent here: any of {', '.join(EVENT_KINDS)}."
+    )
+    secret: str = Field(
+        min_length=16,
+        description="Shared secret for the X-Onsight-Signature HMAC-SHA256 header; use ${ENV}.",
+    )
+    timeout_seconds: float = Field(5.0, gt=0.0, le=60.0, strict=False, description="Per try.")
+    max_attempts: int = Field(
+        8, ge=1, le=50, description="Tries before an event goes to the dead-letter table."
+    )
