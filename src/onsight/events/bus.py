@@ -40,6 +40,11 @@ class EventBus:
                 self._queue.put(event)
             self.published += 1
 
+    @property
+    def pending(self) -> int:
+        """Events published but not yet handed to the sinks."""
+        return self._queue.qsize()
+
     def close(self) -> None:
         """Write everything pending, then stop the writer."""
         self._queue.put(_STOP)

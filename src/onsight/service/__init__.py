@@ -1,0 +1,1 @@
+"""The web service: authentication, FastAPI app, dashboard, API and metrics."""
