@@ -24,6 +24,7 @@ from onsight.errors import OnsightError
 from onsight.ingest import redact_text, redact_url
 from onsight.privacy.cli import audit_app, notice_command
 from onsight.runtime import CameraPipeline, FrameResult, Runner
+from onsight.service.cli import tokens_app, users_app
 from onsight.thermal.cli import thermal_app
 
 app = typer.Typer(
@@ -35,6 +36,8 @@ app.add_typer(models_app, name="models", help="List, verify and fetch detection 
 app.add_typer(audit_app, name="audit", help="Verify and read the tamper-evident audit log.")
 app.command("notice")(notice_command)
 app.add_typer(thermal_app, name="thermal", help="Read radiometric files; evaluate screening.")
+app.add_typer(users_app, name="users", help="Create, list and remove dashboard users.")
+app.add_typer(tokens_app, name="tokens", help="Create, list and revoke API tokens.")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

@@ -35,8 +35,15 @@ AuditAction = Literal[
     "stop",
     "export",
     "image_view",  # e.g. a snapshot: camera, redaction mode, output path
-    "login",
+    "login",  # detail: user name only, never the password
+    "login_failed",  # user name tried, client address
+    "logout",
+    "live_view",  # user, camera: a redacted live stream was opened
     "retention",  # what was deleted, counts
+    "user_add",  # name, role (never the password)
+    "user_remove",
+    "token_add",  # name, role (never the token)
+    "token_revoke",
 ]
 ACTIONS: frozenset[str] = frozenset(get_args(AuditAction))
 
