@@ -26,6 +26,7 @@ from onsight.privacy.cli import audit_app, notice_command
 from onsight.runtime import CameraPipeline, FrameResult, Runner
 from onsight.service.cli import tokens_app, users_app
 from onsight.thermal.cli import thermal_app
+from onsight.thermal.station import ScreeningResult
 
 app = typer.Typer(
     help="onsight: privacy-preserving analytics for the cameras a site already has.",
@@ -105,7 +106,7 @@ def _run(
     from onsight.progress import Progress
 
     try:
-        runner = Runner(loaded, on_frame=on_frame)
+        runner = Runner(loaded, on_frame=on_frame, on_screening=_station_display)
     except OnsightError as exc:
         _fail(str(exc), loaded.secrets)
     # A service manager stops us with SIGTERM: shut down as cleanly as on Ctrl-C.
@@ -173,6 +174,12 @@ def snapshot(
         f"{len(redaction.regions)} region(s) blurred",
         highlight=False,
     )
+
+
+def _station_display(camera: str, result: ScreeningResult) -> None:
+    """The local screening display: state changes only, never a temperature (rule 9)."""
+    style = "bold red" if result.alert else "green" if result.screened else "dim"
+    err.print(f"[{style}]{camera}: {result.message}[/{style}]", highlight=False)
 
 
 def _interrupt(signum: int, frame: object) -> None:

@@ -25,6 +25,18 @@ cameras:
 """
 
 
+SCREENING = """\
+cameras:
+  - name: gate
+    url: /dev/video0
+    purpose: screening
+    screening:
+      measurement_region: [[0.2, 0.0], [1.0, 0.0], [1.0, 1.0], [0.2, 1.0]]
+      blackbody: {region: [[0.04, 0.05], [0.09, 0.05], [0.09, 0.12]], set_point_c: 35}
+      environment: {source: manual, ambient_c: 21, humidity_pct: 40}
+"""
+
+
 def _write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "onsight.yaml"
     path.write_text(text, encoding="utf-8")
@@ -90,6 +102,32 @@ BAD = [
         MINIMAL.replace("fps: 10", "fps: 10\n    purpose: spying"),
         ":5: cameras[0].purpose:",
         "footfall",
+    ),
+    (
+        "cameras:\n  - name: gate\n    url: /dev/video0\n    purpose: screening\n",
+        ":2: cameras[0]:",
+        "needs a `screening:` section",
+    ),
+    (
+        SCREENING.replace("purpose: screening", "purpose: footfall"),
+        ":2: cameras[0]:",
+        "does not permit screening",
+    ),
+    (
+        SCREENING.replace("humidity_pct: 40}", "humidity_pct: 40}\n      alert_topic: a/b"),
+        ":1: config:",
+        "alert_topic needs an `mqtt:` section",
+    ),
+    (
+        MINIMAL + "mqtt:\n  port: 70000\n",
+        ":12: mqtt.port:",
+        "less than or equal to 65535",
+    ),
+    (
+        MINIMAL + "webhooks:\n  - {name: h, url: 'ftp://x', events: [crossing], secret: "
+        "0123456789abcdef}\n",
+        ":12: webhooks[0].url:",
+        "must be an http:// or https:// URL",
     ),
 ]
 

@@ -12,6 +12,7 @@ from onsight.config._base import Strict as _Strict
 from onsight.config.privacy import CameraPrivacy, PrivacyConfig
 from onsight.config.purposes import UNREDACTED_ALLOWED, App, Purpose, check_apps
 from onsight.config.service import MqttConfig, ServerConfig, WebhookConfig
+from onsight.thermal.config import ScreeningConfig
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 
@@ -110,6 +111,12 @@ class CameraConfig(_Strict):
     privacy: CameraPrivacy = Field(
         default_factory=lambda: CameraPrivacy(), description="Redaction and privacy masks."
     )
+    screening: ScreeningConfig | None = Field(
+        None,
+        description="Thermal screening station (purpose `screening` only; the url is then a "
+        "radiometric source: a FLIR .seq/.fff/.jpg file, a 16-bit TLinear recording, or a "
+        "PureThermal/Lepton /dev/videoN).",
+    )
 
     def apps(self) -> set[App]:
         """The apps this camera runs, as named in the purpose table."""
@@ -120,11 +127,18 @@ class CameraConfig(_Strict):
             apps.add("occupancy")
         if any(zone.dwell for zone in self.zones):
             apps.add("dwell")
+        if self.screening is not None:
+            apps.add("screening")
         return apps
 
     @model_validator(mode="after")
     def _within_purpose(self) -> Self:
         check_apps(self.purpose, self.apps())
+        if self.purpose == "screening" and self.screening is None:
+            raise ValueError(
+                "a screening camera needs a `screening:` section (measurement region, "
+                "blackbody, environment); see docs/thermal.md"
+            )
         if self.privacy.redaction == "none" and self.purpose not in UNREDACTED_ALLOWED:
             raise ValueError(
                 f"privacy.redaction 'none' is refused for a {self.purpose} camera: it films "
@@ -184,6 +198,24 @@ class Config(_Strict):
     def _unique_cameras(cls, cameras: list[CameraConfig]) -> list[CameraConfig]:
         _require_unique([camera.name for camera in cameras])
         return cameras
+
+    @model_validator(mode="after")
+    def _screening_mqtt(self) -> Self:
+        for camera in self.cameras:
+            screening = camera.screening
+            if screening is None or self.mqtt is not None:
+                continue
+            if screening.alert_topic is not None:
+                raise ValueError(
+                    f"camera {camera.name!r}: screening.alert_topic needs an `mqtt:` section "
+                    "(the local broker)"
+                )
+            if screening.environment.source == "sensor":
+                raise ValueError(
+                    f"camera {camera.name!r}: screening.environment source `sensor` needs an "
+                    "`mqtt:` section (the local broker the sensor publishes to)"
+                )
+        return self
 
     @field_validator("webhooks")
     @classmethod

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from onsight.config import LoadedConfig
+from onsight.config import Config, LoadedConfig
 from onsight.detect import make_detector
 from onsight.errors import OnsightError
 from onsight.events import EventBus, EventStore
@@ -16,6 +16,8 @@ from onsight.events.bus import Sink
 from onsight.privacy.audit import AuditLog, config_load_detail
 from onsight.privacy.retention import Retention
 from onsight.runtime.pipeline import CameraPipeline, FrameResult
+from onsight.runtime.screening import Display, ScreeningPipeline
+from onsight.thermal.local_mqtt import LocalMqtt
 
 log = logging.getLogger(__name__)
 
@@ -34,14 +36,18 @@ class Runner:
         loaded: LoadedConfig,
         on_frame: Callable[[CameraPipeline, FrameResult], None] | None = None,
         sinks: Sequence[Sink] = (),
+        on_screening: Display | None = None,
     ) -> None:
-        """`sinks` (MQTT, webhooks) receive every event after the local store."""
+        """`sinks` (MQTT, webhooks) receive every event after the local store;
+        `on_screening` is the local display of screening stations."""
         config = loaded.config
         self.audit = AuditLog(loaded.resolve(config.privacy.audit_log))
         self.audit.append("config_load", **config_load_detail(loaded.path))
         self.store = EventStore(loaded.database_path)
         self.bus = EventBus([self.store, *sinks])
         self.pipelines: list[CameraPipeline] = []
+        self.stations: list[ScreeningPipeline] = []
+        self._local_mqtt: LocalMqtt | None = None
         self.retention = Retention(
             config.privacy.retention, self.store, loaded.resolve(config.privacy.media_dir)
         )
@@ -49,6 +55,13 @@ class Runner:
         try:
             self._enforce_retention()
             for camera in config.cameras:
+                if camera.screening is not None:
+                    self.stations.append(
+                        ScreeningPipeline(
+                            camera, self.store, display=on_screening, mqtt=self._mqtt(config)
+                        )
+                    )
+                    continue
                 detector = make_detector(
                     config.detector.model,
                     config.detector.backend,
@@ -62,6 +75,14 @@ class Runner:
         self._on_frame = on_frame
         self.errors: dict[str, str] = {}
         self._threads: list[threading.Thread] = []
+
+    def _mqtt(self, config: Config) -> LocalMqtt | None:
+        """The local broker link for screening alerts and room sensors, made once if needed."""
+        if config.mqtt is None:
+            return None
+        if self._local_mqtt is None:
+            self._local_mqtt = LocalMqtt(config.mqtt, client_id=f"onsight-{config.site}-screening")
+        return self._local_mqtt
 
     def _enforce_retention(self) -> None:
         report = self.retention.enforce()
@@ -77,17 +98,26 @@ class Runner:
                 log.exception("retention failed")
 
     def start(self) -> None:
-        self.audit.append("start", cameras=[p.camera.name for p in self.pipelines])
+        workers = self._workers()
+        self.audit.append("start", cameras=[p.camera.name for p in workers])
         threading.Thread(target=self._retention_loop, name="retention", daemon=True).start()
-        for pipeline in self.pipelines:
+        if self._local_mqtt is not None:
+            self._local_mqtt.start()
+        for pipeline in workers:
             thread = threading.Thread(
                 target=self._run_camera, args=(pipeline,), name=f"camera-{pipeline.camera.name}"
             )
             thread.start()
             self._threads.append(thread)
 
-    def _run_camera(self, pipeline: CameraPipeline) -> None:
+    def _workers(self) -> list[CameraPipeline | ScreeningPipeline]:
+        return [*self.pipelines, *self.stations]
+
+    def _run_camera(self, pipeline: CameraPipeline | ScreeningPipeline) -> None:
         name = pipeline.camera.name
+        if isinstance(pipeline, ScreeningPipeline):
+            self._guard(name, pipeline.run)
+            return
         callback = None
         if self._on_frame is not None:
             on_frame = self._on_frame
@@ -95,8 +125,11 @@ class Runner:
             def callback(result: FrameResult) -> None:
                 on_frame(pipeline, result)
 
+        self._guard(name, lambda: pipeline.run(callback))
+
+    def _guard(self, name: str, run: Callable[[], None]) -> None:
         try:
-            pipeline.run(callback)
+            run()
         except OnsightError as exc:
             self.errors[name] = str(exc)
         except Exception as exc:  # keep other cameras and recorded events alive
@@ -116,13 +149,14 @@ class Runner:
             thread.join()
 
     def stop(self) -> None:
-        for pipeline in self.pipelines:
+        for pipeline in self._workers():
             pipeline.stop.set()
         for thread in self._threads:
             thread.join()
 
     def summary(self) -> dict[str, object]:
-        return {"cameras": {p.camera.name: p.summary() for p in self.pipelines}}
+        workers = self._workers()
+        return {"cameras": {p.camera.name: p.summary() for p in workers}}
 
     def close(self) -> None:
         """Write pending events and close the store (idempotent)."""
@@ -130,6 +164,8 @@ class Runner:
             return
         self._closed = True
         self._stopping.set()
+        if self._local_mqtt is not None:
+            self._local_mqtt.close()
         self.bus.close()
         self.store.close()
         self.audit.append("stop")

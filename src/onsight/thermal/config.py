@@ -231,6 +231,12 @@ class ScreeningConfig(_Strict):
         description="Optional local MQTT topic for alerts. The message says only that an alert "
         "happened (camera and time): never a temperature, image or identity.",
     )
+    tlinear_resolution_k: float = Field(
+        0.01,
+        strict=False,
+        description="Kelvin per count of a TLinear stream: 0.01 (Lepton high gain, the "
+        "default) or 0.1 (low gain). Ignored for FLIR files, which carry their own constants.",
+    )
     k_anonymity: int = Field(
         5,
         ge=5,
@@ -242,4 +248,6 @@ class ScreeningConfig(_Strict):
     @model_validator(mode="after")
     def _has_area(self) -> Self:
         _require_area(self.measurement_region, "measurement region")
+        if self.tlinear_resolution_k not in (0.01, 0.1):
+            raise ValueError("tlinear_resolution_k must be 0.01 or 0.1")
         return self

@@ -18,6 +18,7 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from onsight.config.models import Config
 from onsight.events.store import EventStore
 from onsight.thermal.config import ScreeningConfig
 from onsight.thermal.hourly import HourlyCounter, release
@@ -359,6 +360,7 @@ def test_rule9_schema_refuses_rows_that_break_k(tmp_path: Path) -> None:
 def test_documented_config_example_is_valid() -> None:
     text = (REPO / "docs" / "thermal.md").read_text(encoding="utf-8")
     example = text.split("```yaml\n", 1)[1].split("```", 1)[0]
-    screening = yaml.safe_load(example)["cameras"][0]["screening"]
-    config = ScreeningConfig.model_validate(screening)
+    site = Config.model_validate(yaml.safe_load(example))
+    config = site.cameras[0].screening
+    assert config is not None and site.cameras[0].apps() == {"screening"}
     assert config.rule.mode == "relative" and config.rule.relative_offset_c == 0.7
