@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export ONSIGHT_ASSETS ?= $(abspath ../shared/assets)
 
-.PHONY: install demo test lint unit bench soak clean
+.PHONY: install demo test lint unit bench soak clean system-deps
 
 install: $(VENV)/.installed
 
@@ -25,7 +25,21 @@ lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src bench
 
-test: lint
+# Test-only system packages from Debian: a real MQTT broker and a browser for the UI tests.
+system-deps:
+	@missing=""; \
+	[ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || missing="$$missing mosquitto"; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing$$missing (apt-get)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else \
+	    echo "make test needs:$$missing -- run: sudo apt-get install$$missing"; exit 1; \
+	  fi; \
+	fi
+
+test: lint system-deps
 	$(BIN)/python -m pytest -q
 
 bench: install

@@ -175,3 +175,26 @@ def test_notice_command_reports_a_bad_config_in_one_line(tmp_path: Path) -> None
     result = CliRunner().invoke(_notice_app(), [str(tmp_path / "missing.yaml")])
     assert result.exit_code == 1
     assert result.output.startswith("error: ") and "config file not found" in result.output
+
+
+def test_rule7_notice_lists_every_opt_in_sink_by_host_without_secrets() -> None:
+    config = Config.model_validate(
+        {
+            "cameras": [{"name": "a", "url": "x.mp4"}],
+            "mqtt": {"host": "broker.local"},
+            "webhooks": [
+                {
+                    "name": "bi",
+                    "url": "https://user:pw@hooks.example.com/in?token=abc",
+                    "events": ["crossing", "zone_minute"],
+                    "secret": "0123456789abcdef",
+                }
+            ],
+        }
+    )
+    text = _text(render_notice(config, GENERATED))
+    assert "No data leaves this machine" not in text
+    assert "MQTT broker broker.local" in text
+    assert "web service hooks.example.com (bi): line crossings, occupancy per minute" in text
+    for secret in ("user", "pw@", "token", "abc", "0123456789abcdef"):
+        assert secret not in text

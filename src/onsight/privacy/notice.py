@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from urllib.parse import urlsplit
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
@@ -127,6 +128,20 @@ def _sentence(text: str) -> str:
 
 
 def _sinks(config: Config) -> list[SinkNotice]:
-    # Every sink is opt-in (rule 7) and the config has no network sinks yet: data stays in
-    # the local database. When sinks are added to the config, list each one here.
-    return []
+    """Every opt-in sink (rule 7), named by host only: URLs can carry tokens."""
+    sinks: list[SinkNotice] = []
+    kinds = {
+        "crossing": "line crossings",
+        "zone_minute": "occupancy per minute",
+        "zone_dwell": "hourly time-in-area statistics",
+    }
+    if config.mqtt is not None:
+        what = "the same counts and statistics, as they are made, on the site's message broker"
+        if any(c.screening is not None and c.screening.alert_topic for c in config.cameras):
+            what += "; screening alerts (that an alert happened, never a temperature)"
+        sinks.append(SinkNotice(f"MQTT broker {config.mqtt.host}", what))
+    for hook in config.webhooks:
+        host = urlsplit(hook.url).hostname or "?"
+        listed = ", ".join(kinds[kind] for kind in hook.events)
+        sinks.append(SinkNotice(f"web service {host} ({hook.name})", listed))
+    return sinks

@@ -27,6 +27,7 @@ _SINK_FIELDS = (
     ("dropped", "onsight_sink_dropped", "counter", "Events a full sink queue dropped."),
     ("dead_letters", "onsight_sink_dead_letters", "gauge", "Deliveries given up on."),
     ("connected", "onsight_sink_connected", "gauge", "1 when the sink's peer is reachable."),
+    ("reconnects", "onsight_sink_reconnects", "counter", "Reconnections to the sink's peer."),
 )
 
 
