@@ -7,18 +7,25 @@ stream is recorded. It runs through the same source, station and store as a live
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import av
 import numpy as np
 import numpy.typing as npt
+import paho.mqtt.client as paho
 import yaml
+from paho.mqtt.enums import CallbackAPIVersion
 
+from onsight.config.service import MqttConfig
+from onsight.thermal.local_mqtt import LocalMqtt
 from tests.conftest import assets_dir, require
+from tests.integration.mosquitto import HOST, Mosquitto
 
 ONSIGHT = [sys.executable, "-m", "onsight.cli"]
 HEIGHT, WIDTH = 120, 160
@@ -27,6 +34,11 @@ FPS = 10
 NORMAL_C = (35.4, 35.6, 35.5, 35.3, 35.7, 35.5, 35.4, 35.6, 35.5, 35.5, 35.6)
 FEVER_C = 37.2  # 1.7 °C above the baseline: an alert under the default relative rule
 
+SENSOR_PAYLOADS = (  # two malformed readings, then a valid one
+    b"not json",
+    b'{"ambient_c": 21.5}',
+    b'{"ambient_c": 21.5, "humidity_pct": 40}',
+)
 SCREENING = {
     "measurement_region": [[0.2, 0.0], [1.0, 0.0], [1.0, 1.0], [0.2, 1.0]],
     "blackbody": {
@@ -120,3 +132,59 @@ def test_flir_seq_replay_pauses_without_a_blackbody_and_stores_nothing(tmp_path:
     assert result.returncode == 0, result.stderr
     assert "blackbody" in result.stderr
     assert _rows(tmp_path / "onsight-data" / "onsight.db")["screening_hours"] == []
+
+
+def test_alert_goes_to_the_local_mqtt_topic_without_a_temperature(tmp_path: Path) -> None:
+    broker = Mosquitto(tmp_path / "broker")
+    broker.start()
+    received: list[bytes] = []
+    listener = paho.Client(CallbackAPIVersion.VERSION2, client_id="station-display")
+    listener.on_message = lambda _c, _u, message: received.append(message.payload)
+    try:
+        listener.connect(HOST, broker.port)
+        listener.subscribe("site/entrance/alert", qos=1)
+        listener.loop_start()
+        recording = tmp_path / "entrance.mkv"
+        _record_tlinear(recording, [*NORMAL_C, FEVER_C, NORMAL_C[0]])
+        config = _config(tmp_path, recording)
+        data = yaml.safe_load(config.read_text(encoding="utf-8"))
+        data["cameras"][0]["screening"]["alert_topic"] = "site/entrance/alert"
+        data["mqtt"] = {"host": HOST, "port": broker.port}
+        config.write_text(yaml.safe_dump(data), encoding="utf-8")
+        result = _run(config)
+        assert result.returncode == 0, result.stderr
+        deadline = time.monotonic() + 10
+        while not received and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        listener.loop_stop()
+        listener.disconnect()
+        broker.stop()
+    assert len(received) == 1
+    alert = json.loads(received[0])
+    assert set(alert) == {"event", "camera", "time"}
+    assert alert["camera"] == "entrance" and alert["time"].endswith("Z")
+
+
+def test_room_sensor_readings_arrive_from_the_local_broker(tmp_path: Path) -> None:
+    broker = Mosquitto(tmp_path / "broker")
+    broker.start()
+    readings: list[tuple[float, float]] = []
+    local = LocalMqtt(MqttConfig(host=HOST, port=broker.port), client_id="station")
+    publisher = paho.Client(CallbackAPIVersion.VERSION2, client_id="room-sensor")
+    try:
+        local.on_room_reading("site/entrance/room", lambda t, h: readings.append((t, h)))
+        local.start()
+        publisher.connect(HOST, broker.port)
+        publisher.loop_start()
+        for payload in SENSOR_PAYLOADS:
+            publisher.publish("site/entrance/room", payload, qos=1).wait_for_publish(5)
+        deadline = time.monotonic() + 10
+        while not readings and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        publisher.loop_stop()
+        publisher.disconnect()
+        local.close()
+        broker.stop()
+    assert readings == [(21.5, 40.0)], "malformed readings are ignored, the valid one arrives"

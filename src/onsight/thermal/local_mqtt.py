@@ -36,12 +36,21 @@ class LocalMqtt:
         self._lock = threading.Lock()
         self._config = config
         self._warned: set[str] = set()
+        self._connected = threading.Event()
 
-    def start(self) -> None:
+    def start(self, wait_seconds: float = 5.0) -> None:
+        """Connect in the background; wait briefly so the first alert is not missed."""
         self._client.connect_async(
             self._config.host, self._config.port, keepalive=self._config.keepalive_seconds
         )
         self._client.loop_start()
+        if not self._connected.wait(wait_seconds):
+            log.warning(
+                "local MQTT broker %s:%d not reachable yet: screening alerts are shown on the "
+                "station display only until it is",
+                self._config.host,
+                self._config.port,
+            )
 
     def on_room_reading(self, topic: str, callback: RoomCallback) -> None:
         with self._lock:
@@ -58,7 +67,13 @@ class LocalMqtt:
         self._client.disconnect()
         self._client.loop_stop()
 
-    def _on_connect(self, client: mqtt.Client, *_: Any) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, _userdata: Any, _flags: Any, reason: Any, *_: Any
+    ) -> None:
+        if reason.is_failure:
+            log.warning("local MQTT broker refused the connection: %s", reason)
+            return
+        self._connected.set()
         with self._lock:
             topics = list(self._subscriptions)
         for topic in topics:
