@@ -25,6 +25,7 @@ from onsight.ingest import redact_text, redact_url
 from onsight.privacy.cli import audit_app, notice_command
 from onsight.runtime import CameraPipeline, FrameResult, Runner
 from onsight.service.cli import tokens_app, users_app
+from onsight.service.serve import serve_command
 from onsight.thermal.cli import thermal_app
 from onsight.thermal.station import ScreeningResult
 
@@ -37,6 +38,7 @@ app.add_typer(models_app, name="models", help="List, verify and fetch detection 
 app.add_typer(audit_app, name="audit", help="Verify and read the tamper-evident audit log.")
 app.command("notice")(notice_command)
 app.add_typer(thermal_app, name="thermal", help="Read radiometric files; evaluate screening.")
+app.command("serve")(serve_command)
 app.add_typer(users_app, name="users", help="Create, list and remove dashboard users.")
 app.add_typer(tokens_app, name="tokens", help="Create, list and revoke API tokens.")
 
@@ -104,10 +106,16 @@ def _run(
     loaded: LoadedConfig, on_frame: Callable[[CameraPipeline, FrameResult], None] | None = None
 ) -> dict[str, object]:
     from onsight.progress import Progress
+    from onsight.runtime.sinks import close_sinks, open_sinks
 
     try:
-        runner = Runner(loaded, on_frame=on_frame, on_screening=_station_display)
+        sinks = open_sinks(loaded)
     except OnsightError as exc:
+        _fail(str(exc), loaded.secrets)
+    try:
+        runner = Runner(loaded, on_frame=on_frame, sinks=sinks, on_screening=_station_display)
+    except OnsightError as exc:
+        close_sinks(sinks)
         _fail(str(exc), loaded.secrets)
     # A service manager stops us with SIGTERM: shut down as cleanly as on Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
@@ -121,6 +129,7 @@ def _run(
                 runner.stop()
     finally:
         runner.close()
+        close_sinks(sinks)
     if runner.errors:
         for message in runner.errors.values():
             err.print(f"[red]error:[/red] {redact_text(message, loaded.secrets)}", highlight=False)

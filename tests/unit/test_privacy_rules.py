@@ -163,6 +163,8 @@ def test_rule3_no_module_outside_privacy_encodes_images() -> None:
                 assert node.attr not in ENCODERS, f"{path}:{node.lineno} uses {node.attr}"
             assert not _opens_av_for_writing(node), f"{path}:{getattr(node, 'lineno', 0)}"
         assert not (_imported(tree) & IMAGE_LIBRARIES), f"{path} imports an image library"
+        modules = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+        assert "onsight.privacy._encode" not in modules, f"{path} encodes without redact"
 
 
 class _Finders:

@@ -20,7 +20,7 @@ import numpy as np
 
 from onsight.config.models import CameraConfig
 from onsight.errors import OnsightError
-from onsight.privacy._encode import write
+from onsight.privacy._encode import encode, write
 from onsight.types import FloatArray, Image
 
 log = logging.getLogger(__name__)
@@ -146,6 +146,11 @@ def obliterate(region: Image, cells: int | None = None) -> Image:
 def _whole_frame(image: Image, mode: Mode, reason: str) -> Redaction:
     everything = np.array([[0.0, 0.0, 1.0, 1.0]], np.float32)
     return Redaction(obliterate(image, _WHOLE_FRAME_CELLS), mode, everything, True, reason)
+
+
+def encode_redacted(redaction: Redaction, suffix: str = ".jpg", quality: int = 85) -> bytes:
+    """The bytes of a redacted image (for the live view): only a `Redaction` can be encoded."""
+    return encode(redaction.image, suffix, quality)
 
 
 def save_redacted(

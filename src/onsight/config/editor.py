@@ -1,0 +1,114 @@
+"""Write one camera's lines and zones back into the YAML config (the dashboard's editor).
+
+The file is replaced atomically (temp file in the same folder, then `os.replace`) and only
+after the new text passes the same validation as `onsight check`; the previous version is
+kept as `<config>.bak`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import stat
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from onsight.config.loader import LoadedConfig, load_config
+from onsight.config.models import LineConfig, ZoneConfig
+from onsight.errors import ConfigError
+
+_HEADER = (
+    "# Written by the onsight dashboard editor; comments and formatting of the previous\n"
+    "# version are in {backup}.\n"
+)
+
+
+def save_geometry(
+    loaded: LoadedConfig,
+    camera_name: str,
+    lines: list[LineConfig],
+    zones: list[ZoneConfig],
+) -> LoadedConfig:
+    """Replace `camera_name`'s lines and zones in the config file and return it reloaded.
+
+    The file is re-read as plain YAML, not taken from `loaded`, so `${ENV}` references stay
+    references and no secret is ever written. PyYAML does not round-trip comments: comments
+    and formatting are lost (a header line says where the backup with them is). Raises
+    `ConfigError` (file untouched) when the result would not validate.
+    """
+    path = loaded.path
+    names = [camera.name for camera in loaded.config.cameras]
+    if camera_name not in names:
+        raise ConfigError(f"{path}: no camera named {camera_name!r}")
+    try:
+        text = path.read_text(encoding="utf-8")
+        raw = yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot re-read the config: {exc}") from None
+    entry = _camera_entry(raw, names.index(camera_name), path)
+    _put(entry, "lines", [line.model_dump(exclude_defaults=True) for line in lines])
+    _put(entry, "zones", [zone.model_dump(exclude_defaults=True) for zone in zones])
+    backup = path.with_name(path.name + ".bak")
+    body = yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, default_flow_style=None)
+    new = _replace_validated(path, _HEADER.format(backup=backup.name) + body, backup)
+    return LoadedConfig(config=new.config, path=path, secrets=new.secrets)
+
+
+def _camera_entry(raw: Any, index: int, path: Path) -> dict[str, Any]:
+    cameras = raw.get("cameras") if isinstance(raw, dict) else None
+    if not isinstance(cameras, list) or index >= len(cameras):
+        raise ConfigError(f"{path}: the cameras list changed on disk; reload and try again")
+    entry = cameras[index]
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{path}: cameras[{index}] is not a mapping")
+    return entry
+
+
+def _put(entry: dict[str, Any], key: str, items: list[dict[str, Any]]) -> None:
+    if items:
+        entry[key] = items
+    else:
+        entry.pop(key, None)
+
+
+def _replace_validated(path: Path, text: str, backup: Path) -> LoadedConfig:
+    mode = stat.S_IMODE(path.stat().st_mode)  # keep e.g. 0600 on a config that holds secrets
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    temp = Path(name)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(temp, mode)
+        try:
+            # Same folder, so relative paths (database, audit log) resolve as they will.
+            new = load_config(temp)
+        except ConfigError as exc:
+            raise ConfigError(str(exc).replace(str(temp), str(path))) from None
+        shutil.copy2(path, backup)
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise
+    _sync_folder(path.parent)
+    return new
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make the rename durable (POSIX); harmless where folders cannot be opened."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,139 @@
+"""The FastAPI app of `onsight serve`: dashboard pages, JSON API, live view, metrics.
+
+`create_app(context)` wires the route modules to one `ServiceContext`. Every route needs a
+login (session cookie) or an API token, except /healthz, /login, /notice and /static.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads route annotations at run time.
+
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.exceptions import HTTPException
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from onsight.config import LoadedConfig
+from onsight.privacy.redact import Finders
+from onsight.runtime import Runner
+from onsight.service import api, editing, live, login, pages
+from onsight.service.auth import LoginLimiter, User, UserStore
+from onsight.service.security import Authenticator, AuthRequired, Forbidden, safe_next, wants_api
+from onsight.service.web import Web
+
+# No inline script or style anywhere: scripts and CSS come from /static.
+CSP = (
+    "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'"
+)
+_SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+)
+
+
+@dataclass
+class ServiceContext:
+    """Everything the web service reads; `loaded` is replaced when the editor saves."""
+
+    loaded: LoadedConfig
+    runner: Runner
+    users: UserStore
+    finders: Finders  # for redaction (onsight.privacy.finders.ModelFinders)
+    sinks: list[object] = field(default_factory=list)  # MQTT / webhook sinks, for /metrics
+    secure_cookies: bool = False
+
+
+def create_app(context: ServiceContext) -> FastAPI:
+    server = context.loaded.config.server
+    auth = Authenticator(context.users, timedelta(hours=server.session_hours))
+    web = Web(context, auth)
+    app = FastAPI(
+        title="onsight",
+        summary="Privacy-preserving people counting and occupancy: API of one site.",
+        version="1",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url=None,  # served below, behind the login like everything else
+    )
+
+    @app.get("/openapi.json", include_in_schema=False)
+    def openapi(user: Annotated[User, Depends(auth.user)]) -> dict[str, Any]:
+        return app.openapi()
+
+    app.include_router(api.router(web))
+    app.include_router(login.router(web, LoginLimiter(server.login_attempts_per_minute)))
+    app.include_router(pages.router(web))
+    app.include_router(live.router(web))
+    app.include_router(editing.router(web))
+    app.mount("/static", StaticFiles(packages=[("onsight.service", "static")]), name="static")
+    _install_handlers(app, web)
+    app.add_middleware(_SecurityHeaders)
+    return app
+
+
+def _install_handlers(app: FastAPI, web: Web) -> None:
+    async def auth_required(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, AuthRequired)
+        if exc.api:
+            return JSONResponse(
+                {"detail": "authentication required"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        target = "/"
+        if request.method == "GET":
+            query = f"?{request.url.query}" if request.url.query else ""
+            target = safe_next(request.url.path + query)
+        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+    async def forbidden(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Forbidden)
+        if wants_api(request):
+            return JSONResponse({"detail": exc.reason}, status_code=403)
+        return web.error(request, 403, exc.reason)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        if wants_api(request) or exc.status_code == 405:
+            return JSONResponse(
+                {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+            )
+        return web.error(request, exc.status_code, str(exc.detail))
+
+    app.add_exception_handler(AuthRequired, auth_required)
+    app.add_exception_handler(Forbidden, forbidden)
+    app.add_exception_handler(HTTPException, http_error)
+
+
+class _SecurityHeaders:
+    """Adds CSP and friends to every response that does not set its own CSP."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        static = str(scope.get("path", "")).startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {name.lower() for name, _ in headers}
+                if b"content-security-policy" not in names:
+                    headers.append((b"content-security-policy", CSP.encode()))
+                headers.extend(h for h in _SECURITY_HEADERS if h[0] not in names)
+                if not static and b"cache-control" not in names:
+                    # Pages show counts and images: no copy in shared or back-button caches.
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

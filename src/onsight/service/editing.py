@@ -1,0 +1,205 @@
+"""The line/zone editor (admins only): draw on a redacted snapshot, validate, save, apply.
+
+The browser posts the camera's complete set of lines and zones as JSON in a form field.
+A line or zone that keeps its name keeps its other settings (classes, in/out names, dwell).
+"""
+
+# No `from __future__ import annotations`: FastAPI reads route annotations at run time.
+
+import json
+import math
+import threading
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from pydantic import ValidationError
+
+from onsight.config.editor import save_geometry
+from onsight.config.models import CameraConfig, LineConfig, ZoneConfig
+from onsight.errors import ConfigError
+from onsight.events.mqtt import MqttSink
+from onsight.runtime import CameraPipeline
+from onsight.service.auth import User
+from onsight.service.overlay import frame_size, overlay
+from onsight.service.web import Web
+
+MAX_ITEMS = 50  # lines and zones each, per camera
+_MAX_FIELD = 200_000
+_NAME_RULE = "use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
+
+
+class GeometryError(ValueError):
+    """The drawing cannot be saved; the message is shown to the user."""
+
+
+def _message(exc: ValidationError) -> str:
+    error = exc.errors(include_input=False)[0]
+    loc = [str(part) for part in error["loc"]]
+    text = str(error["msg"]).removeprefix("Value error, ")
+    if loc and loc[-1] == "name" and error["type"] == "string_pattern_mismatch":
+        text = _NAME_RULE
+    return f"{'.'.join(loc)}: {text}" if loc else text
+
+
+def _rounded(points: Any) -> Any:
+    """Points rounded to 4 decimals (0.1 px at 1000 px); anything else left to validation."""
+    if not isinstance(points, list):
+        return points
+    return [[_coordinate(c) for c in p] if isinstance(p, list) else p for p in points]
+
+
+def _coordinate(value: Any) -> Any:
+    return round(value, 4) if isinstance(value, float) and math.isfinite(value) else value
+
+
+def _items(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
+    items = data.get(key, [])
+    if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+        raise GeometryError(f"{key} must be a list of objects")
+    if len(items) > MAX_ITEMS:
+        raise GeometryError(f"at most {MAX_ITEMS} {key} per camera")
+    return items
+
+
+def _merged(
+    items: list[dict[str, Any]],
+    old: dict[str, dict[str, Any]],
+    shape: str,
+    model: type[LineConfig] | type[ZoneConfig],
+    what: str,
+) -> list[dict[str, Any]]:
+    """Each item's fields over the settings of the same-named old item, checked by `model`."""
+    merged: list[dict[str, Any]] = []
+    for item in items:
+        name = item.get("name")
+        before = old.get(name, {}) if isinstance(name, str) else {}
+        fields = {**before, "name": name, shape: _rounded(item.get(shape))}
+        try:
+            model.model_validate(fields)
+        except ValidationError as exc:
+            raise GeometryError(f"{what} {name!r}: {_message(exc)}") from None
+        merged.append(fields)
+    return merged
+
+
+def parse_geometry(
+    text: str, pipeline: CameraPipeline
+) -> tuple[list[LineConfig], list[ZoneConfig]]:
+    """Validated lines and zones from the editor's JSON; `GeometryError` with a clear message."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        raise GeometryError("the drawing could not be read; reload the editor") from None
+    if not isinstance(data, dict):
+        raise GeometryError("the drawing could not be read; reload the editor")
+    old_lines = {line.config.name: line.config.model_dump() for line in list(pipeline.lines)}
+    old_zones = {zone.config.name: zone.config.model_dump() for zone in list(pipeline.zones)}
+    lines = [
+        LineConfig.model_validate(fields)
+        for fields in _merged(_items(data, "lines"), old_lines, "points", LineConfig, "line")
+    ]
+    zones = [
+        ZoneConfig.model_validate(fields)
+        for fields in _merged(_items(data, "zones"), old_zones, "polygon", ZoneConfig, "zone")
+    ]
+    camera = pipeline.camera.model_dump()
+    camera.update(lines=[x.model_dump() for x in lines], zones=[z.model_dump() for z in zones])
+    try:  # unique names, and the camera's purpose must allow what the drawing asks for
+        CameraConfig.model_validate(camera)
+    except ValidationError as exc:
+        raise GeometryError(_message(exc)) from None
+    return lines, zones
+
+
+def _current(pipeline: CameraPipeline) -> dict[str, Any]:
+    return {
+        "lines": [
+            {"name": c.name, "points": c.points, "in_name": c.in_name}
+            for c in (line.config for line in list(pipeline.lines))
+        ],
+        "zones": [
+            {"name": c.name, "polygon": c.polygon}
+            for c in (zone.config for zone in list(pipeline.zones))
+        ],
+    }
+
+
+def router(web: Web) -> APIRouter:
+    routes = APIRouter(include_in_schema=False)
+    context = web.context
+    lock = threading.Lock()  # one save at a time: the file and the pipeline change together
+    Admin = Annotated[User, Depends(web.auth.admin)]
+
+    def render(
+        request: Request,
+        user: User,
+        pipeline: CameraPipeline,
+        geometry: dict[str, Any] | None = None,
+        error: str = "",
+        saved: bool = False,
+        status: int = 200,
+    ) -> HTMLResponse:
+        size = frame_size(pipeline)
+        lines = [line.config for line in list(pipeline.lines)]
+        zones = [zone.config for zone in list(pipeline.zones)]
+        return web.page(
+            request,
+            "editor.html.j2",
+            user,
+            status,
+            camera=pipeline.camera.name,
+            overlay=overlay(lines, zones, size),
+            geometry=json.dumps(geometry or _current(pipeline)),
+            error=error,
+            saved=saved,
+            config_name=context.loaded.path.name,
+            nav="overview",
+        )
+
+    @routes.get("/editor/{name}")
+    def editor(name: str, request: Request, user: Admin, saved: str = "") -> HTMLResponse:
+        return render(request, user, web.pipeline(name), saved=saved == "1")
+
+    @routes.post("/editor/{name}", dependencies=[Depends(web.auth.check_csrf)])
+    def save(
+        name: str,
+        request: Request,
+        user: Admin,
+        geometry: Annotated[str, Form(max_length=_MAX_FIELD)] = "",
+    ) -> Response:
+        pipeline = web.pipeline(name)
+        try:
+            lines, zones = parse_geometry(geometry, pipeline)
+        except GeometryError as exc:
+            try:  # show what was drawn, so the user can fix it rather than start again
+                drawn = json.loads(geometry)
+            except (ValueError, RecursionError):
+                drawn = None
+            shown = drawn if isinstance(drawn, dict) else None
+            return render(request, user, pipeline, shown, str(exc), status=400)
+        with lock:
+            before = ([x.config for x in pipeline.lines], [z.config for z in pipeline.zones])
+            try:
+                pipeline.apply_geometry(lines, zones)  # changes nothing if it raises
+                try:
+                    context.loaded = save_geometry(context.loaded, name, lines, zones)
+                except ConfigError:
+                    pipeline.apply_geometry(*before)
+                    raise
+            except ConfigError as exc:
+                return render(request, user, pipeline, None, str(exc), status=400)
+        for sink in context.sinks:
+            if isinstance(sink, MqttSink):  # Home Assistant learns of new and removed entities
+                sink.update_cameras(list(context.loaded.config.cameras))
+        web.audit(
+            "config_change",
+            user,
+            camera=name,
+            lines=[line.name for line in lines],
+            zones=[zone.name for zone in zones],
+            source="editor",
+        )
+        return RedirectResponse(f"/editor/{name}?saved=1", status_code=303)
+
+    return routes

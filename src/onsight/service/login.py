@@ -1,0 +1,69 @@
+"""`/login` and `/logout`: the HTML form, rate limiting per client address and per user name."""
+
+# No `from __future__ import annotations`: FastAPI reads route annotations at run time.
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from onsight.service.auth import MAX_PASSWORD_LENGTH, LoginLimiter
+from onsight.service.security import clear_session_cookie, safe_next, set_session_cookie
+from onsight.service.web import Web
+
+_TOO_MANY = "Too many failed logins. Wait a minute and try again."
+_WRONG = "Wrong user name or password."
+
+
+def router(web: Web, limiter: LoginLimiter) -> APIRouter:
+    routes = APIRouter(include_in_schema=False)
+    context = web.context
+
+    def form(request: Request, next_path: str, error: str = "", status: int = 200) -> HTMLResponse:
+        return web.page(request, "login.html.j2", None, status, next=next_path, error=error)
+
+    @routes.get("/login")
+    def login_page(request: Request, next: str = "/") -> HTMLResponse:
+        return form(request, safe_next(next))
+
+    @routes.post("/login")
+    def login(
+        request: Request,
+        username: Annotated[str, Form(max_length=200)] = "",
+        password: Annotated[str, Form(max_length=MAX_PASSWORD_LENGTH)] = "",
+        next: Annotated[str, Form(max_length=2000)] = "/",
+    ) -> Response:
+        target = safe_next(next)
+        address = request.client.host if request.client else "unknown"
+        keys = (f"ip:{address}", f"user:{username}")
+        if any(limiter.blocked(key) for key in keys):
+            return form(request, target, _TOO_MANY, 429)
+        user = context.users.authenticate(username, password) if username and password else None
+        if user is None:
+            for key in keys:
+                limiter.failed(key)
+            # The typed name only if it is a user: people type passwords into it by mistake,
+            # and the audit log cannot be cleaned afterwards.
+            known = any(u.name == username for u in context.users.users())
+            tried = username if known else None
+            web.audit("login_failed", "anonymous", name=tried, address=address)
+            return form(request, target, _WRONG, 401)
+        for key in keys:
+            limiter.succeeded(key)
+        session = context.users.create_session(user, web.auth.session_ttl)
+        web.audit("login", user)
+        response = RedirectResponse(target, status_code=303)
+        set_session_cookie(response, session, context.secure_cookies)
+        return response
+
+    @routes.post("/logout", dependencies=[Depends(web.auth.check_csrf)])
+    def logout(request: Request) -> Response:
+        session = web.auth.session(request)
+        if session is not None:  # None for an API token, which has nothing to end
+            context.users.end_session(session.id)
+            web.audit("logout", session.user)
+        response = RedirectResponse("/login", status_code=303)
+        clear_session_cookie(response)
+        return response
+
+    return routes

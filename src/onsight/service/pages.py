@@ -1,0 +1,242 @@
+"""Dashboard pages: overview, camera (live view, charts), events (+ CSV), health, notice."""
+
+# No `from __future__ import annotations`: FastAPI reads route annotations at run time.
+
+import csv
+import io
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from onsight.config.service import EVENT_KINDS, EventKind
+from onsight.events.store import utc_iso
+from onsight.privacy.notice import render_notice
+from onsight.service import charts
+from onsight.service.api import camera_out
+from onsight.service.auth import User
+from onsight.service.overlay import pipeline_overlay
+from onsight.service.queries import EXPORT_LIMIT, EventFilter, EventRow, local_day_start
+from onsight.service.web import Web
+
+PAGE_ROWS = 50
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+# The notice is a standalone page with its own inline CSS and no script at all.
+_NOTICE_CSP = (
+    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'none'"
+)
+_CSV_COLUMNS = (
+    "kind", "time", "camera", "name", "class", "direction", "mean", "peak", "samples",
+    "people", "median_seconds", "p90_seconds",
+)  # fmt: skip
+
+
+def day_filter(
+    camera: str | None, kind: EventKind | None, first: date | None, last: date | None
+) -> EventFilter:
+    """Events of `camera`/`kind` from local midnight of `first` to the end of `last`."""
+    since = local_day_start(first) if first else None
+    until = None
+    if last is not None:
+        until = local_day_start(last + timedelta(days=1)) if last < date.max else None
+    return EventFilter(camera or None, kind, since, until)
+
+
+def _parse_day(text: str, what: str, errors: list[str]) -> date | None:
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        errors.append(f"{what}: expected a date like 2026-03-01")
+        return None
+
+
+def _local_time(stamp: str) -> str:
+    """A stored UTC stamp in the server's time zone, to the second, for people to read."""
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _zone_name() -> str:
+    return datetime.now().astimezone().tzname() or "local time"
+
+
+def _csv_cell(value: object) -> object:
+    # Spreadsheets run cells starting with = + - @ as formulas; names cannot, but be sure.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return "" if value is None else value
+
+
+def _csv(rows: list[EventRow]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(_CSV_COLUMNS)
+    for row in rows:
+        values = (
+            row.kind, row.time, row.camera, row.name, row.class_name, row.direction, row.mean,
+            row.peak, row.samples, row.people, row.median_seconds, row.p90_seconds,
+        )  # fmt: skip
+        writer.writerow([_csv_cell(v) for v in values])
+    return out.getvalue()
+
+
+def _camera_charts(web: Web, camera: str) -> list[charts.Chart]:
+    today = datetime.now().astimezone().date()
+    start, end = local_day_start(today), local_day_start(today + timedelta(days=1))
+    hours = [f"{h:02d}" for h in range(24)]
+    by_hour = web.queries.crossings_by(camera, start, end, "%H")
+    week = [today - timedelta(days=n) for n in range(6, -1, -1)]
+    by_day = web.queries.crossings_by(camera, local_day_start(week[0]), end, "%Y-%m-%d")
+    slots = [f"{h:02d}:{m:02d}" for h in range(24) for m in range(0, 60, 10)]
+    occupancy = web.queries.occupancy_by_10_minutes(camera, start, end)
+    zones = sorted({zone for zone, _ in occupancy})
+    return [
+        charts.stacked_bars(
+            f"Line crossings per hour, today ({_zone_name()})",
+            [f"{h}h" for h in hours],
+            {d: [by_hour.get((h, d), 0) for h in hours] for d in ("in", "out")},
+            label_every=3,
+        ),
+        charts.stacked_bars(
+            f"Line crossings per day, last 7 days ({_zone_name()})",
+            [day.strftime("%a %d") for day in week],
+            {d: [by_day.get((day.isoformat(), d), 0) for day in week] for d in ("in", "out")},
+        ),
+        charts.line_chart(
+            f"Mean zone occupancy per 10 minutes, today ({_zone_name()})",
+            slots,
+            {zone: [occupancy.get((zone, slot)) for slot in slots] for zone in zones},
+            label_every=18,
+        ),
+    ]
+
+
+def router(web: Web) -> APIRouter:
+    routes = APIRouter()
+    context = web.context
+    Viewer = Annotated[User, Depends(web.auth.user)]
+
+    @routes.get("/", include_in_schema=False)
+    def overview(request: Request, user: Viewer) -> HTMLResponse:
+        cameras = [camera_out(p) for p in context.runner.pipelines]
+        return web.page(request, "overview.html.j2", user, cameras=cameras, nav="overview")
+
+    @routes.get("/cameras/{name}", include_in_schema=False)
+    def camera_page(name: str, request: Request, user: Viewer) -> HTMLResponse:
+        pipeline = web.pipeline(name)
+        return web.page(
+            request,
+            "camera.html.j2",
+            user,
+            camera=camera_out(pipeline),
+            overlay=pipeline_overlay(pipeline),
+            charts=_camera_charts(web, name),
+            error=context.runner.errors.get(name),
+            nav="overview",
+        )
+
+    @routes.get("/events", include_in_schema=False)
+    def events_page(
+        request: Request,
+        user: Viewer,
+        camera: str = "",
+        kind: str = "",
+        from_: Annotated[str, Query(alias="from")] = "",
+        to: str = "",
+        page: str = "1",
+    ) -> HTMLResponse:
+        # Lenient on purpose: a form submits empty fields; a bad value is shown, not a 422.
+        errors: list[str] = []
+        cameras = [p.camera.name for p in context.runner.pipelines]
+        if camera and camera not in cameras:
+            errors.append(f"camera: no camera named {camera!r}")
+            camera = ""
+        if kind and kind not in EVENT_KINDS:
+            errors.append(f"kind: one of {', '.join(EVENT_KINDS)}")
+            kind = ""
+        first, last = _parse_day(from_, "from", errors), _parse_day(to, "to", errors)
+        number = int(page) if page.isascii() and page.isdigit() and 0 < len(page) < 6 else 1
+        number = max(number, 1)
+        where = day_filter(camera, kind or None, first, last)  # type: ignore[arg-type]
+        rows = web.queries.events(where, PAGE_ROWS + 1, (number - 1) * PAGE_ROWS)
+        shown = {"camera": camera, "kind": kind, "from": from_ * bool(first), "to": to * bool(last)}
+        query = {k: v for k, v in shown.items() if v}
+
+        def link(n: int) -> str:
+            return "/events?" + urlencode({**query, "page": n}) if n > 0 else ""
+
+        return web.page(
+            request,
+            "events.html.j2",
+            user,
+            rows=rows[:PAGE_ROWS],
+            cameras=cameras,
+            kinds=EVENT_KINDS,
+            form=query,
+            errors=errors,
+            page=number,
+            previous=link(number - 1),
+            next=link(number + 1) if len(rows) > PAGE_ROWS else "",
+            csv="/events.csv" + ("?" + urlencode(query) if query else ""),
+            local_time=_local_time,
+            zone_name=_zone_name(),
+            nav="events",
+        )
+
+    @routes.get(
+        "/events.csv",
+        tags=["export"],
+        response_class=Response,
+        responses={200: {"content": {"text/csv": {"schema": {"type": "string"}}}}},
+    )
+    def events_csv(
+        user: Viewer,
+        camera: Annotated[str | None, Query(pattern=_NAME)] = None,
+        kind: EventKind | None = None,
+        from_: Annotated[date | None, Query(alias="from", description="First day")] = None,
+        to: Annotated[date | None, Query(description="Last day (inclusive)")] = None,
+    ) -> Response:
+        """The events the /events page shows for these filters, as CSV (audited)."""
+        where = day_filter(camera, kind, from_, to)
+        rows = web.queries.events(where, EXPORT_LIMIT)
+        web.audit("export", user, filters=where.query(), rows=len(rows), format="csv")
+        stamp = utc_iso(datetime.now(UTC)).replace(":", "").replace("-", "")[:15]
+        return Response(
+            _csv(rows),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="onsight-events-{stamp}Z.csv"'},
+        )
+
+    @routes.get("/health", include_in_schema=False)
+    def health_page(request: Request, user: Viewer) -> HTMLResponse:
+        sinks: list[dict[str, Any]] = []
+        for sink in context.sinks:
+            pending = getattr(sink, "pending", None)
+            if callable(pending):
+                pending = pending()
+            name = getattr(sink, "name", None) or type(sink).__name__.removesuffix("Sink")
+            sinks.append({"name": str(name), "pending": pending})
+        return web.page(
+            request,
+            "health.html.j2",
+            user,
+            cameras=[p.health() for p in context.runner.pipelines],
+            errors=dict(context.runner.errors),
+            sinks=sinks,
+            nav="health",
+        )
+
+    @routes.get("/notice", include_in_schema=False)
+    def notice() -> HTMLResponse:
+        html = render_notice(context.loaded.config, datetime.now(UTC))
+        return HTMLResponse(html, headers={"Content-Security-Policy": _NOTICE_CSP})
+
+    return routes

@@ -1,0 +1,157 @@
+"""Read-only queries on the event database for the dashboard, the API and CSV export.
+
+Every request opens its own read-only connection: web threads never share the pipeline's
+writer connection, and nothing here can change recorded data. Buckets for charts use the
+server's local time zone (SQLite's 'localtime' and Python's `astimezone()` agree on it).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+
+from onsight.config.service import EVENT_KINDS, EventKind
+from onsight.events.store import utc_iso
+
+_SELECTS: dict[EventKind, tuple[str, str]] = {
+    # kind -> (select list and table, time column); the columns line up for UNION ALL
+    "crossing": (
+        "SELECT 'crossing', time, camera, line, class, direction, "
+        "NULL, NULL, NULL, NULL, NULL, NULL FROM crossings",
+        "time",
+    ),
+    "zone_minute": (
+        "SELECT 'zone_minute', minute, camera, zone, class, NULL, "
+        "mean, peak, samples, NULL, NULL, NULL FROM zone_minutes",
+        "minute",
+    ),
+    "zone_dwell": (
+        "SELECT 'zone_dwell', hour, camera, zone, class, NULL, "
+        "NULL, NULL, NULL, people, median_seconds, p90_seconds FROM zone_dwell",
+        "hour",
+    ),
+}
+EXPORT_LIMIT = 1_000_000  # rows in one CSV download
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    camera: str | None = None
+    kind: EventKind | None = None
+    since: datetime | None = None  # inclusive
+    until: datetime | None = None  # exclusive
+
+    def query(self) -> dict[str, str]:
+        """The filter as URL query parameters (for links and the audit record)."""
+        out: dict[str, str] = {}
+        if self.camera:
+            out["camera"] = self.camera
+        if self.kind:
+            out["kind"] = self.kind
+        if self.since:
+            out["since"] = utc_iso(self.since)
+        if self.until:
+            out["until"] = utc_iso(self.until)
+        return out
+
+
+@dataclass(frozen=True)
+class EventRow:
+    kind: EventKind
+    time: str  # UTC ISO-8601 with Z (start of the minute/hour for aggregates)
+    camera: str
+    name: str  # line or zone
+    class_name: str
+    direction: str | None = None
+    mean: float | None = None
+    peak: int | None = None
+    samples: int | None = None
+    people: int | None = None
+    median_seconds: float | None = None
+    p90_seconds: float | None = None
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Aware UTC; naive means UTC; values past the calendar's ends clamp to them."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # e.g. year 1 with a positive offset
+        end = datetime.min if moment.year < 2 else datetime.max
+        return end.replace(tzinfo=UTC)
+
+
+def local_day_start(day: date) -> datetime:
+    """Local midnight of `day` as an aware datetime (right offset on DST days too)."""
+    try:
+        return datetime.combine(day, time()).astimezone()
+    except (OverflowError, ValueError, OSError):  # the ends of the calendar
+        return datetime.combine(day, time(), tzinfo=UTC)
+
+
+class EventQueries:
+    def __init__(self, path: Path) -> None:
+        self._uri = path.resolve().as_uri() + "?mode=ro"
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        con = sqlite3.connect(self._uri, uri=True, timeout=5.0)
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def events(self, where: EventFilter, limit: int, offset: int = 0) -> list[EventRow]:
+        """Newest first."""
+        parts: list[str] = []
+        params: list[object] = []
+        for kind in [where.kind] if where.kind else EVENT_KINDS:
+            select, column = _SELECTS[kind]
+            conditions: list[str] = []
+            if where.camera is not None:
+                conditions.append("camera = ?")
+                params.append(where.camera)
+            if where.since is not None:
+                conditions.append(f"{column} >= ?")
+                params.append(utc_iso(as_utc(where.since)))
+            if where.until is not None:
+                conditions.append(f"{column} < ?")
+                params.append(utc_iso(as_utc(where.until)))
+            parts.append(select + (" WHERE " + " AND ".join(conditions) if conditions else ""))
+        sql = " UNION ALL ".join(parts) + " ORDER BY 2 DESC, 3, 4, 1 LIMIT ? OFFSET ?"
+        with self._connect() as con:
+            rows = con.execute(sql, [*params, limit, offset]).fetchall()
+        return [EventRow(*row) for row in rows]
+
+    def crossings_by(
+        self, camera: str, start: datetime, end: datetime, bucket: str
+    ) -> dict[tuple[str, str], int]:
+        """(local-time bucket per strftime `bucket`, direction) -> crossings in [start, end)."""
+        sql = (
+            "SELECT strftime(?, time, 'localtime'), direction, count(*) FROM crossings "
+            "WHERE camera = ? AND time >= ? AND time < ? GROUP BY 1, 2"
+        )
+        with self._connect() as con:
+            rows = con.execute(sql, (bucket, camera, utc_iso(start), utc_iso(end))).fetchall()
+        return {(str(b), str(d)): int(n) for b, d, n in rows}
+
+    def occupancy_by_10_minutes(
+        self, camera: str, start: datetime, end: datetime
+    ) -> dict[tuple[str, str], float]:
+        """(zone, local "HH:M0") -> mean occupancy (all classes) over the recorded minutes."""
+        sql = """
+            SELECT zone,
+                   strftime('%H:', minute, 'localtime')
+                   || (CAST(strftime('%M', minute, 'localtime') AS INTEGER) / 10) || '0',
+                   avg(total)
+            FROM (SELECT minute, zone, sum(mean) AS total FROM zone_minutes
+                  WHERE camera = ? AND minute >= ? AND minute < ? GROUP BY minute, zone)
+            GROUP BY 1, 2"""
+        with self._connect() as con:
+            rows = con.execute(sql, (camera, utc_iso(start), utc_iso(end))).fetchall()
+        return {(str(z), str(b)): float(v) for z, b, v in rows}

@@ -1,0 +1,187 @@
+// Line/zone editor: click on the snapshot to draw; the form posts the whole set as JSON.
+// Coordinates are normalised (0-1) from the click position in the picture's box.
+"use strict";
+(function () {
+  const editor = document.getElementById("editor");
+  if (!editor) return;
+  const svg = document.getElementById("canvas");
+  const width = Number(editor.dataset.width);
+  const height = Number(editor.dataset.height);
+  const geometry = JSON.parse(editor.dataset.geometry);
+  // After a refused save the page shows what was posted: keep only what can be drawn.
+  const isPoint = (p) => Array.isArray(p) && p.length === 2 && p.every(Number.isFinite);
+  const valid = (item, key, min) => item && typeof item.name === "string" &&
+    Array.isArray(item[key]) && item[key].length >= min && item[key].every(isPoint);
+  const lines = (Array.isArray(geometry.lines) ? geometry.lines : [])
+    .filter((l) => valid(l, "points", 2) && l.points.length === 2);
+  const zones = (Array.isArray(geometry.zones) ? geometry.zones : [])
+    .filter((z) => valid(z, "polygon", 3));
+  const nameInput = document.getElementById("item-name");
+  const hint = document.getElementById("hint");
+  const buttons = {
+    line: document.getElementById("draw-line"),
+    zone: document.getElementById("draw-zone"),
+    finish: document.getElementById("finish-zone"),
+    cancel: document.getElementById("cancel"),
+  };
+  const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+  const SVG = "http://www.w3.org/2000/svg";
+  let mode = null; // null | "line" | "zone"
+  let pending = [];
+
+  function el(tag, attributes, parent) {
+    const node = document.createElementNS(SVG, tag);
+    for (const [key, value] of Object.entries(attributes)) node.setAttribute(key, String(value));
+    parent.appendChild(node);
+    return node;
+  }
+
+  const px = (p) => [p[0] * width, p[1] * height];
+  const fontSize = Math.max(11, height * 0.045);
+
+  function label(parent, x, y, text) {
+    const node = el("text", { x, y, "font-size": fontSize, "text-anchor": "middle" }, parent);
+    node.textContent = text;
+  }
+
+  function drawLine(line, extra) {
+    const g = el("g", { class: "line" + extra }, svg);
+    const [a, b] = line.points.map(px);
+    el("line", { x1: a[0], y1: a[1], x2: b[0], y2: b[1] }, g);
+    const dx = b[0] - a[0], dy = b[1] - a[1];
+    const length = Math.hypot(dx, dy) || 1;
+    const arrow = 0.08 * Math.min(width, height);
+    const mid = [(a[0] + b[0]) / 2, (a[1] + b[1]) / 2];
+    const tip = [mid[0] - (dy / length) * arrow, mid[1] + (dx / length) * arrow];
+    el("line", { class: "arrow", x1: mid[0], y1: mid[1], x2: tip[0], y2: tip[1],
+                 "marker-end": "url(#arrowhead)" }, g);
+    label(g, tip[0], tip[1] - fontSize * 0.4, `${line.name} (${line.in_name || "in"})`);
+  }
+
+  function drawZone(zone, extra) {
+    const g = el("g", { class: "zone" + extra }, svg);
+    const points = zone.polygon.map(px);
+    el("polygon", { points: points.map((p) => p.join(",")).join(" ") }, g);
+    const cx = points.reduce((s, p) => s + p[0], 0) / points.length;
+    const cy = points.reduce((s, p) => s + p[1], 0) / points.length;
+    label(g, cx, cy, zone.name);
+  }
+
+  function drawPending() {
+    if (!pending.length) return;
+    const g = el("g", { class: "pending" }, svg);
+    const points = pending.map(px);
+    el("polyline", { points: points.map((p) => p.join(",")).join(" ") }, g);
+    for (const p of points) el("line", { class: "vertex", x1: p[0], y1: p[1], x2: p[0], y2: p[1] }, g);
+  }
+
+  function listItem(list, item, items, kind) {
+    const li = document.createElement("li");
+    const text = document.createElement("span");
+    text.textContent = item.name;
+    const remove = document.createElement("button");
+    remove.type = "button";
+    remove.textContent = "Delete";
+    remove.setAttribute("aria-label", `Delete ${kind} ${item.name}`);
+    remove.addEventListener("click", () => {
+      items.splice(items.indexOf(item), 1);
+      render();
+    });
+    li.append(text, remove);
+    list.appendChild(li);
+  }
+
+  function render() {
+    for (const node of Array.from(svg.querySelectorAll("g"))) node.remove();
+    zones.forEach((z) => drawZone(z, ""));
+    lines.forEach((l) => drawLine(l, ""));
+    drawPending();
+    for (const [id, items, kind] of [["line-list", lines, "line"], ["zone-list", zones, "zone"]]) {
+      const list = document.getElementById(id);
+      list.replaceChildren();
+      items.forEach((item) => listItem(list, item, items, kind));
+      if (!items.length) {
+        const li = document.createElement("li");
+        li.className = "muted";
+        li.textContent = "none";
+        list.appendChild(li);
+      }
+    }
+    buttons.finish.disabled = !((mode === "zone" && pending.length >= 3) ||
+                                (mode === "line" && pending.length === 2));
+    buttons.cancel.disabled = mode === null;
+    svg.classList.toggle("drawing", mode !== null);
+  }
+
+  function freeName(prefix) {
+    const taken = new Set([...lines, ...zones].map((i) => i.name));
+    let n = 1;
+    while (taken.has(prefix + n)) n += 1;
+    return prefix + n;
+  }
+
+  function takeName(prefix) {
+    const name = nameInput.value.trim() || freeName(prefix);
+    if (!NAME.test(name)) {
+      hint.textContent = "Names use letters, digits, '_', '.' or '-' and start with a letter or digit.";
+      return null;
+    }
+    if ([...lines, ...zones].some((i) => i.name === name)) {
+      hint.textContent = `The name ${name} is taken; choose another.`;
+      return null;
+    }
+    return name;
+  }
+
+  function start(kind) {
+    mode = kind;
+    pending = [];
+    hint.textContent = kind === "line"
+      ? "Click the two ends of the line."
+      : "Click each corner of the zone, then press Finish zone.";
+    render();
+  }
+
+  function finish() {
+    const kind = mode;
+    const name = takeName(kind);
+    if (name === null) return;
+    if (kind === "line") lines.push({ name, points: pending, in_name: "in" });
+    else zones.push({ name, polygon: pending });
+    mode = null;
+    pending = [];
+    nameInput.value = "";
+    hint.textContent = `Added ${kind} ${name}. Press Save to keep it.`;
+    render();
+  }
+
+  svg.addEventListener("click", (event) => {
+    if (mode === null || (mode === "line" && pending.length >= 2)) return;
+    const box = svg.getBoundingClientRect();
+    const clamp = (v) => Math.min(1, Math.max(0, v));
+    const round = (v) => Math.round(v * 10000) / 10000;
+    pending.push([round(clamp((event.clientX - box.left) / box.width)),
+                  round(clamp((event.clientY - box.top) / box.height))]);
+    if (mode === "line" && pending.length === 2) finish();
+    else render();
+  });
+  buttons.line.addEventListener("click", () => start("line"));
+  buttons.zone.addEventListener("click", () => start("zone"));
+  buttons.finish.addEventListener("click", finish);
+  buttons.cancel.addEventListener("click", () => {
+    mode = null;
+    pending = [];
+    hint.textContent = "Cancelled.";
+    render();
+  });
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape" && mode !== null) buttons.cancel.click();
+  });
+  document.getElementById("save-form").addEventListener("submit", () => {
+    document.getElementById("geometry").value = JSON.stringify({
+      lines: lines.map((l) => ({ name: l.name, points: l.points })),
+      zones: zones.map((z) => ({ name: z.name, polygon: z.polygon })),
+    });
+  });
+  render();
+})();

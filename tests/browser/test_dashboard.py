@@ -1,0 +1,155 @@
+"""The dashboard in a real browser: log in, counts rise while the clip plays, the live view
+shows, a zone drawn in the editor is saved and applied, a viewer cannot reach the editor.
+
+Each page is saved as a screenshot under test-artifacts/screenshots/ for a human to look at.
+"""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import httpx
+import numpy as np
+import yaml
+from playwright.sync_api import Browser, Page, expect
+
+from tests.browser.conftest import log_in, new_page, screenshot
+from tests.browser.service import CAMERA, CLIP_ENV, Service
+
+
+def _total_count(page: Page) -> int:
+    texts = page.locator("[data-count=in], [data-count=out]").all_text_contents()
+    return sum(int(text) for text in texts)
+
+
+def test_login_then_counts_rise_while_the_video_plays(browser: Browser, service: Service) -> None:
+    page = new_page(browser, service)
+    page.goto("/")
+    assert "/login" in page.url  # nothing without a login
+    screenshot(page, "login")
+    log_in(page, "admin")
+    before = _total_count(page)
+    service.play()
+    # live.js polls /api/cameras every 2 s and updates the numbers without a reload
+    page.wait_for_function(
+        f"""() => [...document.querySelectorAll('[data-count=in], [data-count=out]')]
+                 .reduce((sum, el) => sum + Number(el.textContent), 0) > {before}""",
+        timeout=120_000,
+    )
+    assert _total_count(page) > before
+    expect(page.locator("footer")).to_contain_text("see what is collected: /notice")
+    screenshot(page, "overview")
+    page.context.close()
+
+
+def test_camera_page_shows_the_redacted_live_view(browser: Browser, service: Service) -> None:
+    service.play()
+    page = new_page(browser, service)
+    log_in(page, "admin")
+    page.goto(f"/cameras/{CAMERA}", wait_until="domcontentloaded")
+    page.wait_for_function("() => document.querySelector('#live').naturalWidth > 0", timeout=60_000)
+    expect(page.locator("svg.overlay .line")).to_have_count(1)
+    expect(page.locator("svg.overlay .zone")).to_have_count(1)
+    expect(page.locator("figure.chart")).to_have_count(3)
+    page.wait_for_timeout(1000)  # a few more MJPEG frames, for the screenshot
+    screenshot(page, "camera")
+    page.context.close()
+    actions = [(r.action, r.actor) for r in service.runner.audit.tail(200)]
+    assert ("live_view", "admin") in actions
+
+
+def test_the_live_stream_is_multipart_jpeg(service: Service) -> None:
+    service.play()
+    url = f"{service.base_url}/cameras/{CAMERA}/live.mjpeg"
+    headers = {"Authorization": f"Bearer {service.token}"}
+    data = b""
+    with httpx.stream("GET", url, headers=headers, timeout=60) as response:
+        assert response.status_code == 200
+        kind, _, boundary = response.headers["content-type"].partition("; boundary=")
+        assert kind == "multipart/x-mixed-replace" and boundary
+        marker = b"--" + boundary.encode()
+        for chunk in response.iter_bytes():
+            data += chunk
+            if data.count(marker) >= 3:
+                break  # closing the stream here ends it on the server too
+    for part in data.split(marker)[1:3]:
+        head, _, body = part.partition(b"\r\n\r\n")
+        assert b"Content-Type: image/jpeg" in head
+        length = int(head.split(b"Content-Length: ")[1].split(b"\r\n")[0])
+        image = cv2.imdecode(np.frombuffer(body[:length], np.uint8), cv2.IMREAD_COLOR)
+        assert image is not None and image.shape == (360, 480, 3)
+    assert ("live_view", "token:ci") in [
+        (r.action, r.actor) for r in service.runner.audit.tail(200)
+    ]
+
+
+def test_a_zone_drawn_in_the_editor_is_saved_and_applied(
+    browser: Browser, service: Service
+) -> None:
+    service.play()
+    page = new_page(browser, service)
+    log_in(page, "admin")
+    page.goto(f"/editor/{CAMERA}")
+    page.wait_for_function("() => document.querySelector('.frame img').naturalWidth > 0")
+    canvas = page.locator("#canvas")
+    box = canvas.bounding_box()
+    assert box is not None
+    corners = [(0.55, 0.30), (0.90, 0.30), (0.90, 0.80), (0.55, 0.80)]
+    page.fill("#item-name", "queue")
+    page.click("#draw-zone")
+    for x, y in corners:
+        canvas.click(position={"x": x * box["width"], "y": y * box["height"]})
+    page.click("#finish-zone")
+    expect(page.locator("#zone-list")).to_contain_text("queue")
+    screenshot(page, "editor")
+    page.click("#save-form button[type=submit]")
+    expect(page.locator(".message.ok")).to_contain_text("Saved")
+    expect(page.locator("svg.overlay .zone")).to_have_count(2)
+    screenshot(page, "editor-saved")
+
+    text = service.config.read_text(encoding="utf-8")
+    assert "${" + CLIP_ENV + "}" in text  # the secret-bearing reference stays a reference
+    camera = yaml.safe_load(text)["cameras"][0]
+    zones = {zone["name"]: zone["polygon"] for zone in camera["zones"]}
+    assert set(zones) == {"left", "queue"}
+    for (x, y), (want_x, want_y) in zip(zones["queue"], corners, strict=True):
+        assert abs(x - want_x) < 0.01 and abs(y - want_y) < 0.01
+    assert camera["lines"][0]["in_name"] == "westward"  # untouched settings survive
+    assert service.config.with_name("onsight.yaml.bak").exists()
+
+    # applied without a restart: the running pipeline and the API have the new zone
+    cameras = json.loads(page.request.get("/api/cameras").text())
+    assert "queue" in [zone["name"] for zone in cameras[0]["zones"]]
+    assert any(r.action == "config_change" for r in service.runner.audit.tail(200))
+    page.context.close()
+
+
+def test_events_health_and_notice_pages(browser: Browser, service: Service) -> None:
+    service.play()
+    page = new_page(browser, service)
+    log_in(page, "viewer")
+    page.goto("/events?kind=crossing")
+    expect(page.locator("table.events tbody tr").first).to_be_visible()
+    screenshot(page, "events")
+    page.goto("/health")
+    expect(page.locator("table.health").first).to_contain_text(CAMERA)
+    screenshot(page, "health")
+    page.context.close()
+    public = new_page(browser, service)  # the notice needs no login
+    public.goto("/notice")
+    expect(public.locator("h1")).to_contain_text("what is measured and why")
+    screenshot(public, "notice")
+    public.context.close()
+
+
+def test_a_viewer_cannot_reach_the_editor(browser: Browser, service: Service) -> None:
+    page = new_page(browser, service)
+    log_in(page, "viewer")
+    expect(page.locator("nav")).to_be_visible()
+    assert page.locator("a[href^='/editor']").count() == 0
+    response = page.goto(f"/editor/{CAMERA}")
+    assert response is not None and response.status == 403
+    expect(page.locator("h1")).to_contain_text("Not allowed")
+    screenshot(page, "viewer-editor-forbidden")
+    page.context.close()
