@@ -9,13 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
 from urllib.parse import urlsplit
-
-from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from onsight.config.models import CameraConfig, Config
 from onsight.config.purposes import APP_DESCRIPTIONS, PURPOSES
+from onsight.templating import templates
 
 NO_CONTACT = "ask the site manager"
 
@@ -65,7 +63,7 @@ def render_notice(config: Config, generated: datetime) -> str:
     privacy = config.privacy
     retention = privacy.retention
     return (
-        _environment()
+        templates("onsight.privacy")
         .get_template("notice.html.j2")
         .render(
             site=config.site,
@@ -86,15 +84,6 @@ def render_notice(config: Config, generated: datetime) -> str:
     )
 
 
-@lru_cache(maxsize=1)
-def _environment() -> Environment:
-    return Environment(
-        loader=PackageLoader("onsight.privacy", "templates"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
 
 
 def _camera(camera: CameraConfig) -> CameraNotice:

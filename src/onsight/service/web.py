@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse
-from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from onsight.privacy.audit import AuditAction
 from onsight.runtime import CameraPipeline
 from onsight.service.auth import User
 from onsight.service.queries import EventQueries
 from onsight.service.security import CSRF_FIELD, Authenticator
+from onsight.templating import templates
 
 if TYPE_CHECKING:
     from onsight.service.app import ServiceContext
@@ -51,7 +50,7 @@ class Web:
         """Render a page with what the base template needs (user, nav, logout form token)."""
         session = self.auth.session(request) if user is not None else None
         html = (
-            _environment()
+            templates("onsight.service")
             .get_template(template)
             .render(
                 site=self.site,
@@ -70,12 +69,3 @@ class Web:
         return self.page(request, "error.html.j2", user, status, code=status, message=message)
 
 
-@lru_cache(maxsize=1)
-def _environment() -> Environment:
-    return Environment(
-        loader=PackageLoader("onsight.service", "templates"),
-        autoescape=True,
-        undefined=StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
