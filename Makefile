@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export ONSIGHT_ASSETS ?= $(abspath ../shared/assets)
 
-.PHONY: install demo test lint unit bench soak clean system-deps
+.PHONY: install demo test lint unit bench soak clean system-deps fuzz
 
 install: $(VENV)/.installed
 
@@ -41,6 +41,13 @@ system-deps:
 
 test: lint system-deps
 	$(BIN)/python -m pytest -q
+
+# Long hostile-client runs (schemathesis on the API, random requests on every route);
+# `make test` runs the same tests with a few examples each.
+fuzz: install
+	ONSIGHT_FUZZ_EXAMPLES=$${ONSIGHT_FUZZ_EXAMPLES:-500} $(BIN)/python -m pytest -q \
+	  tests/integration/test_service_api.py::test_schemathesis_finds_no_server_error \
+	  tests/integration/test_service_hostile.py::test_random_hostile_requests
 
 bench: install
 	$(BIN)/python bench/run.py

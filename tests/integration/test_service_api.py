@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import re
 import time
 from collections.abc import Iterator
@@ -29,6 +30,8 @@ from tests.browser.service import CAMERA, CLIP, CLIP_ENV, PASSWORDS, Service, bu
 from tests.conftest import assets_dir, require
 
 PUBLIC = {"/healthz", "/login", "/notice"}
+# Examples per operation and mode; `make fuzz` runs many more than `make test`.
+FUZZ_EXAMPLES = int(os.environ.get("ONSIGHT_FUZZ_EXAMPLES", "25"))
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -276,7 +279,7 @@ def test_schemathesis_finds_no_server_error(service: Service) -> None:
 
             @given(case=operation.as_strategy(mode))
             @settings(
-                max_examples=25,
+                max_examples=FUZZ_EXAMPLES,
                 deadline=None,
                 database=None,
                 suppress_health_check=list(HealthCheck),

@@ -6,6 +6,7 @@ login (session cookie) or an API token, except /healthz, /login, /notice and /st
 
 # No `from __future__ import annotations`: FastAPI reads route annotations at run time.
 
+import contextlib
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated, Any
@@ -22,6 +23,7 @@ from onsight.privacy.redact import Finders
 from onsight.runtime import Runner
 from onsight.service import api, editing, live, login, pages
 from onsight.service.auth import LoginLimiter, User, UserStore
+from onsight.service.guards import BodyLimit, SameOrigin
 from onsight.service.security import Authenticator, AuthRequired, Forbidden, safe_next, wants_api
 from onsight.service.web import Web
 
@@ -73,6 +75,16 @@ def create_app(context: ServiceContext) -> FastAPI:
     app.include_router(editing.router(web))
     app.mount("/static", StaticFiles(packages=[("onsight.service", "static")]), name="static")
     _install_handlers(app, web)
+
+    def refuse(scope: Scope, status: int, message: str) -> Response:
+        request = Request(scope)
+        if wants_api(request):
+            return JSONResponse({"detail": message}, status_code=status)
+        return web.error(request, status, message)
+
+    # Last added runs first: headers on every answer, then the guards, then the routes.
+    app.add_middleware(BodyLimit, refuse=refuse)
+    app.add_middleware(SameOrigin, refuse=refuse)
     app.add_middleware(_SecurityHeaders)
     return app
 
@@ -106,9 +118,25 @@ def _install_handlers(app: FastAPI, web: Web) -> None:
             )
         return web.error(request, exc.status_code, str(exc.detail))
 
+    async def server_error(request: Request, exc: Exception) -> Response:
+        # Starlette re-raises after this answer, so the traceback reaches the server log only.
+        # It runs outside the middleware: the security headers are added here.
+        message = "internal error; the details are in the server log"
+        response: Response = JSONResponse({"detail": message}, status_code=500)
+        if not wants_api(request):
+            # If the users database is what failed, the page fails too: answer plainly.
+            with contextlib.suppress(Exception):
+                response = web.error(request, 500, message)
+        response.headers["content-security-policy"] = CSP
+        response.headers["cache-control"] = "no-store"
+        for name, value in _SECURITY_HEADERS:
+            response.headers[name.decode()] = value.decode()
+        return response
+
     app.add_exception_handler(AuthRequired, auth_required)
     app.add_exception_handler(Forbidden, forbidden)
     app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(Exception, server_error)
 
 
 class _SecurityHeaders:

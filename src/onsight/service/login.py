@@ -50,6 +50,9 @@ def router(web: Web, limiter: LoginLimiter) -> APIRouter:
             return form(request, target, _WRONG, 401)
         for key in keys:
             limiter.succeeded(key)
+        previous = web.auth.session(request)
+        if previous is not None:  # a login always starts a new session id, never keeps one
+            context.users.end_session(previous.id)
         session = context.users.create_session(user, web.auth.session_ttl)
         web.audit("login", user)
         response = RedirectResponse(target, status_code=303)

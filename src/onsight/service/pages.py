@@ -69,8 +69,9 @@ def _zone_name() -> str:
 
 
 def _csv_cell(value: object) -> object:
-    # Spreadsheets run cells starting with = + - @ as formulas; names cannot, but be sure.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+    # Spreadsheets run text cells starting with = + - @ (or a tab/CR before one) as formulas.
+    # Config names cannot start so and classes are the model's labels, but be sure.
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return "" if value is None else value
 
@@ -139,7 +140,7 @@ def router(web: Web) -> APIRouter:
             camera=camera_out(pipeline),
             overlay=pipeline_overlay(pipeline),
             charts=_camera_charts(web, name),
-            error=context.runner.errors.get(name),
+            error=web.scrub(context.runner.errors.get(name) or ""),
             nav="overview",
         )
 
@@ -229,7 +230,7 @@ def router(web: Web) -> APIRouter:
             "health.html.j2",
             user,
             cameras=[p.health() for p in context.runner.pipelines],
-            errors=dict(context.runner.errors),
+            errors={k: web.scrub(v) for k, v in dict(context.runner.errors).items()},
             sinks=sinks,
             nav="health",
         )

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse
 
+from onsight.ingest.urls import redact_text, url_secrets
 from onsight.privacy.audit import AuditAction
 from onsight.runtime import CameraPipeline
 from onsight.service.auth import User
@@ -33,7 +34,25 @@ class Web:
         for pipeline in self.context.runner.pipelines:
             if pipeline.camera.name == name:
                 return pipeline
-        raise HTTPException(404, f"no camera named {name!r}")
+        shown = name if len(name) <= 80 else name[:80] + "..."  # the URL is the client's
+        raise HTTPException(404, f"no camera named {shown!r}")
+
+    def scrub(self, text: str) -> str:
+        """`text` without any credential of the config: for messages shown on pages.
+
+        The runtime already redacts what it reports; this holds even if a message slips by.
+        """
+        config = self.context.loaded.config
+        secrets = list(self.context.loaded.secrets)
+        for camera in config.cameras:
+            secrets.extend(url_secrets(camera.url))
+            if camera.detect_url:
+                secrets.extend(url_secrets(camera.detect_url))
+        if config.mqtt is not None and config.mqtt.password:
+            secrets.append(config.mqtt.password)
+        for hook in config.webhooks:
+            secrets.extend((hook.secret, *url_secrets(hook.url)))
+        return redact_text(text, secrets)
 
     def audit(self, action: AuditAction, user: User | str, **detail: Any) -> None:
         actor = user.name if isinstance(user, User) else user
@@ -67,5 +86,3 @@ class Web:
         session = self.auth.session(request)
         user = session.user if session is not None else None
         return self.page(request, "error.html.j2", user, status, code=status, message=message)
-
-
