@@ -324,9 +324,9 @@ def test_hanging_hook_does_not_block_another(
     sink.write([crossing("a"), crossing("b"), crossing("c")])
     # the slow hook holds its first request for up to 30 s, far past this wait
     wait_until(lambda: sink.delivered == 3, "the fast hook", timeout=10.0)
+    wait_until(lambda: len(receiver.on("/slow")) == 1, "the slow hook's first request")
 
     assert len(receiver.on("/fast")) == 3
-    assert len(receiver.on("/slow")) == 1
     assert sink.pending == 3
     receiver.release.set()
     wait_until(lambda: sink.delivered == 6, "the slow hook after release")
