@@ -29,7 +29,7 @@ from onsight.privacy.finders import ModelFinders
 from onsight.runtime import Runner
 from onsight.service.app import ServiceContext, create_app
 from onsight.service.auth import UserStore
-from onsight.service.guards import MAX_BODY_BYTES, cross_site
+from onsight.service.guards import MAX_BODY_BYTES, cross_site, origin_key
 from onsight.service.pages import _csv
 from onsight.service.queries import EventRow
 from tests.browser.service import PASSWORDS, Service
@@ -236,6 +236,15 @@ def test_cross_site_rule() -> None:
     assert check("example.com", origin="file://")
     assert check("", origin="https://example.com")
     assert check("example.com", referer="ftp://example.com/")
+
+
+def test_a_configured_public_origin_is_trusted_behind_a_host_rewriting_proxy() -> None:
+    trusted = frozenset(k for k in [origin_key("https://onsight.example.com")] if k)
+    proxied = Headers({"host": "127.0.0.1:8080", "origin": "https://onsight.example.com"})
+    assert cross_site(proxied) is not None
+    assert cross_site(proxied, trusted) is None
+    other = Headers({"host": "127.0.0.1:8080", "origin": "https://evil.example"})
+    assert cross_site(other, trusted) is not None
 
 
 # --- paths, names, parameters, headers, methods ------------------------------------------

@@ -129,6 +129,11 @@ BAD = [
         ":12: webhooks[0].url:",
         "must be an http:// or https:// URL",
     ),
+    (
+        MINIMAL + "server:\n  public_origins: ['https://x.example/path']\n",
+        ":12: server.public_origins:",
+        "not an origin",
+    ),
 ]
 
 

@@ -28,6 +28,23 @@ class ServerConfig(Strict):
     live_fps: float = Field(
         2.0, gt=0.0, le=15.0, strict=False, description="Frame rate of the redacted live view."
     )
+    public_origins: list[str] = Field(
+        default_factory=list,
+        description="Addresses browsers use to reach the dashboard when a reverse proxy "
+        "rewrites the Host header, e.g. https://onsight.example.com; forms posted from any "
+        "other site are refused.",
+    )
+
+    @field_validator("public_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.hostname or parts.path:
+                raise ValueError(
+                    f"{origin!r} is not an origin: scheme://host[:port], nothing after it"
+                )
+        return origins
 
 
 class MqttConfig(Strict):

@@ -84,7 +84,7 @@ def create_app(context: ServiceContext) -> FastAPI:
 
     # Last added runs first: headers on every answer, then the guards, then the routes.
     app.add_middleware(BodyLimit, refuse=refuse)
-    app.add_middleware(SameOrigin, refuse=refuse)
+    app.add_middleware(SameOrigin, refuse=refuse, public_origins=server.public_origins)
     app.add_middleware(_SecurityHeaders)
     return app
 

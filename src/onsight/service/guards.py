@@ -85,11 +85,18 @@ def _host_port(netloc: str, scheme: str) -> tuple[str, int] | None:
     return parts.hostname.lower(), port or _DEFAULT_PORTS[scheme]
 
 
-def cross_site(headers: Headers) -> str | None:
+def origin_key(origin: str) -> tuple[str, int] | None:
+    """(host, port) of a configured origin such as https://onsight.example.com."""
+    parts = urlsplit(origin)
+    return _host_port(parts.netloc, parts.scheme) if parts.scheme in _DEFAULT_PORTS else None
+
+
+def cross_site(headers: Headers, trusted: frozenset[tuple[str, int]] = frozenset()) -> str | None:
     """Why the browser's own Origin (or, without one, Referer) shows another site; else None.
 
     No Origin and no Referer is a non-browser client (curl, a script with a token): allowed.
-    `Origin: null` (sandboxed frames, data: pages) is never this site.
+    `Origin: null` (sandboxed frames, data: pages) is never this site. `trusted` holds the
+    configured public origins, for a reverse proxy that rewrites Host.
     """
     source = headers.get("origin") or headers.get("referer")
     if not source:
@@ -104,10 +111,11 @@ def cross_site(headers: Headers) -> str | None:
     # The Host header has no scheme: a port left out means the default of the origin's one,
     # which also holds behind a TLS proxy that passes Host through.
     origin = _host_port(parts.netloc, parts.scheme)
-    if origin is None or origin != _host_port(host, parts.scheme):
+    if origin is None or (origin != _host_port(host, parts.scheme) and origin not in trusted):
         return (
             f"the request came from another site ({parts.scheme}://{parts.netloc[:100]}, this "
-            f"is {host[:100] or 'unknown'}); behind a reverse proxy, pass the Host header through"
+            f"is {host[:100] or 'unknown'}); behind a reverse proxy, pass the Host header "
+            "through or list the public address in server.public_origins"
         )
     return None
 
@@ -118,13 +126,15 @@ class SameOrigin:
     Defence in depth beside SameSite=Strict cookies and CSRF tokens; the only guard of /login.
     """
 
-    def __init__(self, app: ASGIApp, refuse: Refusal) -> None:
+    def __init__(self, app: ASGIApp, refuse: Refusal, public_origins: list[str]) -> None:
         self.app = app
         self.refuse = refuse
+        keys = (origin_key(origin) for origin in public_origins)
+        self.trusted = frozenset(key for key in keys if key is not None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] not in SAFE_METHODS:
-            reason = cross_site(Headers(scope=scope))
+            reason = cross_site(Headers(scope=scope), self.trusted)
             if reason is not None:
                 await self.refuse(scope, 403, reason)(scope, receive, send)
                 return
