@@ -101,6 +101,11 @@ def build(folder: Path, clip: Path) -> Service:
     os.environ[CLIP_ENV] = str(clip)
     config = folder / "onsight.yaml"
     config.write_text(CONFIG, encoding="utf-8")
+    return from_config(config)
+
+
+def from_config(config: Path) -> Service:
+    """A service over a real Runner for `config`, with the users of PASSWORDS and a token."""
     config.chmod(0o600)
     loaded = load_config(config)
     # A cheaper scrypt cost than production: the tests log in many times.

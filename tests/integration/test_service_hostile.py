@@ -24,16 +24,12 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from starlette.datastructures import Headers
 
-from onsight.config import load_config
-from onsight.privacy.finders import ModelFinders
-from onsight.runtime import Runner
-from onsight.service.app import ServiceContext, create_app
-from onsight.service.auth import UserStore
 from onsight.service.guards import MAX_BODY_BYTES, cross_site, origin_key
 from onsight.service.pages import _csv
 from onsight.service.queries import EventRow
-from tests.browser.service import PASSWORDS, Service
+from tests.browser.service import PASSWORDS, Service, from_config
 from tests.conftest import assets_dir, require
+from tests.integration.mosquitto import free_port
 
 CAMERA = "door"
 CAMERA_PASSWORD = "Cam-Pa55word-7f3k"
@@ -67,30 +63,14 @@ server:
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     require(assets_dir() / "models" / "yolox_nano_416_coco.onnx", "default model")
     folder = tmp_path_factory.mktemp("hostile")
     config = folder / "onsight.yaml"
-    config.write_text(_config(_free_port()), encoding="utf-8")
-    config.chmod(0o600)
-    loaded = load_config(config)
-    users = UserStore(loaded.resolve(loaded.config.server.users_db), scrypt_n=2**12)
-    for name, password in PASSWORDS.items():
-        users.add_user(name, password, name)
-    token = users.add_token("ci", "viewer")
-    runner = Runner(loaded)
-    context = ServiceContext(
-        loaded=loaded, runner=runner, users=users, finders=ModelFinders(loaded.config.detector)
-    )
-    service = Service(context=context, app=create_app(context), config=config, token=token)
-    runner.start()  # the camera keeps failing to connect, as a dead one does
+    config.write_text(_config(free_port()), encoding="utf-8")
+    service = from_config(config)
+    service.runner.start()  # the camera keeps failing to connect, as a dead one does
     try:
         yield service
     finally:
