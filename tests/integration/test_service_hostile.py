@@ -328,6 +328,7 @@ def test_every_method_on_every_route(service: Service) -> None:
              f"/cameras/{CAMERA}", f"/cameras/{CAMERA}/snapshot.jpg",
              f"/cameras/{CAMERA}/live.mjpeg", f"/editor/{CAMERA}",
              "/static/onsight.css"]  # fmt: skip
+    assert anonymous.head("/healthz").status_code == 200  # uptime monitors probe with HEAD
     for method in ("HEAD", "OPTIONS", "TRACE", "PUT", "DELETE", "PATCH", "PROPFIND", "GET"):
         for path in paths:
             if method == "GET" and path.endswith("live.mjpeg"):

@@ -148,6 +148,9 @@ def router(web: Web) -> APIRouter:
         ok = all(cameras.values()) and not context.runner.errors
         return Healthz(status="ok" if ok else "degraded", cameras=cameras)
 
+    # HEAD too, outside the spec: uptime monitors often probe with it.
+    routes.add_api_route("/healthz", healthz, methods=["HEAD"], include_in_schema=False)
+
     @routes.get("/api/cameras", tags=["api"])
     def cameras(user: Annotated[User, Depends(web.auth.user)]) -> list[CameraOut]:
         """Each camera with its lines (totals since start) and zones (current occupancy)."""
