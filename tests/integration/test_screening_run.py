@@ -22,8 +22,12 @@ import paho.mqtt.client as paho
 import yaml
 from paho.mqtt.enums import CallbackAPIVersion
 
+from onsight.config.models import CameraConfig
 from onsight.config.service import MqttConfig
+from onsight.events.store import EventStore
+from onsight.runtime.screening import ScreeningPipeline
 from onsight.thermal.local_mqtt import LocalMqtt
+from onsight.thermal.station import ScreeningResult
 from tests.conftest import assets_dir, require
 from tests.integration.mosquitto import HOST, Mosquitto
 
@@ -188,3 +192,28 @@ def test_room_sensor_readings_arrive_from_the_local_broker(tmp_path: Path) -> No
         local.close()
         broker.stop()
     assert readings == [(21.5, 40.0)], "malformed readings are ignored, the valid one arrives"
+
+
+def test_the_remote_status_says_screening_or_paused_never_a_decision(tmp_path: Path) -> None:
+    recording = tmp_path / "entrance.mkv"
+    _record_tlinear(recording, [*NORMAL_C, FEVER_C])
+    camera = CameraConfig.model_validate(
+        {"name": "entrance", "url": str(recording), "fps": FPS, "purpose": "screening",
+         "screening": SCREENING}
+    )  # fmt: skip
+    store = EventStore(tmp_path / "onsight.db")
+    station = ScreeningPipeline(camera, store)
+    statuses: list[str] = []
+    decisions: list[str] = []
+
+    def on_frame(result: ScreeningResult) -> None:
+        statuses.append(station.operational)
+        if result.new_subject:
+            decisions.append(result.state)
+
+    station.run(on_frame)
+    store.close()
+    assert len(decisions) == 12 and "screened-alert" in decisions
+    assert statuses[0].startswith("paused: blackbody settling")
+    assert set(statuses[20:]) == {"screening"}, "decisions and alerts never show remotely"
+    assert station.operational == "stopped"

@@ -19,7 +19,12 @@ from onsight.thermal.config import ScreeningConfig
 from onsight.thermal.hourly import HourlyCounter, ScreeningHour
 from onsight.thermal.local_mqtt import LocalMqtt
 from onsight.thermal.source import thermal_frames
-from onsight.thermal.station import ScreeningResult, ScreeningStation, alert_message
+from onsight.thermal.station import (
+    ScreeningResult,
+    ScreeningState,
+    ScreeningStation,
+    alert_message,
+)
 
 Display = Callable[[str, ScreeningResult], None]  # camera name, what the station shows
 
@@ -48,7 +53,9 @@ class ScreeningPipeline:
         self.settings: ScreeningConfig = camera.screening
         self.stop = threading.Event()
         self.frames = 0
-        self.state_message = "starting"
+        self.state_message = "starting"  # for the local display only
+        # For remote views (health page): whether screening runs, never a decision (rule 9).
+        self.operational = "starting"
         self._store = store
         self._display = display
         self._mqtt = mqtt
@@ -85,6 +92,11 @@ class ScreeningPipeline:
                 self._apply_room_reading()
                 result = self._station.update(sample.celsius, self._clock)
                 self.frames += 1
+                self.operational = (
+                    f"paused: {result.message}"
+                    if result.state is ScreeningState.PAUSED
+                    else "screening"
+                )
                 self._hours.add(result, moment)
                 if result.alert and result.new_subject:
                     self._send_alert(moment)
@@ -97,6 +109,7 @@ class ScreeningPipeline:
                     on_frame(result)
                 self._store_hours(self._hours.flush(moment))
         finally:
+            self.operational = "stopped"
             self._store_hours(self._hours.flush_all())
 
     def summary(self) -> dict[str, object]:

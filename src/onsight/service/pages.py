@@ -230,6 +230,10 @@ def router(web: Web) -> APIRouter:
             "health.html.j2",
             user,
             cameras=[p.health() for p in context.runner.pipelines],
+            stations=[
+                {"camera": s.camera.name, "frames": s.frames, "status": s.operational}
+                for s in context.runner.stations
+            ],
             errors={k: web.scrub(v) for k, v in dict(context.runner.errors).items()},
             sinks=sinks,
             nav="health",
