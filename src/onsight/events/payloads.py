@@ -1,8 +1,8 @@
 """One JSON shape per event, shared by MQTT, webhooks and the API.
 
 Topics are `<prefix>/<site>/<camera>/<app>/<name>`; payload times are UTC ISO-8601 with `Z`.
-Every message carries an `id` (assigned once, when the event is queued) so a consumer can
-drop the duplicates that at-least-once delivery allows.
+Every message carries an `id`, made when a sink queues it (each sink makes its own), so a
+consumer can drop the duplicates that at-least-once delivery allows.
 """
 
 from __future__ import annotations
@@ -31,13 +31,9 @@ class Message:
         return f"{prefix}/{site}/{self.camera}/{self.app}/{self.name}"
 
 
-def new_event_id() -> str:
-    return uuid.uuid4().hex
-
-
-def to_message(event: Event, event_id: str | None = None) -> Message:
-    """The message for one event; `event_id` is kept when re-sending a queued message."""
-    ident = event_id or new_event_id()
+def to_message(event: Event) -> Message:
+    """The message for one event, with a new id (sinks queue it, so a resend keeps it)."""
+    ident = uuid.uuid4().hex
     if isinstance(event, LineCrossing):
         return Message(
             "crossing",
