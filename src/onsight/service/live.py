@@ -6,6 +6,7 @@ obliterated image it returns is what is sent. The raw frame is never encoded.
 
 # No `from __future__ import annotations`: FastAPI reads route annotations at run time.
 
+import threading
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -23,9 +24,32 @@ _BOUNDARY = "onsightframe"
 _QUALITY = 80
 
 
-def redacted_jpeg(pipeline: CameraPipeline, result: FrameResult, finders: Finders) -> bytes:
+def _redacted_jpeg(pipeline: CameraPipeline, result: FrameResult, finders: Finders) -> bytes:
     redaction = redact(result.frame.image, pipeline.camera, finders, people=result.people)
     return encode_redacted(redaction, ".jpg", _QUALITY)
+
+
+class RedactedFrames:
+    """One redaction per analysed frame and camera, however many viewers and snapshots ask:
+    redaction runs a detector, and the cameras need the CPU."""
+
+    def __init__(self, finders: Finders) -> None:
+        self._finders = finders
+        self._locks: dict[str, threading.Lock] = {}
+        self._last: dict[str, tuple[FrameResult, bytes]] = {}
+        self._guard = threading.Lock()
+
+    def jpeg(self, pipeline: CameraPipeline, result: FrameResult) -> bytes:
+        name = pipeline.camera.name
+        with self._guard:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:  # a second viewer of the same frame waits for the first one's JPEG
+            last = self._last.get(name)
+            if last is not None and last[0] is result:
+                return last[1]
+            jpeg = _redacted_jpeg(pipeline, result, self._finders)
+            self._last[name] = (result, jpeg)
+            return jpeg
 
 
 def _part(jpeg: bytes) -> bytes:
@@ -36,7 +60,7 @@ def _part(jpeg: bytes) -> bytes:
 
 
 async def _frames(
-    request: Request, pipeline: CameraPipeline, finders: Finders, interval: float
+    request: Request, pipeline: CameraPipeline, frames: RedactedFrames, interval: float
 ) -> AsyncIterator[bytes]:
     last: FrameResult | None = None
     jpeg = b""
@@ -44,7 +68,7 @@ async def _frames(
         result = pipeline.latest()
         if result is not None and result is not last:
             # Redaction runs a detector: keep it off the event loop.
-            jpeg = await run_in_threadpool(redacted_jpeg, pipeline, result, finders)
+            jpeg = await run_in_threadpool(frames.jpeg, pipeline, result)
             last = result
         if jpeg:
             yield _part(jpeg)
@@ -54,6 +78,7 @@ async def _frames(
 def router(web: Web) -> APIRouter:
     routes = APIRouter(include_in_schema=False)
     context = web.context
+    frames = RedactedFrames(context.finders)
 
     @routes.get("/cameras/{name}/live.mjpeg")
     def live(
@@ -63,7 +88,7 @@ def router(web: Web) -> APIRouter:
         web.audit("live_view", user, camera=name)
         interval = 1.0 / context.loaded.config.server.live_fps
         return StreamingResponse(
-            _frames(request, pipeline, context.finders, interval),
+            _frames(request, pipeline, frames, interval),
             media_type=f"multipart/x-mixed-replace; boundary={_BOUNDARY}",
         )
 
@@ -73,7 +98,7 @@ def router(web: Web) -> APIRouter:
         result = pipeline.latest()
         if result is None:
             raise HTTPException(503, f"camera {name!r} has not delivered a frame yet")
-        jpeg = redacted_jpeg(pipeline, result, context.finders)
+        jpeg = frames.jpeg(pipeline, result)
         web.audit("image_view", user, camera=name, kind="snapshot")
         return Response(jpeg, media_type="image/jpeg")
 
