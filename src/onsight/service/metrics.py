@@ -105,13 +105,14 @@ class _RunnerCollector(Collector):
             for sink in self._sinks:
                 value = getattr(sink, attribute, None)
                 if isinstance(value, bool | int | float):
-                    family.add_metric([_sink_name(sink)], float(value))
+                    family.add_metric([sink_name(sink)], float(value))
                     found = True
             if found:
                 yield family
 
 
-def _sink_name(sink: object) -> str:
+def sink_name(sink: object) -> str:
+    """How metrics and the health page name a sink: "mqtt", "webhook"."""
     return type(sink).__name__.removesuffix("Sink").lower()
 
 

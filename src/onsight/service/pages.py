@@ -5,7 +5,7 @@
 import csv
 import io
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -17,6 +17,7 @@ from onsight.privacy.notice import render_notice
 from onsight.service import charts
 from onsight.service.api import camera_out
 from onsight.service.auth import User
+from onsight.service.metrics import sink_name
 from onsight.service.overlay import pipeline_overlay
 from onsight.service.queries import EXPORT_LIMIT, EventFilter, EventRow, local_day_start
 from onsight.service.web import Web
@@ -218,13 +219,10 @@ def router(web: Web) -> APIRouter:
 
     @routes.get("/health", include_in_schema=False)
     def health_page(request: Request, user: Viewer) -> HTMLResponse:
-        sinks: list[dict[str, Any]] = []
-        for sink in context.sinks:
-            pending = getattr(sink, "pending", None)
-            if callable(pending):
-                pending = pending()
-            name = getattr(sink, "name", None) or type(sink).__name__.removesuffix("Sink")
-            sinks.append({"name": str(name), "pending": pending})
+        sinks = [
+            {"name": sink_name(sink), "pending": getattr(sink, "pending", None)}
+            for sink in context.sinks
+        ]
         return web.page(
             request,
             "health.html.j2",
