@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import signal
-import sys
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
@@ -17,6 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from onsight.cli_support import fail as _fail
+from onsight.cli_support import interrupt, setup_logging
 from onsight.cli_support import load as _load
 from onsight.config import LoadedConfig, load_config
 from onsight.detect.cli import models_app
@@ -46,14 +45,6 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 ConfigArg = Annotated[Path, typer.Argument(help="Path to the YAML config.", show_default=False)]
-
-
-def _setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="onsight: %(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
 
 
 @app.command()
@@ -95,7 +86,7 @@ def run(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log reconnects etc.")] = False,
 ) -> None:
     """Run every camera of CONFIG; files run to their end, live cameras until Ctrl-C."""
-    _setup_logging(verbose)
+    setup_logging(verbose)
     loaded = _load(config)
     result = _run(loaded)
     if summary is not None:
@@ -106,19 +97,12 @@ def _run(
     loaded: LoadedConfig, on_frame: Callable[[CameraPipeline, FrameResult], None] | None = None
 ) -> dict[str, object]:
     from onsight.progress import Progress
-    from onsight.runtime.sinks import close_sinks, open_sinks
-
     try:
-        sinks = open_sinks(loaded)
+        runner = Runner(loaded, on_frame=on_frame, on_screening=_station_display)
     except OnsightError as exc:
-        _fail(str(exc), loaded.secrets)
-    try:
-        runner = Runner(loaded, on_frame=on_frame, sinks=sinks, on_screening=_station_display)
-    except OnsightError as exc:
-        close_sinks(sinks)
         _fail(str(exc), loaded.secrets)
     # A service manager stops us with SIGTERM: shut down as cleanly as on Ctrl-C.
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         with Progress(runner.pipelines, runner.errors, err) as progress:
             runner.start()
@@ -129,7 +113,6 @@ def _run(
                 runner.stop()
     finally:
         runner.close()
-        close_sinks(sinks)
     if runner.errors:
         for message in runner.errors.values():
             err.print(f"[red]error:[/red] {redact_text(message, loaded.secrets)}", highlight=False)
@@ -147,7 +130,7 @@ def snapshot(
     ] = 0.0,
 ) -> None:
     """Write one redacted frame of a camera at its resolution (its configured redaction mode)."""
-    _setup_logging(False)
+    setup_logging(False)
     loaded = _load(config)
     cameras = {c.name: c for c in loaded.config.cameras}
     if camera not in cameras:
@@ -191,10 +174,6 @@ def _station_display(camera: str, result: ScreeningResult) -> None:
     err.print(f"[{style}]{camera}: {result.message}[/{style}]", highlight=False)
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 @app.command()
 def demo(
     out_dir: Annotated[Path, typer.Option("--out", help="Where the demo writes its files.")] = Path(
@@ -202,7 +181,7 @@ def demo(
     ),
 ) -> None:
     """Count people on the bundled sample clip and write a redacted preview image."""
-    _setup_logging(False)
+    setup_logging(False)
     assets = _assets_dir()
     os.environ.setdefault("ONSIGHT_ASSETS", str(assets))  # models are found there too
     video = assets / "video" / "vtest_480x360.avi"

@@ -1,7 +1,9 @@
-"""What every `onsight` sub-command shares: the one-line error exit and config loading."""
+"""What every `onsight` sub-command shares: error exit, config loading, logging, signals."""
 
 from __future__ import annotations
 
+import logging
+import sys
 from pathlib import Path
 from typing import NoReturn
 
@@ -28,3 +30,16 @@ def load(path: Path) -> LoadedConfig:
         return load_config(path)
     except OnsightError as exc:
         fail(str(exc))
+
+
+def setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="onsight: %(levelname)s %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def interrupt(signum: int, frame: object) -> None:
+    """Signal handler: SIGTERM (a service manager) stops us as cleanly as Ctrl-C does."""
+    raise KeyboardInterrupt

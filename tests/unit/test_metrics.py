@@ -36,7 +36,7 @@ def test_metrics_cover_frames_latency_skip_reconnects_queues_and_events(tmp_path
         encoding="utf-8",
     )
     sink = QueueSink()
-    runner = Runner(load_config(config), sinks=[sink])
+    runner = Runner(load_config(config), extra_sinks=[sink])
     try:
         pipeline = runner.pipelines[0]
         frames = iter(pipeline.source.frames())

@@ -17,6 +17,7 @@ from onsight.privacy.audit import AuditLog, config_load_detail
 from onsight.privacy.retention import Retention
 from onsight.runtime.pipeline import CameraPipeline, FrameResult
 from onsight.runtime.screening import Display, ScreeningPipeline
+from onsight.runtime.sinks import close_sinks, open_sinks
 from onsight.thermal.local_mqtt import LocalMqtt
 
 log = logging.getLogger(__name__)
@@ -35,16 +36,23 @@ class Runner:
         self,
         loaded: LoadedConfig,
         on_frame: Callable[[CameraPipeline, FrameResult], None] | None = None,
-        sinks: Sequence[Sink] = (),
+        extra_sinks: Sequence[Sink] = (),
         on_screening: Display | None = None,
     ) -> None:
-        """`sinks` (MQTT, webhooks) receive every event after the local store;
-        `on_screening` is the local display of screening stations."""
+        """Every event goes to the local store, then to the config's opt-in sinks (MQTT,
+        webhooks: opened here, closed in `close`) and `extra_sinks`; `on_screening` is the
+        local display of screening stations."""
         config = loaded.config
         self.audit = AuditLog(loaded.resolve(config.privacy.audit_log))
         self.audit.append("config_load", **config_load_detail(loaded.path))
         self.store = EventStore(loaded.database_path)
-        self.bus = EventBus([self.store, *sinks])
+        try:
+            self.sinks = open_sinks(loaded)
+        except Exception:
+            self.store.close()
+            self.audit.close()
+            raise
+        self.bus = EventBus([self.store, *self.sinks, *extra_sinks])
         self.pipelines: list[CameraPipeline] = []
         self.stations: list[ScreeningPipeline] = []
         self._local_mqtt: LocalMqtt | None = None
@@ -159,7 +167,8 @@ class Runner:
         return {"cameras": {p.camera.name: p.summary() for p in workers}}
 
     def close(self) -> None:
-        """Write pending events and close the store (idempotent)."""
+        """Write pending events, give the sinks a few seconds to deliver (what they cannot
+        stays in their on-disk queues), close the store (idempotent)."""
         if getattr(self, "_closed", False):
             return
         self._closed = True
@@ -167,6 +176,7 @@ class Runner:
         if self._local_mqtt is not None:
             self._local_mqtt.close()
         self.bus.close()
+        close_sinks(self.sinks)  # after the bus: they get its last batch
         self.store.close()
         self.audit.append("stop")
         self.audit.close()

@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
-import logging
 import signal
 import socket
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 
-from onsight.cli_support import fail, load
+from onsight.cli_support import fail, interrupt, load, setup_logging
 from onsight.errors import OnsightError
 
 err = Console(stderr=True, soft_wrap=True)
@@ -41,15 +39,10 @@ def serve_command(
 
     from onsight.privacy.finders import ModelFinders
     from onsight.runtime import Runner
-    from onsight.runtime.sinks import close_sinks, open_sinks
     from onsight.service.app import ServiceContext, create_app
     from onsight.service.auth import UserStore
 
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="onsight: %(levelname)s %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(verbose)
     loaded = load(config)
     if (tls_cert is None) != (tls_key is None):
         fail("--tls-cert and --tls-key go together")
@@ -72,8 +65,7 @@ def serve_command(
             highlight=False,
         )
     try:
-        sinks = open_sinks(loaded)
-        runner = Runner(loaded, sinks=sinks)
+        runner = Runner(loaded)
     except OnsightError as exc:
         listener.close()
         fail(str(exc), loaded.secrets)
@@ -82,7 +74,7 @@ def serve_command(
         runner=runner,
         users=users,
         finders=ModelFinders(loaded.config.detector),
-        sinks=list(sinks),
+        sinks=list(runner.sinks),
         secure_cookies=tls,
     )
     server = uvicorn.Server(
@@ -101,8 +93,8 @@ def serve_command(
     shown = f"[{host}]" if ":" in host else host
     # uvicorn re-raises the signal that stopped it once it has shut down; with these
     # handlers that becomes KeyboardInterrupt here, so the cameras still stop cleanly.
-    signal.signal(signal.SIGTERM, _interrupt)
-    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
+    signal.signal(signal.SIGINT, interrupt)
     try:
         runner.start()
         err.print(f"onsight: serving {scheme}://{shown}:{port}/ (Ctrl-C to stop)", highlight=False)
@@ -112,14 +104,9 @@ def serve_command(
         err.print("stopping (events recorded so far are kept)...")
         runner.stop()
         runner.close()
-        close_sinks(sinks)
         users.close()
     for message in runner.errors.values():
         err.print(f"[red]error:[/red] {message}", highlight=False)
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
 
 
 def _listen(host: str, port: int) -> socket.socket:
