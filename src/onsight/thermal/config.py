@@ -130,12 +130,12 @@ class RuleConfig(_Strict):
         description="relative: fraction dropped at each end before the baseline mean is taken.",
     )
     relative_offset_c: float = Field(
-        0.7,
+        0.75,
         gt=0.0,
         le=3.0,
         strict=False,
-        description="relative: alert when the reading is this much (°C) above the baseline. 0.7 is "
-        "explained and cross-validated in docs/thermal.md.",
+        description="relative: alert when the reading is this much (°C) above the baseline. 0.75 "
+        "is chosen by leave-one-group-out cross-validation (docs/thermal.md).",
     )
     site_offset_c: float | None = Field(
         None,

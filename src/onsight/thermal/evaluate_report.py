@@ -7,14 +7,17 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
-from onsight.thermal.evaluate import (
+from onsight.thermal.config import RuleConfig
+from onsight.thermal.crossval import (
     CV_MIN_SPECIFICITY,
-    FEVERS_C,
-    FOLDS,
-    RELATIVE_OFFSETS_C,
-    Evaluation,
-    Score,
+    CV_OFFSETS_C,
+    NOISE_DRAWS,
+    NOISE_SD_C,
+    GroupCrossValidation,
 )
+from onsight.thermal.evaluate import Evaluation
+from onsight.thermal.rules import celsius_label
+from onsight.thermal.scores import FEVERS_C, Score, default_rule_name
 
 
 def print_evaluation(result: Evaluation, console: Console | None = None) -> None:
@@ -26,18 +29,7 @@ def print_evaluation(result: Evaluation, console: Console | None = None) -> None
         highlight=False,
     )
     out.print(_table("All subjects", result.scores))
-    cv = result.cross_validation
-    held = "; ".join(
-        f">= {s.fever_c:.1f}: sensitivity {s.sensitivity:.3f}, specificity {s.specificity:.3f}"
-        for s in cv.held_out
-    )
-    offsets = ", ".join(f"{o:.1f}" for o in cv.chosen_offsets_c)
-    out.print(
-        f"Relative offset, {FOLDS}-fold cross-validation (on each training part: the smallest of "
-        f"{', '.join(f'{o:.1f}' for o in RELATIVE_OFFSETS_C)} °C with specificity >= "
-        f"{CV_MIN_SPECIFICITY:.2f} at 38.0 °C): chosen {offsets}; held-out {held}",
-        highlight=False,
-    )
+    _print_cross_validation(result, out)
     out.print(
         _table(
             f"Only the {result.gated_subjects} subjects inside the station's room range "
@@ -60,6 +52,66 @@ def print_evaluation(result: Evaluation, console: Console | None = None) -> None
         "this is not a diagnosis.",
         highlight=False,
     )
+
+
+def _print_cross_validation(result: Evaluation, out: Console) -> None:
+    out.print(
+        f"Relative offset by leave-one-group-out cross-validation: for each held-out group, the "
+        f"smallest of {celsius_label(CV_OFFSETS_C[0])}-{celsius_label(CV_OFFSETS_C[-1])} °C "
+        f"(0.05 steps) with specificity >= {CV_MIN_SPECIFICITY:.2f} at 38.0 °C on the other "
+        f"groups, as measured and with +{NOISE_SD_C:.1f} °C sd noise ({NOISE_DRAWS} draws); "
+        "scored on the held-out group only.",
+        highlight=False,
+    )
+    for cv in result.cross_validation:
+        out.print(_cv_table(cv))
+    default = default_rule_name()
+    verdict = (
+        f"the default ({default})"
+        if result.chosen_offset_c == RuleConfig().relative_offset_c
+        else f"NOT the configured default ({default})"
+    )
+    out.print(
+        f"Chosen on all subjects: +{celsius_label(result.chosen_offset_c)} °C, {verdict}.",
+        highlight=False,
+    )
+
+
+def _cv_table(cv: GroupCrossValidation) -> Table:
+    table = Table(title=f"Held out by {cv.grouping} (sensitivity with detected/fevers)")
+    table.add_column(cv.grouping, no_wrap=True)
+    table.add_column("subjects", justify="right")
+    table.add_column("offset", justify="right")
+    for fever in FEVERS_C:
+        table.add_column(f"sens >= {fever:.1f}", justify="right")
+        table.add_column(f"spec >= {fever:.1f}", justify="right")
+    table.add_column(f"+{NOISE_SD_C:.1f} sd: sens / spec >= 38.0", justify="right")
+    for held in cv.held_out:
+        table.add_row(
+            held.group,
+            str(held.subjects),
+            f"+{celsius_label(held.offset_c)}",
+            *_cells(held.scores),
+            _noisy_cell(held.noisy),
+        )
+    pooled = sum(h.subjects for h in cv.held_out)
+    table.add_row(
+        "pooled", str(pooled), "", *_cells(cv.pooled), _noisy_cell(cv.pooled_noisy), style="bold"
+    )
+    return table
+
+
+def _cells(scores: Sequence[Score]) -> list[str]:
+    cells = []
+    for s in scores:
+        sensitivity = f"{s.sensitivity:.3f} ({s.true_pos}/{s.fevers})" if s.fevers else "- (0/0)"
+        cells += [sensitivity, f"{s.specificity:.3f}"]
+    return cells
+
+
+def _noisy_cell(s: Score) -> str:
+    sensitivity = f"{s.sensitivity:.3f}" if s.fevers else "-"
+    return f"{sensitivity} / {s.specificity:.3f}"
 
 
 def _table(title: str, scores: Sequence[Score]) -> Table:

@@ -13,6 +13,8 @@ Choices (see docs/thermal.md):
   IEC 80601-2-59 specifies. `T_Max` (whole-face maximum) is not used: it equals the mouth
   maximum (`T_OR_Max`) in 19-41 % of rounds 1-3 and 90 % of round 4, plausibly warmed by the
   oral thermometer itself, which would leak the reference into the reading.
+- Date: the `yymmdd` prefix of `SubjectID` (the Excel copy mis-parses the `Date` column). It is
+  the measurement day, used only to group subjects for cross-validation (see `crossval.py`).
 - The facial values are already blackbody-corrected by the study (adding `T_offset` again
   makes them agree worse with oral temperature), so the replay does not correct them again.
 """
@@ -22,12 +24,15 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 from onsight.errors import OnsightError
 
 ROUNDS = 4
+_DAY_PREFIX = re.compile(r"(\d{2})(\d{2})(\d{2})-")
 _REQUIRED = ("SubjectID", "aveOralM", *(f"canthiMax{r}" for r in range(1, ROUNDS + 1)))
 
 
@@ -40,6 +45,7 @@ class FdaSubject:
     oral_fast_c: float | None  # aveOralF
     ambient_c: float | None  # T_atm
     humidity_pct: float | None
+    measured_on: date | None = None  # from the SubjectID's yymmdd prefix; None if not one
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +107,20 @@ def parse_fda_csv(text: str, name: str = "CSV") -> FdaTable:
                 oral_fast_c=value("aveOralF"),
                 ambient_c=value("T_atm"),
                 humidity_pct=value("Humidity"),
+                measured_on=_measured_on(row[column["SubjectID"]]),
             )
         )
     if not subjects:
         raise OnsightError(f"{name}: the FDA/PhysioNet FLIR table has no usable subject rows")
     return FdaTable(tuple(subjects), skipped)
+
+
+def _measured_on(subject_id: str) -> date | None:
+    match = _DAY_PREFIX.match(subject_id.strip())
+    if match is None:
+        return None
+    year, month, day = (int(part) for part in match.groups())
+    try:
+        return date(2000 + year, month, day)
+    except ValueError:
+        return None

@@ -39,6 +39,12 @@ class ScreeningRule(Protocol):
         ...
 
 
+def celsius_label(value_c: float) -> str:
+    """0.7 -> "0.7", 0.75 -> "0.75", 1.0 -> "1.0": two decimals only where they matter."""
+    text = f"{value_c:.2f}"
+    return text[:-1] if text.endswith("0") else text
+
+
 def subject_reading(frame_maxima_c: Sequence[float]) -> float:
     """One reading per subject from the per-frame face maxima: their median.
 
@@ -93,7 +99,7 @@ class RelativeBaselineRule:
     so a febrile queue cannot raise it; warm-up readings do (trimming absorbs one outlier).
     """
 
-    def __init__(self, size: int = 10, offset_c: float = 0.7, trim_fraction: float = 0.1) -> None:
+    def __init__(self, size: int = 10, offset_c: float = 0.75, trim_fraction: float = 0.1) -> None:
         if size < 2:
             raise ValueError("the baseline needs at least 2 subjects")
         self._size = size
@@ -103,7 +109,7 @@ class RelativeBaselineRule:
 
     @property
     def name(self) -> str:
-        return f"relative N={self._size} +{self._offset:.1f}"
+        return f"relative N={self._size} +{celsius_label(self._offset)}"
 
     @property
     def baseline_count(self) -> int:

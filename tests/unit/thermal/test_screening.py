@@ -363,4 +363,4 @@ def test_documented_config_example_is_valid() -> None:
     site = Config.model_validate(yaml.safe_load(example))
     config = site.cameras[0].screening
     assert config is not None and site.cameras[0].apps() == {"screening"}
-    assert config.rule.mode == "relative" and config.rule.relative_offset_c == 0.7
+    assert config.rule.mode == "relative" and config.rule.relative_offset_c == 0.75
