@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -202,3 +203,47 @@ def test_direction_follows_the_cross_product(ax: float, ay: float, bx: float, by
     end = (mx + 0.15 * nx, my + 0.15 * ny)
     counter = _counter((ax, ay), (bx, by), margin=0.01)
     assert _play(counter, list(_walk(start, end, 15))) == ["in"]
+
+
+# --- lost tracks, people who stop past the line, event times ---------------------------
+
+
+def test_a_crossing_is_stamped_when_the_feet_crossed_not_when_the_side_settled() -> None:
+    counter = _counter(*VERTICAL)
+    stamps = []
+    for i, (x, y) in enumerate(_walk((0.21, 0.5), (0.81, 0.5), 12)):
+        frame = replace(_tracks(i / 10, [(1, x, y)]), wall_time=T0 + timedelta(seconds=i / 10))
+        stamps += [e.time for e in counter.update(frame)]
+    # x passes 0.5 between frame 5 (0.46) and frame 6 (0.51): frame 6 is on the new side
+    assert stamps == [T0 + timedelta(seconds=0.6)]
+
+
+def test_a_new_track_where_another_was_just_lost_continues_its_side() -> None:
+    """The tracker loses a person behind a post on the line and finds them under a new id."""
+    counter = _counter(*VERTICAL)
+    path = _walk((0.2, 0.5), (0.47, 0.5), 9)
+    events = []
+    for i, (x, y) in enumerate(path):
+        events += counter.update(_tracks(i / 10, [(1, x, y)]))
+    for j, (x, y) in enumerate(_walk((0.53, 0.5), (0.8, 0.5), 9)):
+        events += counter.update(_tracks((len(path) + 3 + j) / 10, [(2, x, y)]))
+    assert [e.direction for e in events] == ["out"]
+
+
+def test_a_new_track_far_from_any_lost_one_starts_afresh() -> None:
+    counter = _counter(*VERTICAL)
+    events = []
+    for i, (x, y) in enumerate(_walk((0.2, 0.2), (0.45, 0.2), 9)):
+        events += counter.update(_tracks(i / 10, [(1, x, y)]))
+    for j, (x, y) in enumerate(_walk((0.53, 0.8), (0.8, 0.8), 9)):
+        events += counter.update(_tracks((13 + j) / 10, [(2, x, y)]))
+    assert events == []
+
+
+@pytest.mark.parametrize(("stop_x", "expected"), [(0.51, ["out"]), (0.49, [])])
+def test_stopping_just_past_the_line_counts_once_the_person_stays(
+    stop_x: float, expected: list[str]
+) -> None:
+    """Inside the jitter margin a side needs time: 1.5 s there settles it."""
+    path = list(_walk((0.2, 0.5), (stop_x, 0.5), 10)) + [(stop_x, 0.5)] * 30
+    assert _play(_counter(*VERTICAL), path) == expected

@@ -10,8 +10,10 @@ never counts twice. Detections without a track never reach this module.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
+import numpy.typing as npt
 
 from onsight.config.models import LineConfig
 from onsight.geometry import Point, projection_on_segment, side_of_line
@@ -24,6 +26,17 @@ _END_TOLERANCE = 0.02
 _BOX_MARGIN = 0.08
 # A track unseen for this long (seconds of source time) is forgotten.
 _FORGET_AFTER_S = 10.0
+# A new track that starts this soon after another was lost, within `_HANDOVER_HEIGHTS`
+# box heights of where it was last seen, continues that track's side history: the tracker
+# lost the person (occlusion, a post, a crowd) and found them again under a new id.
+_HANDOVER_S = 2.0
+# A box this close to a border of the picture is cut off by it.
+_EDGE = 0.01
+# Seconds on one side, however close to the line, after which that side counts as settled.
+_STAY_S = 1.0
+# ... provided they are at least this share of the margin away from it (not standing on it).
+_STAY_MARGIN = 0.25
+_HANDOVER_HEIGHTS = 1.0
 
 
 @dataclass(slots=True)
@@ -34,7 +47,13 @@ class _TrackSide:
     last_point: tuple[float, float] | None = None
     last_distance: float = 0.0
     crossed_within: bool = False  # did the last change of raw side pass within the segment?
+    crossed_at: datetime | None = None  # when the feet were first seen on the new side
+    # Source time since which the feet have stayed clearly on their current side (beyond
+    # `_STAY_MARGIN` of the margin in every frame); None while they are on the line.
+    stay_since: float | None = None
     last_seen: float = 0.0
+    at_edge: bool = False  # was the last box cut by the picture's edge?
+    class_name: str = ""
 
 
 @dataclass
@@ -61,23 +80,45 @@ class LineCounter:
         anchors = tracks.bottom_centres()
         distances = side_of_line(self._a, self._b, anchors)
         heights = tracks.xyxy[:, 3] - tracks.xyxy[:, 1]
+        present = {int(t) for t in tracks.track_id}
         for i in range(len(tracks)):
             class_name = self.class_names[int(tracks.class_id[i])]
             if class_name not in self._classes:
                 continue
             track_id = int(tracks.track_id[i])
-            state = self._states.setdefault(track_id, _TrackSide())
             point = (float(anchors[i, 0]), float(anchors[i, 1]))
+            if track_id not in self._states:
+                self._states[track_id] = self._handover(point, float(heights[i]), tracks, present)
+            state = self._states[track_id]
+            state.at_edge, state.class_name = _touches_edge(tracks.xyxy[i]), class_name
             margin = self.config.margin + _BOX_MARGIN * float(heights[i])
-            direction = self._observe(state, point, float(distances[i]), margin, tracks.pts)
+            direction = self._observe(state, point, float(distances[i]), margin, tracks)
             if direction is not None:
-                self.counts[direction][class_name] = self.counts[direction].get(class_name, 0) + 1
-                events.append(
-                    LineCrossing(
-                        tracks.wall_time, self.camera, self.config.name, direction, class_name
-                    )
-                )
+                events.append(self._count(state, direction, tracks))
+        events += self._left_the_picture(tracks, present)
         self._forget(tracks.pts)
+        return events
+
+    def _count(self, state: _TrackSide, direction: Direction, tracks: Tracks) -> LineCrossing:
+        name = state.class_name
+        self.counts[direction][name] = self.counts[direction].get(name, 0) + 1
+        # Stamped when the feet crossed, not when the side settled a few frames later.
+        when = state.crossed_at or tracks.wall_time
+        return LineCrossing(when, self.camera, self.config.name, direction, name)
+
+    def _left_the_picture(self, tracks: Tracks, present: set[int]) -> list[LineCrossing]:
+        """Someone who crossed a line near the edge of the picture and walked out of it is
+        gone before their new side can settle. Once they are lost for good (no new track
+        took over), a crossing that ended at the edge of the picture counts."""
+        events = []
+        for track_id, state in self._states.items():
+            lost = tracks.pts - state.last_seen
+            if track_id in present or not state.at_edge or lost <= _HANDOVER_S:
+                continue
+            side = 1 if state.last_distance > 0 else -1
+            if state.settled not in (0, side) and state.crossed_within:
+                state.settled = side
+                events.append(self._count(state, "in" if side > 0 else "out", tracks))
         return events
 
     def _observe(
@@ -86,28 +127,59 @@ class LineCounter:
         point: tuple[float, float],
         distance: float,
         margin: float,
-        pts: float,
+        tracks: Tracks,
     ) -> Direction | None:
-        if state.last_point is not None and np.sign(distance) != np.sign(state.last_distance):
+        # Exactly on the line counts as the `out` side, as in the evaluator's truth.
+        if state.last_point is not None and (distance > 0) != (state.last_distance > 0):
             state.crossed_within = self._passes_within(
                 state.last_point, state.last_distance, point, distance
             )
-        state.last_point, state.last_distance, state.last_seen = point, distance, pts
+            state.crossed_at = tracks.wall_time
+            state.stay_since = None
+        if abs(distance) < _STAY_MARGIN * margin:
+            state.stay_since = None
+        elif state.stay_since is None:
+            state.stay_since = tracks.pts
+        state.last_point, state.last_distance = point, distance
+        state.last_seen = tracks.pts
 
         side = 1 if distance >= margin else -1 if distance <= -margin else 0
+        # Stopped just past the line (at a counter, a sign, a door): staying there is as
+        # good as stepping clear of it.
+        stayed = (
+            side == 0 and state.stay_since is not None and tracks.pts - state.stay_since >= _STAY_S
+        )
+        if stayed:
+            side = 1 if distance > 0 else -1
         if side == 0 or side == state.settled:
             state.candidate, state.candidate_frames = 0, 0
             return None
         if side != state.candidate:
             state.candidate, state.candidate_frames = side, 0
         state.candidate_frames += 1
-        if state.candidate_frames < self.config.settle_frames:
+        if state.candidate_frames < self.config.settle_frames and not stayed:
             return None
         previous, state.settled = state.settled, side
         state.candidate, state.candidate_frames = 0, 0
         if previous == 0 or not state.crossed_within:
             return None
         return "in" if side > 0 else "out"
+
+    def _handover(
+        self, point: tuple[float, float], height: float, tracks: Tracks, present: set[int]
+    ) -> _TrackSide:
+        """The side history of the nearest recently lost track, or a fresh one."""
+        best, best_distance = None, max(_HANDOVER_HEIGHTS * height, 0.02)
+        for track_id, state in self._states.items():
+            if track_id in present or state.last_point is None:
+                continue
+            if not 0 < tracks.pts - state.last_seen <= _HANDOVER_S:
+                continue
+            (x, y), (last_x, last_y) = point, state.last_point
+            distance = float(np.hypot(x - last_x, y - last_y))
+            if distance <= best_distance:
+                best, best_distance = track_id, distance
+        return self._states.pop(best) if best is not None else _TrackSide()
 
     def _passes_within(
         self, p: tuple[float, float], dp: float, q: tuple[float, float], dq: float
@@ -122,3 +194,7 @@ class LineCounter:
         stale = [tid for tid, s in self._states.items() if now - s.last_seen > _FORGET_AFTER_S]
         for tid in stale:
             del self._states[tid]
+
+
+def _touches_edge(box: npt.NDArray[np.float32]) -> bool:
+    return bool(box[0] <= _EDGE or box[1] <= _EDGE or box[2] >= 1 - _EDGE or box[3] >= 1 - _EDGE)
