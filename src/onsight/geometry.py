@@ -7,6 +7,7 @@ import numpy.typing as npt
 
 Point = tuple[float, float]
 FloatArray = npt.NDArray[np.float32]
+_EDGE = 1e-6
 
 
 def side_of_line(a: Point, b: Point, points: FloatArray) -> FloatArray:
@@ -35,8 +36,11 @@ def points_in_polygon(polygon: list[Point], points: FloatArray) -> npt.NDArray[n
     if len(points) == 0:
         return np.zeros((0,), dtype=bool)
     poly = np.asarray(polygon, dtype=np.float64)
-    x = points[:, 0].astype(np.float64)[:, None]
-    y = points[:, 1].astype(np.float64)[:, None]
+    # A box cut off by the frame edge has its anchor on the border (x or y exactly 0 or 1);
+    # nudge it inside so that a zone drawn to the edge of the picture includes it.
+    inside = np.clip(points.astype(np.float64), _EDGE, 1.0 - _EDGE)
+    x = inside[:, 0][:, None]
+    y = inside[:, 1][:, None]
     x1, y1 = poly[:, 0][None, :], poly[:, 1][None, :]
     x2, y2 = np.roll(poly[:, 0], -1)[None, :], np.roll(poly[:, 1], -1)[None, :]
     straddles = (y1 > y) != (y2 > y)

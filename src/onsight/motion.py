@@ -23,6 +23,9 @@ class MotionGate:
         self._background: npt.NDArray[np.float32] | None = None
         self.frames = 0
         self.motion_frames = 0
+        # Changed pixels of the last frame on the small image (None while disabled):
+        # the static-object filter looks inside track boxes with it.
+        self.changed: npt.NDArray[np.bool_] | None = None
 
     def update(self, image: Image) -> bool:
         self.frames += 1
@@ -35,9 +38,11 @@ class MotionGate:
         grey_f = grey.astype(np.float32)
         if self._background is None or self._background.shape != grey_f.shape:
             self._background = grey_f
+            self.changed = np.ones(grey_f.shape, dtype=bool)
             self.motion_frames += 1
             return True
         changed = np.abs(grey_f - self._background) > self._config.pixel_delta
+        self.changed = changed
         cv2.accumulateWeighted(grey_f, self._background, _ALPHA)
         moving = float(changed.mean()) >= self._config.threshold
         self.motion_frames += int(moving)

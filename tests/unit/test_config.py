@@ -119,6 +119,16 @@ BAD = [
         "alert_topic needs an `mqtt:` section",
     ),
     (
+        MINIMAL.replace("fps: 10", "fps: 10\n    ignore: [[[0.1, 0.1], [0.2, 0.2], [0.3, 0.3]]]"),
+        ":5: cameras[0].ignore:",
+        "the ignore polygon has no area",
+    ),
+    (
+        MINIMAL.replace("fps: 10", "fps: 10\n    still_objects: {after_seconds: 0}"),
+        ":5: cameras[0].still_objects.after_seconds:",
+        "greater than 0",
+    ),
+    (
         MINIMAL + "mqtt:\n  port: 70000\n",
         ":12: mqtt.port:",
         "less than or equal to 65535",

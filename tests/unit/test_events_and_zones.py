@@ -105,6 +105,13 @@ def test_zone_occupancy_uses_the_bottom_centre_and_aggregates_per_minute() -> No
     assert zone.flush()[0].peak == 3
 
 
+def test_a_zone_drawn_to_the_picture_edge_includes_people_cut_off_by_it() -> None:
+    whole = ZoneConfig(name="all", polygon=[[0, 0], [1, 0], [1, 1], [0, 1]])
+    zone = ZoneOccupancy("cam", whole, ["person"])
+    zone.update(_tracks([(0.5, 1.0), (0.0, 0.7), (1.0, 0.7)], T0))
+    assert zone.current == 3
+
+
 def test_motion_gate_skips_a_still_scene_and_wakes_on_change() -> None:
     gate = MotionGate(MotionConfig())
     still = np.full((360, 480, 3), 90, np.uint8)

@@ -125,3 +125,32 @@ def test_viewers_of_one_frame_share_one_redaction() -> None:
     assert newer is not None and newer is not result
     frames.jpeg(pipeline, newer)
     assert finders.calls > calls, "a new frame is redacted afresh"
+
+
+SIGN = [[0.02, 0.15], [0.09, 0.15], [0.09, 0.3], [0.02, 0.3]]  # a blue sign in vtest
+
+
+@pytest.mark.parametrize(
+    ("settings", "counted"),
+    [
+        ({"still_objects": {"enabled": False}}, True),  # the sign counts as a person
+        ({"still_objects": {"enabled": False}, "ignore": [SIGN]}, False),
+        ({}, False),  # held out as a still object after 10 s
+    ],
+)
+def test_the_sign_in_vtest_is_not_an_occupant(settings: dict[str, Any], counted: bool) -> None:
+    """The detector sees a person in a sign near (0.05, 0.25) for the whole clip."""
+    video = require(assets_dir() / "video" / "vtest_480x360.avi", "sample video")
+    area = {"name": "sign", "polygon": [[0.03, 0.22], [0.07, 0.22], [0.07, 0.28], [0.03, 0.28]]}
+    camera = CameraConfig.model_validate(
+        {"name": "cam", "url": str(video), "fps": 10, "zones": [area], **settings}
+    )
+    bus = EventBus([])
+    pipeline = CameraPipeline(camera, make_detector(), bus)
+    source = iter(pipeline.source.frames())
+    occupied = 0
+    for index in range(250):
+        pipeline.process(next(source))
+        occupied += index >= 110 and pipeline.zones[0].current > 0
+    bus.close()
+    assert occupied > 130 if counted else occupied < 20, occupied

@@ -88,6 +88,30 @@ class MotionConfig(_Strict):
     )
 
 
+class StillObjectsConfig(_Strict):
+    enabled: bool = Field(
+        True,
+        description="Hold still, motionless person-like objects (a sign, a mannequin, a poster) "
+        "out of lines, zones and dwell until they move. Needs the motion gate.",
+    )
+    after_seconds: float = Field(
+        10.0,
+        gt=0.0,
+        le=3600.0,
+        strict=False,
+        description="Seconds without movement or motion in its box after which a track that "
+        "has never moved since it appeared is held out.",
+    )
+    after_moving_seconds: float = Field(
+        300.0,
+        gt=0.0,
+        le=86400.0,
+        strict=False,
+        description="The same for a track that moved before (a person who walked in and sat "
+        "down keeps counting this long without any motion).",
+    )
+
+
 class CameraConfig(_Strict):
     name: str = Field(pattern=_NAME, description="Camera name, unique in the config.")
     url: str = Field(
@@ -108,6 +132,16 @@ class CameraConfig(_Strict):
     motion: MotionConfig = Field(default_factory=lambda: MotionConfig(), description="Motion gate.")
     lines: list[LineConfig] = Field(default_factory=list, description="Counting lines.")
     zones: list[ZoneConfig] = Field(default_factory=list, description="Occupancy zones.")
+    ignore: list[Polygon] = Field(
+        default_factory=list,
+        description="Polygons (normalised) where nothing detected is counted: a poster, a "
+        "mirror, a screen. A detection whose bottom centre is inside one is dropped before "
+        "tracking.",
+    )
+    still_objects: StillObjectsConfig = Field(
+        default_factory=lambda: StillObjectsConfig(),
+        description="Holding motionless person-like objects out of the counts.",
+    )
     privacy: CameraPrivacy = Field(
         default_factory=lambda: CameraPrivacy(), description="Redaction and privacy masks."
     )
@@ -130,6 +164,13 @@ class CameraConfig(_Strict):
         if self.screening is not None:
             apps.add("screening")
         return apps
+
+    @field_validator("ignore")
+    @classmethod
+    def _ignore_areas(cls, polygons: list[Polygon]) -> list[Polygon]:
+        for polygon in polygons:
+            require_area(polygon, "ignore")
+        return polygons
 
     @model_validator(mode="after")
     def _within_purpose(self) -> Self:

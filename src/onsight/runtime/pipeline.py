@@ -17,11 +17,12 @@ from onsight.config.models import CameraConfig, LineConfig, ZoneConfig
 from onsight.detect.protocol import Detector
 from onsight.errors import ConfigError
 from onsight.events.bus import EventBus
+from onsight.geometry import points_in_polygon
 from onsight.ingest import VideoSource
 from onsight.motion import MotionGate
 from onsight.runtime.stats import CameraHealth, LatencyHistogram
-from onsight.track import ByteTracker
-from onsight.types import Event, FloatArray, Frame, IntArray, StageTimes, Tracks
+from onsight.track import ByteTracker, StaticFilter
+from onsight.types import Detections, Event, FloatArray, Frame, IntArray, StageTimes, Tracks
 
 STAGES = ("decode", "motion", "detect", "track", "apps")
 
@@ -89,6 +90,10 @@ class CameraPipeline:
         names = list(detector.class_names)
         self.motion = MotionGate(camera.motion)
         self.tracker = ByteTracker(fps=camera.fps)
+        still = camera.still_objects
+        self.still = StaticFilter(
+            still.after_seconds if still.enabled else 0.0, still.after_moving_seconds
+        )
         self.lines = [LineCounter(camera.name, line, names) for line in camera.lines]
         self.zones = [ZoneOccupancy(camera.name, zone, names) for zone in camera.zones]
         self.dwell = [ZoneDwellTimer(camera.name, z, names) for z in camera.zones if z.dwell]
@@ -99,7 +104,7 @@ class CameraPipeline:
         self.events = 0
         self.last_pts = 0.0
         self._last_detect_pts = float("-inf")
-        self._tracks = Tracks.empty(0.0, self._started)
+        self._tracks = Tracks.empty(0.0, self._started)  # the tracker's, before the still filter
         self._people: FloatArray = self._tracks.xyxy
         self._rate_window: deque[float] = deque(maxlen=50)
         self.detect_latency = LatencyHistogram()
@@ -142,9 +147,11 @@ class CameraPipeline:
         moving = self.motion.update(frame.image)
         t1 = clock()
         self.times.add("motion", t1 - t0)
-        refresh_due = (
-            self.tracker.active
-            and frame.pts - self._last_detect_pts >= self.camera.motion.refresh_seconds
+        # A still scene keeps its tracks without detection, but someone who just appeared
+        # (or sits still from the first frame) is detected until the tracker confirms them.
+        refresh_due = self.tracker.active and (
+            self.tracker.confirming
+            or frame.pts - self._last_detect_pts >= self.camera.motion.refresh_seconds
         )
         if moving or refresh_due:
             self._last_detect_pts = frame.pts
@@ -154,6 +161,7 @@ class CameraPipeline:
             detections = detections.select(np.isin(detections.class_id, self._wanted))
             scale = np.array([frame.width, frame.height] * 2, dtype=np.float32)
             people = (detections.xyxy / scale).astype(np.float32)
+            detections = self._outside_ignored(detections, people)
             t2 = clock()
             tracks = self.tracker.update(detections, frame.width, frame.height, frame.pts, moment)
             t3 = clock()
@@ -166,6 +174,7 @@ class CameraPipeline:
             tracks = replace(self._tracks, pts=frame.pts, wall_time=moment)
             people = self._people
         self._tracks, self._people = tracks, people
+        tracks = self.still.update(tracks, self.motion.changed)
         events: list[Event] = []
         with self._apps_lock:
             for line in self.lines:
@@ -182,6 +191,19 @@ class CameraPipeline:
         result = FrameResult(frame, tracks, people, events)
         self._latest = result
         return result
+
+    def _outside_ignored(self, detections: Detections, normalised: FloatArray) -> Detections:
+        """Drop detections standing in the camera's `ignore` polygons (still blurred, as
+        `people` keeps them for redaction)."""
+        if not self.camera.ignore or len(detections) == 0:
+            return detections
+        feet = np.stack(
+            [(normalised[:, 0] + normalised[:, 2]) / 2, normalised[:, 3]], axis=1
+        ).astype(np.float32)
+        ignored = np.zeros(len(detections), dtype=bool)
+        for polygon in self.camera.ignore:
+            ignored |= points_in_polygon([(p[0], p[1]) for p in polygon], feet)
+        return detections.select(~ignored)
 
     def latest(self) -> FrameResult | None:
         """The last analysed frame (unredacted: pass it through `privacy.redact` to show it)."""

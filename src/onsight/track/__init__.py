@@ -2,5 +2,6 @@
 
 from onsight.track.bytetrack import ByteTracker
 from onsight.track.protocol import Tracker
+from onsight.track.static import StaticFilter
 
-__all__ = ["ByteTracker", "Tracker"]
+__all__ = ["ByteTracker", "StaticFilter", "Tracker"]

@@ -39,6 +39,11 @@ class ByteTracker:
     def active(self) -> bool:
         return len(self._tracker.tracks) > 0
 
+    @property
+    def confirming(self) -> bool:
+        """True while a new track waits for the detections that confirm it."""
+        return any(track.tracker_id < 0 for track in self._tracker.tracks)
+
     def update(
         self, detections: Detections, width: int, height: int, pts: float, wall_time: datetime
     ) -> Tracks:

@@ -17,3 +17,8 @@ class Tracker(Protocol):
     def active(self) -> bool:
         """True while any track (also one briefly lost) is alive: keeps the detector running."""
         ...
+
+    @property
+    def confirming(self) -> bool:
+        """True while a new track waits for confirming detections: detect the next frame."""
+        ...
