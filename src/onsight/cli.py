@@ -6,6 +6,7 @@ import json
 import os
 import signal
 from collections.abc import Callable
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Annotated
@@ -20,6 +21,7 @@ from onsight.cli_support import load as _load
 from onsight.config import LoadedConfig, load_config
 from onsight.detect.cli import models_app
 from onsight.errors import OnsightError
+from onsight.evaluate.cli import evaluate_command
 from onsight.ingest import redact_text, redact_url
 from onsight.privacy.cli import audit_app, notice_command
 from onsight.runtime import CameraPipeline, FrameResult, Runner
@@ -38,6 +40,7 @@ app.add_typer(audit_app, name="audit", help="Verify and read the tamper-evident 
 app.command("notice")(notice_command)
 app.add_typer(thermal_app, name="thermal", help="Read radiometric files; evaluate screening.")
 app.command("serve")(serve_command)
+app.command("evaluate")(evaluate_command)
 app.add_typer(users_app, name="users", help="Create, list and remove dashboard users.")
 app.add_typer(tokens_app, name="tokens", help="Create, list and revoke API tokens.")
 
@@ -84,21 +87,46 @@ def run(
         Path | None, typer.Option(help="Write per-camera counts as JSON here when done.")
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log reconnects etc.")] = False,
+    start_time: Annotated[
+        str | None,
+        typer.Option(
+            "--start-time",
+            help="When a recording started, e.g. 2024-05-01T08:00:00Z: events from files are "
+            "stamped with this time plus their position in the file (default: now). Live "
+            "cameras always use the clock.",
+        ),
+    ] = None,
 ) -> None:
     """Run every camera of CONFIG; files run to their end, live cameras until Ctrl-C."""
     setup_logging(verbose)
     loaded = _load(config)
-    result = _run(loaded)
+    result = _run(loaded, start_time=_parse_start_time(start_time))
     if summary is not None:
         summary.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
 
 
+def _parse_start_time(text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        _fail(f"--start-time {text!r}: not an ISO-8601 time; e.g. 2024-05-01T08:00:00Z")
+    if moment.tzinfo is None:
+        _fail(f"--start-time {text!r}: give the time zone, e.g. 2024-05-01T08:00:00Z or +02:00")
+    return moment.astimezone(UTC)
+
+
 def _run(
-    loaded: LoadedConfig, on_frame: Callable[[CameraPipeline, FrameResult], None] | None = None
+    loaded: LoadedConfig,
+    on_frame: Callable[[CameraPipeline, FrameResult], None] | None = None,
+    start_time: datetime | None = None,
 ) -> dict[str, object]:
     from onsight.progress import Progress
     try:
-        runner = Runner(loaded, on_frame=on_frame, on_screening=_station_display)
+        runner = Runner(
+            loaded, on_frame=on_frame, on_screening=_station_display, start_time=start_time
+        )
     except OnsightError as exc:
         _fail(str(exc), loaded.secrets)
     # A service manager stops us with SIGTERM: shut down as cleanly as on Ctrl-C.

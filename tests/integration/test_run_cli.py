@@ -126,3 +126,38 @@ def test_password_never_printed_for_a_dead_camera(tmp_path: Path) -> None:
     assert check.returncode == 0
     output = (check.stdout + check.stderr).decode()
     assert secret not in output and "s3cr%25t%40pw" not in output and "yard" in output
+
+
+def test_start_time_stamps_a_recording_with_when_it_was_recorded(
+    tmp_path: Path, video: Callable[[str], Path]
+) -> None:
+    config = _config(tmp_path, video("vtest_480x360.avi"))
+    run = subprocess.run(
+        [*ONSIGHT, "run", str(config), "--start-time", "2024-05-01T10:00:00+02:00"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    with sqlite3.connect(tmp_path / "onsight-data" / "onsight.db") as con:
+        times = [row[0] for row in con.execute("SELECT time FROM crossings ORDER BY time")]
+    assert times, "no crossings stored"
+    # 08:00 UTC plus at most the clip's 79.5 s
+    assert all("2024-05-01T08:00:00" <= t <= "2024-05-01T08:01:20" for t in times), times
+    assert all(t.endswith("Z") for t in times)
+
+
+def test_a_start_time_without_a_zone_is_one_clear_error(tmp_path: Path) -> None:
+    config = _config(tmp_path, "/nonexistent.mp4")
+    for text, message in (
+        ("2024-05-01T08:00:00", "give the time zone"),
+        ("yesterday", "not an ISO-8601 time"),
+    ):
+        run = subprocess.run(
+            [*ONSIGHT, "run", str(config), "--start-time", text],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert run.returncode == 1
+        assert message in run.stderr and "Traceback" not in run.stderr

@@ -94,17 +94,28 @@ class LineCounter:
             margin = self.config.margin + _BOX_MARGIN * float(heights[i])
             direction = self._observe(state, point, float(distances[i]), margin, tracks)
             if direction is not None:
-                events.append(self._count(state, direction, tracks))
+                events.append(self._count(state, direction, tracks.wall_time))
         events += self._left_the_picture(tracks, present)
         self._forget(tracks.pts)
         return events
 
-    def _count(self, state: _TrackSide, direction: Direction, tracks: Tracks) -> LineCrossing:
+    def flush(self) -> list[LineCrossing]:
+        """At the end of a recording (or on shutdown): people last seen clearly past the
+        line, who had no time left to settle there, have crossed it."""
+        events = []
+        for state in self._states.values():
+            side = 1 if state.last_distance > 0 else -1
+            pending = state.settled not in (0, side) and state.crossed_within
+            if pending and state.stay_since is not None and state.crossed_at is not None:
+                state.settled = side
+                events.append(self._count(state, "in" if side > 0 else "out", state.crossed_at))
+        return events
+
+    def _count(self, state: _TrackSide, direction: Direction, now: datetime) -> LineCrossing:
         name = state.class_name
         self.counts[direction][name] = self.counts[direction].get(name, 0) + 1
         # Stamped when the feet crossed, not when the side settled a few frames later.
-        when = state.crossed_at or tracks.wall_time
-        return LineCrossing(when, self.camera, self.config.name, direction, name)
+        return LineCrossing(state.crossed_at or now, self.camera, self.config.name, direction, name)
 
     def _left_the_picture(self, tracks: Tracks, present: set[int]) -> list[LineCrossing]:
         """Someone who crossed a line near the edge of the picture and walked out of it is
@@ -118,7 +129,7 @@ class LineCounter:
             side = 1 if state.last_distance > 0 else -1
             if state.settled not in (0, side) and state.crossed_within:
                 state.settled = side
-                events.append(self._count(state, "in" if side > 0 else "out", tracks))
+                events.append(self._count(state, "in" if side > 0 else "out", tracks.wall_time))
         return events
 
     def _observe(

@@ -137,6 +137,7 @@ class CameraPipeline:
                 if on_frame is not None:
                     on_frame(result)
         finally:
+            self._publish([e for line in self.lines for e in line.flush()])
             self._publish([e for zone in self.zones for e in zone.flush()])
             self._publish([e for timer in self.dwell for e in timer.flush()])
 

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from onsight.config import Config, LoadedConfig
 from onsight.detect import make_detector
@@ -38,10 +39,13 @@ class Runner:
         on_frame: Callable[[CameraPipeline, FrameResult], None] | None = None,
         extra_sinks: Sequence[Sink] = (),
         on_screening: Display | None = None,
+        start_time: datetime | None = None,
     ) -> None:
         """Every event goes to the local store, then to the config's opt-in sinks (MQTT,
         webhooks: opened here, closed in `close`) and `extra_sinks`; `on_screening` is the
-        local display of screening stations."""
+        local display of screening stations. `start_time` stamps events from recordings
+        with the time they were recorded (start + position in the file); live cameras
+        always use the clock."""
         config = loaded.config
         self.audit = AuditLog(loaded.resolve(config.privacy.audit_log))
         self.audit.append("config_load", **config_load_detail(loaded.path))
@@ -76,7 +80,9 @@ class Runner:
                     score_threshold=config.detector.confidence,
                     threads=config.detector.threads,
                 )
-                self.pipelines.append(CameraPipeline(camera, detector, self.bus))
+                self.pipelines.append(
+                    CameraPipeline(camera, detector, self.bus, started=start_time)
+                )
         except Exception:
             self.close()
             raise
