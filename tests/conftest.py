@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -16,13 +17,21 @@ def assets_dir() -> Path:
     return Path(os.environ["ONSIGHT_ASSETS"])
 
 
-def require(path: Path, what: str) -> Path:
-    """Return `path`, or fail in CI / skip elsewhere, saying what to install."""
-    if not path.exists():
-        message = f"{what} not found at {path}; set ONSIGHT_ASSETS to the shared assets folder"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
+def missing(message: str) -> NoReturn:
+    """A required asset or service is missing: the test fails and says what to install.
+
+    A test never skips silently; set ONSIGHT_ALLOW_SKIP=1 to skip such tests on purpose
+    (never in CI, where it is ignored).
+    """
+    if os.environ.get("ONSIGHT_ALLOW_SKIP") == "1" and os.environ.get("CI") != "true":
         pytest.skip(message)
+    pytest.fail(message, pytrace=False)
+
+
+def require(path: Path, what: str) -> Path:
+    """Return `path`, or fail saying what to install."""
+    if not path.exists():
+        missing(f"{what} not found at {path}; set ONSIGHT_ASSETS to the shared assets folder")
     return path
 
 
