@@ -125,6 +125,44 @@ def test_a_zone_drawn_in_the_editor_is_saved_and_applied(
     page.context.close()
 
 
+def test_an_ignored_area_drawn_in_the_editor_stops_counting_there(
+    browser: Browser, service: Service
+) -> None:
+    service.play()
+    page = new_page(browser, service)
+    log_in(page, "admin")
+    page.goto(f"/editor/{CAMERA}")
+    page.wait_for_function("() => document.querySelector('.frame img').naturalWidth > 0")
+    canvas = page.locator("#canvas")
+    box = canvas.bounding_box()
+    assert box is not None
+    corners = [(0.02, 0.15), (0.09, 0.15), (0.09, 0.30), (0.02, 0.30)]  # the sign in vtest
+    page.click("#draw-ignore")
+    for x, y in corners:
+        canvas.click(position={"x": x * box["width"], "y": y * box["height"]})
+    page.click("#finish-zone")
+    expect(page.locator("#ignore-list")).to_contain_text("ignore 1")
+    page.click("#save-form button[type=submit]")
+    expect(page.locator(".message.ok")).to_contain_text("Saved")
+    expect(page.locator("svg.overlay .ignore")).to_have_count(1)
+    screenshot(page, "editor-ignore")
+
+    camera = yaml.safe_load(service.config.read_text(encoding="utf-8"))["cameras"][0]
+    assert len(camera["ignore"]) == 1
+    for (x, y), (want_x, want_y) in zip(camera["ignore"][0], corners, strict=True):
+        assert abs(x - want_x) < 0.01 and abs(y - want_y) < 0.01
+    # applied without a restart, and the other geometry is untouched
+    pipeline = service.runner.pipelines[0]
+    assert len(pipeline.camera.ignore) == 1 and pipeline.lines
+    page.goto(f"/editor/{CAMERA}")
+    page.click("#ignore-list button")  # delete it again
+    page.click("#save-form button[type=submit]")
+    expect(page.locator(".message.ok")).to_contain_text("Saved")
+    assert "ignore" not in yaml.safe_load(service.config.read_text(encoding="utf-8"))["cameras"][0]
+    assert pipeline.camera.ignore == []
+    page.context.close()
+
+
 def test_events_health_and_notice_pages(browser: Browser, service: Service) -> None:
     service.play()
     page = new_page(browser, service)

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from onsight.config._base import Polygon
 from onsight.config.loader import LoadedConfig, load_config
 from onsight.config.models import LineConfig, ZoneConfig
 from onsight.errors import ConfigError
@@ -32,8 +33,10 @@ def save_geometry(
     camera_name: str,
     lines: list[LineConfig],
     zones: list[ZoneConfig],
+    ignore: list[Polygon] | None = None,
 ) -> LoadedConfig:
-    """Replace `camera_name`'s lines and zones in the config file and return it reloaded.
+    """Replace `camera_name`'s lines and zones (and `ignore` areas, unless None) in the
+    config file and return it reloaded.
 
     The file is re-read as plain YAML, not taken from `loaded`, so `${ENV}` references stay
     references and no secret is ever written. PyYAML does not round-trip comments: comments
@@ -52,6 +55,8 @@ def save_geometry(
     entry = _camera_entry(raw, names.index(camera_name), path)
     _put(entry, "lines", [line.model_dump(exclude_defaults=True) for line in lines])
     _put(entry, "zones", [zone.model_dump(exclude_defaults=True) for zone in zones])
+    if ignore is not None:
+        _put(entry, "ignore", [[list(p) for p in polygon] for polygon in ignore])
     backup = path.with_name(path.name + ".bak")
     body = yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, default_flow_style=None)
     new = _replace_validated(path, _HEADER.format(backup=backup.name) + body, backup)
@@ -68,7 +73,7 @@ def _camera_entry(raw: Any, index: int, path: Path) -> dict[str, Any]:
     return entry
 
 
-def _put(entry: dict[str, Any], key: str, items: list[dict[str, Any]]) -> None:
+def _put(entry: dict[str, Any], key: str, items: list[Any]) -> None:
     if items:
         entry[key] = items
     else:

@@ -13,6 +13,7 @@ from typing import TypeVar
 import numpy as np
 
 from onsight.apps import LineCounter, ZoneDwellTimer, ZoneOccupancy
+from onsight.config._base import Polygon
 from onsight.config.models import CameraConfig, LineConfig, ZoneConfig
 from onsight.detect.protocol import Detector
 from onsight.errors import ConfigError
@@ -210,14 +211,23 @@ class CameraPipeline:
         """The last analysed frame (unredacted: pass it through `privacy.redact` to show it)."""
         return self._latest
 
-    def apply_geometry(self, lines: list[LineConfig], zones: list[ZoneConfig]) -> None:
-        """Replace this camera's lines and zones from the next frame on, without a restart.
+    def apply_geometry(
+        self,
+        lines: list[LineConfig],
+        zones: list[ZoneConfig],
+        ignore: list[Polygon] | None = None,
+    ) -> None:
+        """Replace this camera's lines and zones (and `ignore` areas, unless None) from the
+        next frame on, without a restart.
 
         Unchanged lines keep their totals and zones their minute; a removed or changed zone
         first publishes its partial minute (and dwell hour) so nothing counted is lost.
         Raises ConfigError (and changes nothing) if a class is unknown to the model.
         """
-        camera = self.camera.model_copy(update={"lines": lines, "zones": zones})
+        update: dict[str, object] = {"lines": lines, "zones": zones}
+        if ignore is not None:
+            update["ignore"] = ignore
+        camera = self.camera.model_copy(update=update)
         names = list(self._detector.class_names)
         wanted = wanted_class_ids(camera, names)
         with self._apps_lock:

@@ -1,7 +1,8 @@
 """The line/zone editor (admins only): draw on a redacted snapshot, validate, save, apply.
 
-The browser posts the camera's complete set of lines and zones as JSON in a form field.
-A line or zone that keeps its name keeps its other settings (classes, in/out names, dwell).
+The browser posts the camera's complete set of lines, zones and ignored areas as JSON in a
+form field. A line or zone that keeps its name keeps its other settings (classes, in/out
+names, dwell).
 """
 
 # No `from __future__ import annotations`: FastAPI reads route annotations at run time.
@@ -9,12 +10,13 @@ A line or zone that keeps its name keeps its other settings (classes, in/out nam
 import json
 import math
 import threading
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from onsight.config._base import Polygon
 from onsight.config.editor import save_geometry
 from onsight.config.models import CameraConfig, LineConfig, ZoneConfig
 from onsight.errors import ConfigError
@@ -31,6 +33,12 @@ _NAME_RULE = "use 1-64 letters, digits, '_', '.' or '-', starting with a letter 
 
 class GeometryError(ValueError):
     """The drawing cannot be saved; the message is shown to the user."""
+
+
+class Drawing(NamedTuple):
+    lines: list[LineConfig]
+    zones: list[ZoneConfig]
+    ignore: list[Polygon]
 
 
 def _message(exc: ValidationError) -> str:
@@ -83,10 +91,18 @@ def _merged(
     return merged
 
 
-def parse_geometry(
-    text: str, pipeline: CameraPipeline
-) -> tuple[list[LineConfig], list[ZoneConfig]]:
-    """Validated lines and zones from the editor's JSON; `GeometryError` with a clear message."""
+def _ignore(data: dict[str, Any]) -> list[Any]:
+    polygons = data.get("ignore", [])
+    if not isinstance(polygons, list):
+        raise GeometryError("ignore must be a list of polygons")
+    if len(polygons) > MAX_ITEMS:
+        raise GeometryError(f"at most {MAX_ITEMS} ignored areas per camera")
+    return [_rounded(polygon) for polygon in polygons]
+
+
+def parse_geometry(text: str, pipeline: CameraPipeline) -> Drawing:
+    """Validated lines, zones and ignored areas from the editor's JSON; `GeometryError` with
+    a clear message."""
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):
@@ -104,12 +120,16 @@ def parse_geometry(
         for fields in _merged(_items(data, "zones"), old_zones, "polygon", ZoneConfig, "zone")
     ]
     camera = pipeline.camera.model_dump()
-    camera.update(lines=[x.model_dump() for x in lines], zones=[z.model_dump() for z in zones])
-    try:  # unique names, and the camera's purpose must allow what the drawing asks for
-        CameraConfig.model_validate(camera)
+    camera.update(
+        lines=[x.model_dump() for x in lines],
+        zones=[z.model_dump() for z in zones],
+        ignore=_ignore(data),
+    )
+    try:  # unique names, areas, and the camera's purpose must allow what is drawn
+        checked = CameraConfig.model_validate(camera)
     except ValidationError as exc:
         raise GeometryError(_message(exc)) from None
-    return lines, zones
+    return Drawing(lines, zones, checked.ignore)
 
 
 def _current(pipeline: CameraPipeline) -> dict[str, Any]:
@@ -122,6 +142,7 @@ def _current(pipeline: CameraPipeline) -> dict[str, Any]:
             {"name": c.name, "polygon": c.polygon}
             for c in (zone.config for zone in list(pipeline.zones))
         ],
+        "ignore": pipeline.camera.ignore,
     }
 
 
@@ -170,7 +191,7 @@ def router(web: Web) -> APIRouter:
     ) -> Response:
         pipeline = web.pipeline(name)
         try:
-            lines, zones = parse_geometry(geometry, pipeline)
+            drawing = parse_geometry(geometry, pipeline)
         except GeometryError as exc:
             try:  # show what was drawn, so the user can fix it rather than start again
                 drawn = json.loads(geometry)
@@ -179,11 +200,15 @@ def router(web: Web) -> APIRouter:
             shown = drawn if isinstance(drawn, dict) else None
             return render(request, user, pipeline, shown, str(exc), status=400)
         with lock:
-            before = ([x.config for x in pipeline.lines], [z.config for z in pipeline.zones])
+            before = Drawing(
+                [x.config for x in pipeline.lines],
+                [z.config for z in pipeline.zones],
+                pipeline.camera.ignore,
+            )
             try:
-                pipeline.apply_geometry(lines, zones)  # changes nothing if it raises
+                pipeline.apply_geometry(*drawing)  # changes nothing if it raises
                 try:
-                    context.loaded = save_geometry(context.loaded, name, lines, zones)
+                    context.loaded = save_geometry(context.loaded, name, *drawing)
                 except ConfigError:
                     pipeline.apply_geometry(*before)
                     raise
@@ -196,8 +221,9 @@ def router(web: Web) -> APIRouter:
             "config_change",
             user,
             camera=name,
-            lines=[line.name for line in lines],
-            zones=[zone.name for zone in zones],
+            lines=[line.name for line in drawing.lines],
+            zones=[zone.name for zone in drawing.zones],
+            ignored_areas=len(drawing.ignore),
             source="editor",
         )
         return RedirectResponse(f"/editor/{name}?saved=1", status_code=303)

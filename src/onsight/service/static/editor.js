@@ -1,4 +1,5 @@
-// Line/zone editor: click on the snapshot to draw; the form posts the whole set as JSON.
+// Line/zone editor: click on the snapshot to draw lines, zones and ignored areas; the form
+// posts the whole set as JSON.
 // Coordinates are normalised (0-1) from the click position in the picture's box.
 "use strict";
 (function () {
@@ -16,17 +17,22 @@
     .filter((l) => valid(l, "points", 2) && l.points.length === 2);
   const zones = (Array.isArray(geometry.zones) ? geometry.zones : [])
     .filter((z) => valid(z, "polygon", 3));
+  // Ignored areas have no name in the config; here they are shown as "ignore 1", "ignore 2".
+  const ignored = (Array.isArray(geometry.ignore) ? geometry.ignore : [])
+    .filter((p) => Array.isArray(p) && p.length >= 3 && p.every(isPoint))
+    .map((polygon) => ({ polygon }));
   const nameInput = document.getElementById("item-name");
   const hint = document.getElementById("hint");
   const buttons = {
     line: document.getElementById("draw-line"),
     zone: document.getElementById("draw-zone"),
+    ignore: document.getElementById("draw-ignore"),
     finish: document.getElementById("finish-zone"),
     cancel: document.getElementById("cancel"),
   };
   const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
   const SVG = "http://www.w3.org/2000/svg";
-  let mode = null; // null | "line" | "zone"
+  let mode = null; // null | "line" | "zone" | "ignore"
   let pending = [];
 
   function el(tag, attributes, parent) {
@@ -59,7 +65,7 @@
   }
 
   function drawZone(zone, extra) {
-    const g = el("g", { class: "zone" + extra }, svg);
+    const g = el("g", { class: extra }, svg);
     const points = zone.polygon.map(px);
     el("polygon", { points: points.map((p) => p.join(",")).join(" ") }, g);
     const cx = points.reduce((s, p) => s + p[0], 0) / points.length;
@@ -78,6 +84,7 @@
   function listItem(list, item, items, kind) {
     const li = document.createElement("li");
     const text = document.createElement("span");
+    if (kind === "ignored area") item.name = `ignore ${items.indexOf(item) + 1}`;
     text.textContent = item.name;
     const remove = document.createElement("button");
     remove.type = "button";
@@ -93,10 +100,13 @@
 
   function render() {
     for (const node of Array.from(svg.querySelectorAll("g"))) node.remove();
-    zones.forEach((z) => drawZone(z, ""));
+    ignored.forEach((a, i) => drawZone({ name: `ignore ${i + 1}`, polygon: a.polygon }, "ignore"));
+    zones.forEach((z) => drawZone(z, "zone"));
     lines.forEach((l) => drawLine(l, ""));
     drawPending();
-    for (const [id, items, kind] of [["line-list", lines, "line"], ["zone-list", zones, "zone"]]) {
+    const lists = [["line-list", lines, "line"], ["zone-list", zones, "zone"],
+                   ["ignore-list", ignored, "ignored area"]];
+    for (const [id, items, kind] of lists) {
       const list = document.getElementById(id);
       list.replaceChildren();
       items.forEach((item) => listItem(list, item, items, kind));
@@ -107,7 +117,7 @@
         list.appendChild(li);
       }
     }
-    buttons.finish.disabled = !((mode === "zone" && pending.length >= 3) ||
+    buttons.finish.disabled = !((mode !== null && mode !== "line" && pending.length >= 3) ||
                                 (mode === "line" && pending.length === 2));
     buttons.cancel.disabled = mode === null;
     svg.classList.toggle("drawing", mode !== null);
@@ -136,14 +146,25 @@
   function start(kind) {
     mode = kind;
     pending = [];
-    hint.textContent = kind === "line"
-      ? "Click the two ends of the line."
-      : "Click each corner of the zone, then press Finish zone.";
+    hint.textContent = {
+      line: "Click the two ends of the line.",
+      zone: "Click each corner of the zone, then press Finish.",
+      ignore: "Click each corner of the area where nothing should count (a poster, a " +
+        "mirror, a screen), then press Finish.",
+    }[kind];
     render();
   }
 
   function finish() {
     const kind = mode;
+    if (kind === "ignore") {
+      ignored.push({ polygon: pending });
+      mode = null;
+      pending = [];
+      hint.textContent = "Added an ignored area. Press Save to keep it.";
+      render();
+      return;
+    }
     const name = takeName(kind);
     if (name === null) return;
     if (kind === "line") lines.push({ name, points: pending, in_name: "in" });
@@ -167,6 +188,7 @@
   });
   buttons.line.addEventListener("click", () => start("line"));
   buttons.zone.addEventListener("click", () => start("zone"));
+  buttons.ignore.addEventListener("click", () => start("ignore"));
   buttons.finish.addEventListener("click", finish);
   buttons.cancel.addEventListener("click", () => {
     mode = null;
@@ -181,6 +203,7 @@
     document.getElementById("geometry").value = JSON.stringify({
       lines: lines.map((l) => ({ name: l.name, points: l.points })),
       zones: zones.map((z) => ({ name: z.name, polygon: z.polygon })),
+      ignore: ignored.map((a) => a.polygon),
     });
   });
   render();
