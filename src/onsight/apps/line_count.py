@@ -3,8 +3,13 @@
 A track counts when it goes from a *settled* position on one side of the line to a
 settled position on the other, and the step where it changed side passes within
 the segment. Settled means seen beyond a margin on that side for `settle_frames`
-consecutive frames, so a box jittering on the line, or flickering out and back,
-never counts twice. Detections without a track never reach this module.
+consecutive frames (or clearly on it, if closer, for `_STAY_S`), so a box jittering on
+the line, or flickering out and back, never counts twice. Detections without a track
+never reach this module.
+
+Where the tracker fails, the side history survives: a new track that appears where one was
+just lost continues it, and a crossing that ends with the person leaving the picture, or
+with the recording, still counts. A crossing is stamped when the feet crossed.
 """
 
 from __future__ import annotations
@@ -30,13 +35,13 @@ _FORGET_AFTER_S = 10.0
 # box heights of where it was last seen, continues that track's side history: the tracker
 # lost the person (occlusion, a post, a crowd) and found them again under a new id.
 _HANDOVER_S = 2.0
+_HANDOVER_HEIGHTS = 1.0
 # A box this close to a border of the picture is cut off by it.
 _EDGE = 0.01
 # Seconds on one side, however close to the line, after which that side counts as settled.
 _STAY_S = 1.0
 # ... provided they are at least this share of the margin away from it (not standing on it).
 _STAY_MARGIN = 0.25
-_HANDOVER_HEIGHTS = 1.0
 
 
 @dataclass(slots=True)
