@@ -1,8 +1,9 @@
 """Privacy rule 3 on real footage: redaction covers every hand-annotated person and head.
 
-Truth: tests/golden/redaction_truth.json (method in README.md here). Coverage of a box is the
-share of its pixels inside the obliterated regions; a box counts as left unblurred when less
-than 95% of it is covered.
+Truth: tests/golden/redaction/truth.json, drawn by eye from the pixels, independently of any
+detector: no detector, face finder or onsight code proposed or checked a box (method in
+redaction/NOTES.md). Coverage of a box is the share of its pixels inside the obliterated
+regions; a box counts as left unblurred when less than 95% of it is covered.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from onsight.privacy import ModelFinders, redact
 from onsight.types import Image
 from tests.conftest import assets_dir, require
 
-TRUTH = json.loads((Path(__file__).parent / "redaction_truth.json").read_text())["frames"]
+TRUTH = json.loads((Path(__file__).parent / "redaction" / "truth.json").read_text())["frames"]
 COVERED = 0.95
 
 
