@@ -12,7 +12,7 @@ import cv2
 import httpx
 import numpy as np
 import yaml
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, FloatRect, Locator, Page, expect
 
 from tests.browser.conftest import log_in, new_page, screenshot
 from tests.browser.service import CAMERA, CLIP_ENV, Service
@@ -84,17 +84,23 @@ def test_the_live_stream_is_multipart_jpeg(service: Service) -> None:
     ]
 
 
+def _open_editor(page: Page) -> tuple[Locator, FloatRect]:
+    """The editor with its snapshot loaded; the drawing canvas and its on-screen box."""
+    page.goto(f"/editor/{CAMERA}")
+    page.wait_for_function("() => document.querySelector('.frame img').naturalWidth > 0")
+    canvas = page.locator("#canvas")
+    box = canvas.bounding_box()
+    assert box is not None
+    return canvas, box
+
+
 def test_a_zone_drawn_in_the_editor_is_saved_and_applied(
     browser: Browser, service: Service
 ) -> None:
     service.play()
     page = new_page(browser, service)
     log_in(page, "admin")
-    page.goto(f"/editor/{CAMERA}")
-    page.wait_for_function("() => document.querySelector('.frame img').naturalWidth > 0")
-    canvas = page.locator("#canvas")
-    box = canvas.bounding_box()
-    assert box is not None
+    canvas, box = _open_editor(page)
     corners = [(0.55, 0.30), (0.90, 0.30), (0.90, 0.80), (0.55, 0.80)]
     page.fill("#item-name", "queue")
     page.click("#draw-zone")
@@ -131,11 +137,7 @@ def test_an_ignored_area_drawn_in_the_editor_stops_counting_there(
     service.play()
     page = new_page(browser, service)
     log_in(page, "admin")
-    page.goto(f"/editor/{CAMERA}")
-    page.wait_for_function("() => document.querySelector('.frame img').naturalWidth > 0")
-    canvas = page.locator("#canvas")
-    box = canvas.bounding_box()
-    assert box is not None
+    canvas, box = _open_editor(page)
     corners = [(0.02, 0.15), (0.09, 0.15), (0.09, 0.30), (0.02, 0.30)]  # the sign in vtest
     page.click("#draw-ignore")
     for x, y in corners:
