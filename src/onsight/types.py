@@ -74,6 +74,8 @@ class Tracks:
     xyxy: FloatArray  # (N, 4) normalised 0-1
     class_id: IntArray  # (N,)
     track_id: IntArray  # (N,)
+    # Detection score of each track's box in this frame; empty when not known.
+    confidence: FloatArray = field(default_factory=lambda: np.zeros((0,), np.float32))
 
     @classmethod
     def empty(cls, pts: float, wall_time: datetime) -> Tracks:
@@ -87,6 +89,13 @@ class Tracks:
 
     def __len__(self) -> int:
         return int(self.xyxy.shape[0])
+
+    def select(self, keep: npt.NDArray[np.bool_]) -> Tracks:
+        confidence = self.confidence[keep] if len(self.confidence) == len(self) else self.confidence
+        return Tracks(
+            self.pts, self.wall_time, self.xyxy[keep], self.class_id[keep], self.track_id[keep],
+            confidence,
+        )
 
     def bottom_centres(self) -> FloatArray:
         """Anchor point of each box: the bottom centre (where feet touch the floor)."""

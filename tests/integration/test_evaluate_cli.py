@@ -56,7 +56,7 @@ def test_evaluate_scores_events_and_zones_as_json(
     assert set(line) >= {"missed", "precision", "recall", "aggregate_error", "count_error"}
     zone = camera["zones"]["right"]
     assert abs(zone["measured_mean"] - zone["true_mean"]) < 0.1 and zone["true_peak"] == 1
-    assert report["overall"]["lines"]["true"] == 6
+    assert report["overall"]["lines"]["true"] == 6 and report["overall"]["phantom_zones"] == []
 
 
 def test_evaluate_prints_a_table_and_refuses_a_bad_truth_folder(

@@ -112,3 +112,17 @@ def test_the_assignment_maximises_matches_not_greedy_nearest() -> None:
     truth = [TrueCrossing(1.0, "in"), TrueCrossing(2.0, "in")]
     counted = _events((1.9, "in"), (2.9, "in"))
     assert score_line(truth, counted).matched == 2
+
+
+def test_a_zone_someone_is_seen_in_though_nobody_was_there_is_a_phantom() -> None:
+    from onsight.evaluate.report import CameraReport, ZoneScore, report_dict
+
+    empty_but_seen = ZoneScore(10, 0.0, 0.4, 0, 1, 0.4)
+    right = ZoneScore(10, 2.0, 1.8, 2, 2, 0.2)
+    report = CameraReport("cam", 10, {}, {"door": empty_but_seen, "hall": right})
+    overall = report_dict([report])["overall"]
+    assert isinstance(overall, dict)
+    assert overall["phantom_zones"] == ["cam/door"]
+    assert overall["zone_mean_error"] == 0.1
+    shown = empty_but_seen.as_dict()
+    assert shown["mean_error"] is None and shown["frame_mae"] == 0.4

@@ -221,13 +221,25 @@ def test_a_crossing_is_stamped_when_the_feet_crossed_not_when_the_side_settled()
 def test_a_new_track_where_another_was_just_lost_continues_its_side() -> None:
     """The tracker loses a person behind a post on the line and finds them under a new id."""
     counter = _counter(*VERTICAL)
-    path = _walk((0.2, 0.5), (0.47, 0.5), 9)
+    path = _walk((0.38, 0.5), (0.48, 0.5), 10)  # a walker 0.1 tall: one height a second
     events = []
     for i, (x, y) in enumerate(path):
         events += counter.update(_tracks(i / 10, [(1, x, y)]))
-    for j, (x, y) in enumerate(_walk((0.53, 0.5), (0.8, 0.5), 9)):
-        events += counter.update(_tracks((len(path) + 3 + j) / 10, [(2, x, y)]))
+    for j, (x, y) in enumerate(_walk((0.52, 0.5), (0.62, 0.5), 10)):
+        events += counter.update(_tracks((len(path) + 2 + j) / 10, [(2, x, y)]))
     assert [e.direction for e in events] == ["out"]
+
+
+def test_a_new_track_too_far_to_have_walked_there_starts_afresh() -> None:
+    """Someone else appearing across the line does not inherit the lost walker's side."""
+    counter = _counter(*VERTICAL)
+    path = _walk((0.38, 0.5), (0.48, 0.5), 10)
+    events = []
+    for i, (x, y) in enumerate(path):
+        events += counter.update(_tracks(i / 10, [(1, x, y)]))
+    for j, (x, y) in enumerate(_walk((0.6, 0.5), (0.7, 0.5), 10)):
+        events += counter.update(_tracks((len(path) + 2 + j) / 10, [(2, x, y)]))
+    assert events == []
 
 
 def test_a_new_track_far_from_any_lost_one_starts_afresh() -> None:
@@ -238,6 +250,14 @@ def test_a_new_track_far_from_any_lost_one_starts_afresh() -> None:
     for j, (x, y) in enumerate(_walk((0.53, 0.8), (0.8, 0.8), 9)):
         events += counter.update(_tracks((13 + j) / 10, [(2, x, y)]))
     assert events == []
+
+
+def test_standing_on_the_line_and_swaying_counts_at_most_once() -> None:
+    """Feet swaying 0.015 either side of the line every 1.2 s (inside the margin)."""
+    path = list(_walk((0.3, 0.5), (0.45, 0.5), 6)) + [(0.45, 0.5)] * 10
+    for k in range(16):
+        path += [(0.5 + (0.015 if k % 2 == 0 else -0.015), 0.5)] * 12
+    assert len(_play(_counter(*VERTICAL), path)) <= 1
 
 
 @pytest.mark.parametrize(("stop_x", "expected"), [(0.51, ["out"]), (0.49, [])])

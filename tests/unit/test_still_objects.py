@@ -89,3 +89,17 @@ def test_people_walking_past_a_sign_do_not_make_it_move() -> None:
         kept = still.update(_frame(i / 10, boxes), motion)
         held.append(3 not in kept.track_id.tolist())
     assert all(held[101:]), "a passer-by released the sign"
+
+
+def test_someone_sitting_still_since_the_camera_started_keeps_counting() -> None:
+    """A reader at a desk may not change a pixel the motion gate sees for a long time; the
+    detector is sure they are a person, so they are not taken for a sign."""
+    still = StaticFilter(never_moved_seconds=10.0, moved_seconds=300.0)
+    seat = (0.48, 0.40, 0.58, 0.70)
+    counted = []
+    for i in range(1200):
+        frame = _frame(i / 10, {1: seat})
+        sure = Tracks(frame.pts, T0, frame.xyxy, frame.class_id, frame.track_id,
+                      np.array([0.8], np.float32))  # fmt: skip
+        counted.append(len(still.update(sure, QUIET)))
+    assert all(counted)

@@ -31,11 +31,13 @@ _END_TOLERANCE = 0.02
 _BOX_MARGIN = 0.08
 # A track unseen for this long (seconds of source time) is forgotten.
 _FORGET_AFTER_S = 10.0
-# A new track that starts this soon after another was lost, within `_HANDOVER_HEIGHTS`
-# box heights of where it was last seen, continues that track's side history: the tracker
-# lost the person (occlusion, a post, a crowd) and found them again under a new id.
+# A new track that starts this soon after another was lost, no farther from where it was
+# last seen than a person walks in the time (box heights: slack + speed x seconds),
+# continues that track's side history: the tracker lost the person (occlusion, a post, a
+# crowd) and found them again under a new id.
 _HANDOVER_S = 2.0
-_HANDOVER_HEIGHTS = 1.0
+_HANDOVER_SLACK = 0.25
+_HANDOVER_SPEED = 0.8
 # A box this close to a border of the picture is cut off by it.
 _EDGE = 0.01
 # Seconds on one side, however close to the line, after which that side counts as settled.
@@ -56,6 +58,7 @@ class _TrackSide:
     # Source time since which the feet have stayed clearly on their current side (beyond
     # `_STAY_MARGIN` of the margin in every frame); None while they are on the line.
     stay_since: float | None = None
+    stayed_here: bool = False  # settled by staying; again only after stepping clear of the line
     last_seen: float = 0.0
     at_edge: bool = False  # was the last box cut by the picture's edge?
     class_name: str = ""
@@ -160,13 +163,20 @@ class LineCounter:
         state.last_seen = tracks.pts
 
         side = 1 if distance >= margin else -1 if distance <= -margin else 0
+        if side != 0:
+            state.stayed_here = False
         # Stopped just past the line (at a counter, a sign, a door): staying there is as
-        # good as stepping clear of it.
+        # good as stepping clear of it, once: someone standing on the line and swaying
+        # across it is not counted again until they step clear of it.
         stayed = (
-            side == 0 and state.stay_since is not None and tracks.pts - state.stay_since >= _STAY_S
+            side == 0
+            and not state.stayed_here
+            and state.stay_since is not None
+            and tracks.pts - state.stay_since >= _STAY_S
         )
         if stayed:
             side = 1 if distance > 0 else -1
+            state.stayed_here = side != state.settled
         if side == 0 or side == state.settled:
             state.candidate, state.candidate_frames = 0, 0
             return None
@@ -184,17 +194,21 @@ class LineCounter:
     def _handover(
         self, point: tuple[float, float], height: float, tracks: Tracks, present: set[int]
     ) -> _TrackSide:
-        """The side history of the nearest recently lost track, or a fresh one."""
-        best, best_distance = None, max(_HANDOVER_HEIGHTS * height, 0.02)
+        """The side history of the nearest recently lost track that the person could have
+        walked from in the time (at most `_HANDOVER_SPEED` box heights a second), or a
+        fresh one."""
+        best, best_share = None, 1.0
         for track_id, state in self._states.items():
             if track_id in present or state.last_point is None:
                 continue
-            if not 0 < tracks.pts - state.last_seen <= _HANDOVER_S:
+            gone = tracks.pts - state.last_seen
+            if not 0 < gone <= _HANDOVER_S:
                 continue
             (x, y), (last_x, last_y) = point, state.last_point
-            distance = float(np.hypot(x - last_x, y - last_y))
-            if distance <= best_distance:
-                best, best_distance = track_id, distance
+            reach = max(height * (_HANDOVER_SLACK + _HANDOVER_SPEED * gone), 0.02)
+            share = float(np.hypot(x - last_x, y - last_y)) / reach
+            if share <= best_share:
+                best, best_share = track_id, share
         return self._states.pop(best) if best is not None else _TrackSide()
 
     def _passes_within(
@@ -213,4 +227,6 @@ class LineCounter:
 
 
 def _touches_edge(box: npt.NDArray[np.float32]) -> bool:
-    return bool(box[0] <= _EDGE or box[1] <= _EDGE or box[2] >= 1 - _EDGE or box[3] >= 1 - _EDGE)
+    """Cut off at the left, right or bottom, where people walk out of the picture (a head
+    cut off at the top is someone close to the camera, not someone leaving)."""
+    return bool(box[0] <= _EDGE or box[2] >= 1 - _EDGE or box[3] >= 1 - _EDGE)

@@ -100,15 +100,17 @@ class StillObjectsConfig(_Strict):
         le=3600.0,
         strict=False,
         description="Seconds without movement or motion in its box after which a track that "
-        "has never moved since it appeared is held out.",
+        "has never moved since it appeared, and that the detector scores below 0.6 as a "
+        "person (a sign, a poster), is held out.",
     )
     after_moving_seconds: float = Field(
         300.0,
         gt=0.0,
         le=86400.0,
         strict=False,
-        description="The same for a track that moved before (a person who walked in and sat "
-        "down keeps counting this long without any motion).",
+        description="The same for any other track: a person who walked in and sat down, or "
+        "who sits very still since the camera started, keeps counting this long without any "
+        "motion.",
     )
 
 

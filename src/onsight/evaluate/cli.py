@@ -42,6 +42,8 @@ def evaluate_command(
     """Run each camera that has ground truth and score its crossings event by event
     (matched, missed, spurious, precision, recall, F1) and its zones' occupancy."""
     setup_logging(False)
+    if not 0 < tolerance <= 60:  # also refuses nan
+        fail(f"--tolerance {tolerance}: give seconds between 0 and 60")
     loaded = load(config)
     if not truth.is_dir():
         fail(f"{truth}: truth folder not found")
@@ -115,9 +117,10 @@ def _zone_table(report: CameraReport) -> Table:
         table.add_column(column, justify="left" if column == "zone" else "right")
     for name, z in report.zones.items():
         error = z.mean_error
+        shown = "phantom" if z.phantom else "-" if error is None else f"{error:.1%}"
         table.add_row(
-            name, f"{z.true_mean:.2f}", f"{z.measured_mean:.2f}",
-            "-" if error is None else f"{error:.1%}", str(z.true_peak), str(z.measured_peak),
+            name, f"{z.true_mean:.2f}", f"{z.measured_mean:.2f}", shown, str(z.true_peak),
+            str(z.measured_peak),
         )
     return table
 

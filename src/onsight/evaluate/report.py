@@ -29,8 +29,13 @@ class ZoneScore:
     def mean_error(self) -> float | None:
         """Relative error of the mean (None when nobody was ever in the zone)."""
         if self.true_mean == 0:
-            return None if self.measured_mean == 0 else float("inf")
+            return None
         return abs(self.measured_mean - self.true_mean) / self.true_mean
+
+    @property
+    def phantom(self) -> bool:
+        """Nobody was in the zone, yet onsight saw someone there."""
+        return self.true_mean == 0 and self.measured_mean > 0
 
     def as_dict(self) -> dict[str, float | int | None]:
         error = self.mean_error
@@ -40,7 +45,7 @@ class ZoneScore:
             "measured_mean": round(self.measured_mean, 4),
             "true_peak": self.true_peak,
             "measured_peak": self.measured_peak,
-            "mean_error": None if error is None or error == float("inf") else round(error, 4),
+            "mean_error": None if error is None else round(error, 4),
             "frame_mae": round(self.frame_mae, 4),
         }
 
@@ -92,16 +97,15 @@ def compare(
 
 def report_dict(reports: list[CameraReport], tolerance: float = TOLERANCE_S) -> dict[str, object]:
     """The `--json` document (schema documented in README, "Evaluating an installation")."""
-    zone_errors = [
-        e for r in reports for z in r.zones.values() if (e := z.mean_error) is not None
-    ]
-    finite = [e for e in zone_errors if e != float("inf")]
+    errors = [e for r in reports for z in r.zones.values() if (e := z.mean_error) is not None]
+    phantoms = [f"{r.camera}/{name}" for r in reports for name, z in r.zones.items() if z.phantom]
     return {
         "schema": SCHEMA,
         "tolerance_seconds": tolerance,
         "cameras": {r.camera: r.as_dict() for r in reports},
         "overall": {
             "lines": total(r.lines_total for r in reports).as_dict(),
-            "zone_mean_error": round(float(np.mean(finite)), 4) if finite else None,
+            "zone_mean_error": round(float(np.mean(errors)), 4) if errors else None,
+            "phantom_zones": phantoms,
         },
     }

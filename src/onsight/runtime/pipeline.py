@@ -60,6 +60,12 @@ def _reuse(apps: list[_App], config: LineConfig | ZoneConfig) -> _App | None:
     return next((app for app in apps if app.config == config), None)
 
 
+def _dropped(running: list[_App], kept: list[_App | None]) -> list[_App]:
+    """The running apps an edit removes or replaces (by identity: apps compare by value)."""
+    keep = {id(app) for app in kept if app is not None}
+    return [app for app in running if id(app) not in keep]
+
+
 class CameraPipeline:
     """Runs one camera: one thread drives `run`; others may read `health`, `latest`, the
     counters, and change lines and zones with `apply_geometry`."""
@@ -138,9 +144,11 @@ class CameraPipeline:
                 if on_frame is not None:
                     on_frame(result)
         finally:
-            self._publish([e for line in self.lines for e in line.flush()])
-            self._publish([e for zone in self.zones for e in zone.flush()])
-            self._publish([e for timer in self.dwell for e in timer.flush()])
+            with self._apps_lock:
+                flushed: list[Event] = [e for line in self.lines for e in line.flush()]
+                flushed += [e for zone in self.zones for e in zone.flush()]
+                flushed += [e for timer in self.dwell for e in timer.flush()]
+            self._publish(flushed)
 
     def process(self, frame: Frame) -> FrameResult:
         moment = self._event_time(frame)
@@ -231,17 +239,18 @@ class CameraPipeline:
         names = list(self._detector.class_names)
         wanted = wanted_class_ids(camera, names)
         with self._apps_lock:
+            kept_lines = [_reuse(self.lines, c) for c in lines]
+            flushed: list[Event] = [
+                e for line in _dropped(self.lines, kept_lines) for e in line.flush()
+            ]
             self.lines = [
-                _reuse(self.lines, c) or LineCounter(camera.name, c, names) for c in lines
+                kept or LineCounter(camera.name, c, names)
+                for kept, c in zip(kept_lines, lines, strict=True)
             ]
             kept_zones = [_reuse(self.zones, z) for z in zones]
             kept_dwell = [_reuse(self.dwell, z) for z in zones if z.dwell]
-            flushed: list[Event] = [
-                e for zone in self.zones if zone not in kept_zones for e in zone.flush()
-            ]
-            flushed += [
-                e for timer in self.dwell if timer not in kept_dwell for e in timer.flush()
-            ]
+            flushed += [e for zone in _dropped(self.zones, kept_zones) for e in zone.flush()]
+            flushed += [e for timer in _dropped(self.dwell, kept_dwell) for e in timer.flush()]
             self.zones = [
                 kept or ZoneOccupancy(camera.name, z, names)
                 for kept, z in zip(kept_zones, zones, strict=True)

@@ -91,8 +91,11 @@ def _merged(
     return merged
 
 
-def _ignore(data: dict[str, Any]) -> list[Any]:
-    polygons = data.get("ignore", [])
+def _ignore(data: dict[str, Any], current: list[Polygon]) -> list[Any]:
+    """The drawn ignored areas; a client that sends none (an older editor) keeps them."""
+    if "ignore" not in data:
+        return [list(polygon) for polygon in current]
+    polygons = data["ignore"]
     if not isinstance(polygons, list):
         raise GeometryError("ignore must be a list of polygons")
     if len(polygons) > MAX_ITEMS:
@@ -123,7 +126,7 @@ def parse_geometry(text: str, pipeline: CameraPipeline) -> Drawing:
     camera.update(
         lines=[x.model_dump() for x in lines],
         zones=[z.model_dump() for z in zones],
-        ignore=_ignore(data),
+        ignore=_ignore(data, pipeline.camera.ignore),
     )
     try:  # unique names, areas, and the camera's purpose must allow what is drawn
         checked = CameraConfig.model_validate(camera)

@@ -62,4 +62,6 @@ class ByteTracker:
         # an empty result from `trackers` carries class_id=None
         classes = tracked.class_id if tracked.class_id is not None else np.zeros(0)
         class_id = np.asarray(classes, dtype=np.int64)[keep]
-        return Tracks(pts, wall_time, xyxy.reshape(-1, 4), class_id, ids[keep])
+        scores = tracked.confidence if tracked.confidence is not None else np.zeros(len(ids))
+        confidence = np.asarray(scores, np.float32)[keep]
+        return Tracks(pts, wall_time, xyxy.reshape(-1, 4), class_id, ids[keep], confidence)

@@ -2,15 +2,18 @@
 
 A track is held out while it is *inert*: its anchor has stayed within a fraction of its box
 height of one spot, and the motion gate saw no change inside its box (apart from people
-passing in front of it), for a while. The
-while is short for a track that has never moved since it appeared (a sign is there from
-the start) and long for one that moved before (a person who walked in and sat down still
-counts for minutes). Any movement or motion in the box releases it at once.
+passing in front of it), for a while. The while is short only for a track that has never
+moved since it appeared *and* that the detector was never sure is a person (median score
+below `_SURE_PERSON`): a sign or a poster. Anything else, a person who walked in and sat
+down or one already sitting when the camera started (the motion gate cannot see a reader's
+small movements), counts for `moved_seconds` of complete stillness. Any movement or motion
+in the box releases it at once.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
@@ -26,6 +29,8 @@ _FORGET_AFTER_S = 10.0
 # such a spot is forgotten when nothing inert has stood there for `_SPOT_MEMORY_S`.
 _KNOWN_SPOT_S = 1.0
 _SPOT_MEMORY_S = 600.0
+# Detectors score real people, even sitting ones, well above this; look-alikes below it.
+_SURE_PERSON = 0.6
 
 MotionMask = npt.NDArray[np.bool_]
 
@@ -36,6 +41,12 @@ class _Stillness:
     still_since: float
     last_seen: float
     ever_moved: bool = False
+    scores: deque[float] = field(default_factory=lambda: deque(maxlen=50))
+
+    @property
+    def doubtful(self) -> bool:
+        """Never moved, and the detector never quite took it for a person."""
+        return not self.ever_moved and float(np.median(self.scores or [0.0])) < _SURE_PERSON
 
 
 @dataclass(slots=True)
@@ -76,6 +87,8 @@ class StaticFilter:
                 self._states[track_id] = _Stillness(anchor, tracks.pts, tracks.pts)
                 continue
             state.last_seen = tracks.pts
+            if len(tracks.confidence) == len(tracks):
+                state.scores.append(float(tracks.confidence[i]))
             box = tracks.xyxy[i]
             height = float(box[3] - box[1])
             wandered = float(np.hypot(anchor[0] - state.spot[0], anchor[1] - state.spot[1]))
@@ -88,20 +101,15 @@ class StaticFilter:
                 continue
             still_for = tracks.pts - state.still_since
             spot = next((p for p in self._spots if p.matches(anchor, height)), None)
-            limit = self._moved_s if state.ever_moved else self._never_moved_s
-            if spot is not None and not state.ever_moved:
+            limit = self._never_moved_s if state.doubtful else self._moved_s
+            if spot is not None and state.doubtful:
                 limit = _KNOWN_SPOT_S
             keep[i] = still_for < limit
             if not keep[i]:
                 self._remember(spot, anchor, height, tracks.pts)
         self._forget(tracks.pts)
         self.held = int((~keep).sum())
-        if keep.all():
-            return tracks
-        return Tracks(
-            tracks.pts, tracks.wall_time, tracks.xyxy[keep], tracks.class_id[keep],
-            tracks.track_id[keep],
-        )
+        return tracks if keep.all() else tracks.select(keep)
 
     def _remember(
         self, spot: _InertSpot | None, anchor: tuple[float, float], height: float, now: float
