@@ -18,13 +18,8 @@ def assets_dir() -> Path:
 
 
 def missing(message: str) -> NoReturn:
-    """A required asset or service is missing: the test fails and says what to install.
-
-    A test never skips silently; set ONSIGHT_ALLOW_SKIP=1 to skip such tests on purpose
-    (never in CI, where it is ignored).
-    """
-    if os.environ.get("ONSIGHT_ALLOW_SKIP") == "1" and os.environ.get("CI") != "true":
-        pytest.skip(message)
+    """A required asset or service is missing: the test fails (never skips) and says what
+    to install."""
     pytest.fail(message, pytrace=False)
 
 
