@@ -12,7 +12,7 @@ import cv2
 import httpx
 import numpy as np
 import yaml
-from playwright.sync_api import Browser, FloatRect, Locator, Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from tests.browser.conftest import log_in, new_page, screenshot
 from tests.browser.service import CAMERA, CLIP_ENV, Service
@@ -84,29 +84,34 @@ def test_the_live_stream_is_multipart_jpeg(service: Service) -> None:
     ]
 
 
-def _open_editor(page: Page) -> tuple[Locator, FloatRect]:
-    """The editor with its snapshot loaded; the drawing canvas and its on-screen box."""
+def _open_editor(browser: Browser, service: Service) -> Page:
+    """An admin's editor with its snapshot loaded, while the clip plays."""
+    service.play()
+    page = new_page(browser, service)
+    log_in(page, "admin")
     page.goto(f"/editor/{CAMERA}")
     page.wait_for_function("() => document.querySelector('.frame img').naturalWidth > 0")
+    return page
+
+
+def _draw_polygon(page: Page, tool: str, corners: list[tuple[float, float]]) -> None:
+    """Pick a drawing tool, click each corner (normalised) on the picture, finish."""
     canvas = page.locator("#canvas")
     box = canvas.bounding_box()
     assert box is not None
-    return canvas, box
+    page.click(tool)
+    for x, y in corners:
+        canvas.click(position={"x": x * box["width"], "y": y * box["height"]})
+    page.click("#finish-zone")
 
 
 def test_a_zone_drawn_in_the_editor_is_saved_and_applied(
     browser: Browser, service: Service
 ) -> None:
-    service.play()
-    page = new_page(browser, service)
-    log_in(page, "admin")
-    canvas, box = _open_editor(page)
+    page = _open_editor(browser, service)
     corners = [(0.55, 0.30), (0.90, 0.30), (0.90, 0.80), (0.55, 0.80)]
     page.fill("#item-name", "queue")
-    page.click("#draw-zone")
-    for x, y in corners:
-        canvas.click(position={"x": x * box["width"], "y": y * box["height"]})
-    page.click("#finish-zone")
+    _draw_polygon(page, "#draw-zone", corners)
     expect(page.locator("#zone-list")).to_contain_text("queue")
     screenshot(page, "editor")
     page.click("#save-form button[type=submit]")
@@ -131,18 +136,12 @@ def test_a_zone_drawn_in_the_editor_is_saved_and_applied(
     page.context.close()
 
 
-def test_an_ignored_area_drawn_in_the_editor_stops_counting_there(
+def test_an_ignored_area_drawn_in_the_editor_is_saved_and_applied(
     browser: Browser, service: Service
 ) -> None:
-    service.play()
-    page = new_page(browser, service)
-    log_in(page, "admin")
-    canvas, box = _open_editor(page)
+    page = _open_editor(browser, service)
     corners = [(0.02, 0.15), (0.09, 0.15), (0.09, 0.30), (0.02, 0.30)]  # the sign in vtest
-    page.click("#draw-ignore")
-    for x, y in corners:
-        canvas.click(position={"x": x * box["width"], "y": y * box["height"]})
-    page.click("#finish-zone")
+    _draw_polygon(page, "#draw-ignore", corners)
     expect(page.locator("#ignore-list")).to_contain_text("ignore 1")
     page.click("#save-form button[type=submit]")
     expect(page.locator(".message.ok")).to_contain_text("Saved")
