@@ -10,6 +10,11 @@ FloatArray = npt.NDArray[np.float32]
 _EDGE = 1e-6
 
 
+def bottom_centres(xyxy: FloatArray) -> FloatArray:
+    """Anchor point of each box (x1, y1, x2, y2): the bottom centre, where feet touch the floor."""
+    return np.stack([(xyxy[:, 0] + xyxy[:, 2]) / 2, xyxy[:, 3]], axis=1).astype(np.float32)
+
+
 def side_of_line(a: Point, b: Point, points: FloatArray) -> FloatArray:
     """Signed cross product (B-A)x(P-A) for each point, divided by |B-A|.
 

@@ -14,6 +14,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from onsight import geometry
+
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
 Image = npt.NDArray[np.uint8]
@@ -99,8 +101,7 @@ class Tracks:
 
     def bottom_centres(self) -> FloatArray:
         """Anchor point of each box: the bottom centre (where feet touch the floor)."""
-        x = (self.xyxy[:, 0] + self.xyxy[:, 2]) / 2
-        return np.stack([x, self.xyxy[:, 3]], axis=1).astype(np.float32)
+        return geometry.bottom_centres(self.xyxy)
 
 
 Direction = Literal["in", "out"]

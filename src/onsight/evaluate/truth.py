@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import configparser
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import pairwise
 from pathlib import Path
 
@@ -69,7 +70,9 @@ class Sequence:
     def frame_at(self, seconds: float) -> int:
         return round(seconds * self.fps) + 1
 
+    @cached_property
     def trajectories(self) -> list[Trajectory]:
+        """Each person's rows in frame order (made once: every line walks them)."""
         result = []
         for person in np.unique(self.ids):
             rows = np.flatnonzero(self.ids == person)
@@ -80,7 +83,7 @@ class Sequence:
     def crossings(self, line: LineConfig) -> list[TrueCrossing]:
         (ax, ay), (bx, by) = line.points
         found: list[TrueCrossing] = []
-        for trajectory in self.trajectories():
+        for trajectory in self.trajectories:
             found.extend(self._crossings_of(trajectory, (ax, ay), (bx, by)))
         return sorted(found, key=lambda c: c.time)
 

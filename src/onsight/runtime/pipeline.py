@@ -18,7 +18,7 @@ from onsight.config.models import CameraConfig, LineConfig, ZoneConfig
 from onsight.detect.protocol import Detector
 from onsight.errors import ConfigError
 from onsight.events.bus import EventBus
-from onsight.geometry import points_in_polygon
+from onsight.geometry import bottom_centres, points_in_polygon
 from onsight.ingest import VideoSource
 from onsight.motion import MotionGate
 from onsight.runtime.stats import CameraHealth, LatencyHistogram
@@ -207,9 +207,7 @@ class CameraPipeline:
         `people` keeps them for redaction)."""
         if not self.camera.ignore or len(detections) == 0:
             return detections
-        feet = np.stack(
-            [(normalised[:, 0] + normalised[:, 2]) / 2, normalised[:, 3]], axis=1
-        ).astype(np.float32)
+        feet = bottom_centres(normalised)
         ignored = np.zeros(len(detections), dtype=bool)
         for polygon in self.camera.ignore:
             ignored |= points_in_polygon([(p[0], p[1]) for p in polygon], feet)

@@ -71,11 +71,9 @@ class StaticFilter:
         self._moved_s = moved_seconds
         self._states: dict[int, _Stillness] = {}
         self._spots: list[_InertSpot] = []
-        self.held = 0  # tracks held out in the last frame
 
     def update(self, tracks: Tracks, motion: MotionMask | None) -> Tracks:
         if self._never_moved_s <= 0 or motion is None:
-            self.held = 0
             return tracks
         keep = np.ones(len(tracks), dtype=bool)
         anchors = tracks.bottom_centres()
@@ -108,7 +106,6 @@ class StaticFilter:
             if not keep[i]:
                 self._remember(spot, anchor, height, tracks.pts)
         self._forget(tracks.pts)
-        self.held = int((~keep).sum())
         return tracks if keep.all() else tracks.select(keep)
 
     def _remember(
