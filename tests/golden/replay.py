@@ -15,6 +15,7 @@ import json
 import os
 import sys
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,9 @@ import supervision as sv
 from onsight.config import load_config
 from onsight.config.models import CameraConfig, LineConfig
 from onsight.detect import make_detector
+from onsight.detect.protocol import Detector
 from onsight.evaluate import LineScore, Sequence, load_sequence, score_line
+from onsight.evaluate.matching import EMPTY
 from onsight.evaluate.replay import CountedCrossing, Observed, observe
 from onsight.evaluate.truth import TrueCrossing
 from onsight.runtime import FrameResult
@@ -138,8 +141,14 @@ def replay(camera: CameraConfig, thresholds: tuple[int, ...] = THRESHOLDS) -> Re
             events += [CountedCrossing(result.frame.pts, "out")] * (zone.out_count - before_out)
             counts[(name, k)] = (zone.in_count, zone.out_count)
 
-    observed = observe(camera, make_detector(), on_frame)
+    observed = observe(camera, _detector(), on_frame)
     return Replay(camera, observed, supervision, frame_of)
+
+
+@cache
+def _detector() -> Detector:
+    """One model for all replays (loading it per clip costs more than it checks)."""
+    return make_detector()
 
 
 def _line_zone(line: LineConfig, width: int, height: int, k: int) -> sv.LineZone:
@@ -164,8 +173,8 @@ def main() -> int:
     """Print the README's accuracy table (markdown): every line, onsight and supervision."""
     all_cameras = cameras()
     all_truth = truths(all_cameras)
-    ours_total = LineScore(0, 0, 0, 0, 0)
-    theirs_total = {k: LineScore(0, 0, 0, 0, 0) for k in THRESHOLDS}
+    ours_total = EMPTY
+    theirs_total = dict.fromkeys(THRESHOLDS, EMPTY)
     print(
         "| clip | line | true in/out | onsight | "
         + " | ".join(f"LineZone k={k}" for k in THRESHOLDS)

@@ -58,15 +58,16 @@ def evaluate_command(
 
     reports: list[CameraReport] = []
     try:
-        detector_config = loaded.config.detector
+        settings = loaded.config.detector
+        # One model for every camera: they are analysed one after another.
+        detector = make_detector(
+            settings.model,
+            settings.backend,
+            score_threshold=settings.confidence,
+            threads=settings.threads,
+        )
         for camera in cameras:
             sequence = load_sequence(truth / camera.name)
-            detector = make_detector(
-                detector_config.model,
-                detector_config.backend,
-                score_threshold=detector_config.confidence,
-                threads=detector_config.threads,
-            )
             with err.status(f"{camera.name}: analysing") as status:
 
                 def progress(
