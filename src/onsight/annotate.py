@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import cv2
 
+from onsight.apps.line_count import KIND as LINES
+from onsight.apps.occupancy import KIND as ZONES
 from onsight.geometry import to_pixels
 from onsight.runtime.pipeline import CameraPipeline
 from onsight.types import Image, Tracks
@@ -15,12 +17,12 @@ _BOX = (80, 220, 80)
 
 def draw_overlay(image: Image, pipeline: CameraPipeline, tracks: Tracks) -> None:
     height, width = image.shape[:2]
-    for zone in pipeline.zones:
+    for zone in pipeline.running(ZONES):
         poly = to_pixels([(p[0], p[1]) for p in zone.config.polygon], width, height)
         cv2.polylines(image, [poly], True, _ZONE, 2)
         x, y = poly.min(axis=0)
         _label(image, f"{zone.config.name}: now {zone.current}, peak {zone.peak}", x + 4, y + 18)
-    for line in pipeline.lines:
+    for line in pipeline.running(LINES):
         a, b = to_pixels([(p[0], p[1]) for p in line.config.points], width, height)
         cv2.line(image, tuple(int(v) for v in a), tuple(int(v) for v in b), _LINE, 2)
         text = (

@@ -8,6 +8,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from onsight.apps.line_count import KIND as LINES
+from onsight.apps.occupancy import KIND as ZONES
 from onsight.runtime import CameraPipeline
 
 
@@ -30,9 +32,11 @@ def progress_table(pipelines: list[CameraPipeline], errors: dict[str, str]) -> T
             str(p.frames),
             f"{p.fps:.1f}",
             f"{p.skip_ratio:.0%}",
-            ", ".join(f"{ln.config.name} {ln.total('in')}/{ln.total('out')}" for ln in p.lines)
+            ", ".join(
+                f"{ln.config.name} {ln.total('in')}/{ln.total('out')}" for ln in p.running(LINES)
+            )
             or "-",
-            ", ".join(f"{z.config.name} {z.current}/{z.peak}" for z in p.zones) or "-",
+            ", ".join(f"{z.config.name} {z.current}/{z.peak}" for z in p.running(ZONES)) or "-",
         )
     return table
 

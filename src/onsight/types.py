@@ -8,8 +8,8 @@ after the tracker is normalised to 0-1 with the origin at the top left.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -95,7 +95,11 @@ class Tracks:
     def select(self, keep: npt.NDArray[np.bool_]) -> Tracks:
         confidence = self.confidence[keep] if len(self.confidence) == len(self) else self.confidence
         return Tracks(
-            self.pts, self.wall_time, self.xyxy[keep], self.class_id[keep], self.track_id[keep],
+            self.pts,
+            self.wall_time,
+            self.xyxy[keep],
+            self.class_id[keep],
+            self.track_id[keep],
             confidence,
         )
 
@@ -107,6 +111,10 @@ class Tracks:
 Direction = Literal["in", "out"]
 
 
+# The events of the first three apps (line_count, occupancy, dwell); apps built later define
+# theirs in their own module.
+
+
 @dataclass(frozen=True, slots=True)
 class LineCrossing:
     """One genuine crossing of a counting line. Carries no track id."""
@@ -116,6 +124,10 @@ class LineCrossing:
     line: str
     direction: Direction
     class_name: str
+
+    @property
+    def kind(self) -> str:
+        return "crossing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +142,10 @@ class ZoneMinute:
     peak: int
     samples: int
 
+    @property
+    def kind(self) -> str:
+        return "zone_minute"
+
 
 @dataclass(frozen=True, slots=True)
 class ZoneDwell:
@@ -143,8 +159,19 @@ class ZoneDwell:
     median_seconds: float
     p90_seconds: float
 
+    @property
+    def kind(self) -> str:
+        return "zone_dwell"
 
-Event = LineCrossing | ZoneMinute | ZoneDwell
+
+class Event(Protocol):
+    """Any app's event: a frozen dataclass whose `kind` names its `apps.base.EventType`."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def camera(self) -> str: ...
 
 
 @dataclass(slots=True)
@@ -155,3 +182,8 @@ class StageTimes:
 
     def add(self, stage: str, cpu_seconds: float) -> None:
         self.seconds[stage] = self.seconds.get(stage, 0.0) + cpu_seconds
+
+
+def utc_iso(moment: datetime) -> str:
+    """UTC ISO-8601 with a `Z`, millisecond precision: how every record states a time."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

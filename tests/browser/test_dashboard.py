@@ -154,7 +154,7 @@ def test_an_ignored_area_drawn_in_the_editor_is_saved_and_applied(
         assert abs(x - want_x) < 0.01 and abs(y - want_y) < 0.01
     # applied without a restart, and the other geometry is untouched
     pipeline = service.runner.pipelines[0]
-    assert len(pipeline.camera.ignore) == 1 and pipeline.lines
+    assert len(pipeline.camera.ignore) == 1 and pipeline.camera.lines
     page.goto(f"/editor/{CAMERA}")
     page.click("#ignore-list button")  # delete it again
     page.click("#save-form button[type=submit]")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from onsight.apps.line_count import KIND as LINES
 from onsight.config.models import CameraConfig
 from onsight.detect import make_detector
 from onsight.events import EventBus, EventStore
@@ -48,7 +49,10 @@ def test_counting_resumes_after_the_camera_restarts(
     pipeline = CameraPipeline(camera, make_detector(), bus, watchdog_seconds=2.0)
     worker = threading.Thread(target=pipeline.run, daemon=True)
     worker.start()
-    counted = lambda: pipeline.lines[0].total("in") + pipeline.lines[0].total("out")  # noqa: E731
+
+    def counted() -> int:
+        return sum(pipeline.running(LINES)[0].total(d) for d in ("in", "out"))
+
     try:
         assert _wait(lambda: counted() >= 2, 40), "no crossings counted from the live stream"
         server.stop()

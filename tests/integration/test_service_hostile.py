@@ -346,8 +346,8 @@ def test_every_method_on_every_route(service: Service) -> None:
 
 def test_csv_cells_never_start_a_formula(service: Service) -> None:
     hostile = EventRow(
-        kind="crossing", time="=1+1", camera="+cmd", name="-2", class_name="@SUM(A1)",
-        direction="\t=x", mean=-1.5, peak=None,
+        kind="crossing", time="=1+1", camera="+cmd", name="-2",
+        fields={"class": "@SUM(A1)", "direction": "\t=x", "mean": -1.5, "peak": None},
     )  # fmt: skip
     cells = _csv([hostile]).splitlines()[1].split(",")
     assert cells[1:7] == ["'=1+1", "'+cmd", "'-2", "'@SUM(A1)", "'\t=x", "-1.5"]  # numbers stay

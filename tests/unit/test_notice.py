@@ -12,7 +12,7 @@ import typer
 from typer.testing import CliRunner
 
 from onsight.config import Config, LoadedConfig, load_config
-from onsight.config.purposes import APP_DESCRIPTIONS, PURPOSES
+from onsight.config.purposes import PURPOSES, app_descriptions
 from onsight.privacy.cli import notice_command
 from onsight.privacy.notice import NEVER_COLLECTED, NO_CONTACT, render_notice
 
@@ -72,8 +72,8 @@ def test_rule7_notice_says_what_is_collected_why_where_and_for_how_long(html: st
     assert PURPOSES["safety"].capitalize() in text
     # what: derived from the apps each camera runs
     for app in ("line_count", "occupancy", "dwell"):
-        assert APP_DESCRIPTIONS[app] in text
-    assert APP_DESCRIPTIONS["ppe"] not in text
+        assert app_descriptions()[app] in text
+    assert app_descriptions()["ppe"] not in text
     # where: nothing leaves the machine, because no sink is configured
     assert "No data leaves this machine." in text
     # how long

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from onsight.apps.line_count import KIND as LINES
+from onsight.apps.occupancy import KIND as ZONES
 from onsight.config.models import CameraConfig, LineConfig, ZoneConfig
 from onsight.detect import make_detector
 from onsight.errors import ConfigError
@@ -51,7 +53,7 @@ def test_geometry_edit_applies_on_the_next_frame_and_keeps_unchanged_counts() ->
     pipeline = _pipeline(bus)
     assert pipeline.latest() is None
     _play(pipeline, 150)
-    line = pipeline.lines[0]
+    line = pipeline.running(LINES)[0]
     counted = line.total("in") + line.total("out")
     assert counted > 0
     assert pipeline.latest() is not None
@@ -59,25 +61,25 @@ def test_geometry_edit_applies_on_the_next_frame_and_keeps_unchanged_counts() ->
     right = ZoneConfig.model_validate(
         {"name": "right", "polygon": [[0.45, 0.3], [1.0, 0.3], [1.0, 1.0], [0.45, 1.0]]}
     )
-    pipeline.apply_geometry([LineConfig.model_validate(DOOR)], [right])
+    pipeline.apply_geometry({"lines": [LineConfig.model_validate(DOOR)], "zones": [right]})
     bus.close()
-    assert pipeline.lines[0] is line, "an unchanged line keeps its counter and totals"
-    assert [z.config.name for z in pipeline.zones] == ["right"]
+    assert pipeline.running(LINES)[0] is line, "an unchanged line keeps its counter and totals"
+    assert [z.config.name for z in pipeline.running(ZONES)] == ["right"]
     assert [z.name for z in pipeline.camera.zones] == ["right"]
     flushed = [e for e in sink.events if isinstance(e, ZoneMinute) and e.zone == "left"]
     assert flushed, "the removed zone's partial minute is published, not lost"
 
     _play(pipeline, 20)
-    assert pipeline.zones[0].frames == 20
+    assert pipeline.running(ZONES)[0].frames == 20
 
 
 def test_geometry_with_an_unknown_class_is_refused_and_changes_nothing() -> None:
     pipeline = _pipeline(EventBus([]))
     bad = LineConfig.model_validate({**DOOR, "classes": ["unicorn"]})
     with pytest.raises(ConfigError, match="unicorn"):
-        pipeline.apply_geometry([bad], [])
-    assert [line.config.name for line in pipeline.lines] == ["path_v"]
-    assert [zone.config.name for zone in pipeline.zones] == ["left"]
+        pipeline.apply_geometry({"lines": [bad], "zones": []})
+    assert [line.config.name for line in pipeline.running(LINES)] == ["path_v"]
+    assert [zone.config.name for zone in pipeline.running(ZONES)] == ["left"]
 
 
 def test_health_reports_source_and_analysis_counters() -> None:
@@ -151,6 +153,6 @@ def test_the_sign_in_vtest_is_not_an_occupant(settings: dict[str, Any], counted:
     occupied = 0
     for index in range(250):
         pipeline.process(next(source))
-        occupied += index >= 110 and pipeline.zones[0].current > 0
+        occupied += index >= 110 and pipeline.running(ZONES)[0].current > 0
     bus.close()
     assert occupied > 130 if counted else occupied < 20, occupied

@@ -16,13 +16,48 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Annotated, Any, Self
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import Field, model_validator
 
-from onsight.config.models import LineConfig
+from onsight.apps.base import AppKind, Column, Entity, EventType
+from onsight.config._base import NAME_PATTERN, NormPoint, Strict
 from onsight.geometry import Point, projection_on_segment, side_of_line
 from onsight.types import Direction, LineCrossing, Tracks
+
+
+class LineConfig(Strict):
+    name: str = Field(pattern=NAME_PATTERN, description="Line name, unique within the camera.")
+    points: Annotated[list[NormPoint], Field(min_length=2, max_length=2)] = Field(
+        description="Two points A, B (normalised 0-1, origin top-left). Crossing from the side "
+        "where (B-A)x(P-A) < 0 to the side where it is > 0 is `in`."
+    )
+    in_name: str = Field("in", description="What an `in` crossing means here, e.g. 'enter'.")
+    out_name: str = Field("out", description="What an `out` crossing means here, e.g. 'leave'.")
+    classes: list[str] = Field(
+        default_factory=lambda: ["person"], min_length=1, description="Object classes counted."
+    )
+    margin: float = Field(
+        0.02,
+        ge=0.0,
+        le=0.2,
+        strict=False,
+        description="Distance from the line (fraction of the image) a track must reach on a side "
+        "before that side counts as settled; suppresses jitter on the line.",
+    )
+    settle_frames: int = Field(
+        3, ge=1, le=30, description="Analysed frames a track must stay on a side to settle there."
+    )
+
+    @model_validator(mode="after")
+    def _has_length(self) -> Self:
+        (ax, ay), (bx, by) = self.points
+        if (ax - bx) ** 2 + (ay - by) ** 2 < 1e-6:
+            raise ValueError("the two points of a line must differ")
+        return self
+
 
 # How far past the segment's ends (as a fraction of its length) a crossing may pass
 # and still count: detectors place feet a little imprecisely.
@@ -230,3 +265,61 @@ def _touches_edge(box: npt.NDArray[np.float32]) -> bool:
     """Cut off at the left, right or bottom, where people walk out of the picture (a head
     cut off at the top is someone close to the camera, not someone leaving)."""
     return bool(box[0] <= _EDGE or box[2] >= 1 - _EDGE or box[3] >= 1 - _EDGE)
+
+
+CROSSING = EventType(
+    kind="crossing",
+    table="crossings",
+    time_column="time",
+    name_column="line",
+    topic="line",
+    label="line crossings",
+    description="One crossing of a counting line (time: when the line was crossed).",
+    columns=(
+        Column("direction", "TEXT", "`in` or `out`.", check="direction IN ('in', 'out')"),
+        Column("class", "TEXT", "Object class.", attribute="class_name"),
+    ),
+    # Home Assistant's MQTT event entity reads `event_type`.
+    payload_aliases={"event_type": "direction"},
+)
+
+
+def _entities(line: LineConfig) -> list[Entity]:
+    return [
+        Entity(
+            "event",
+            line.name,
+            "line",
+            {
+                "name": f"{line.name} crossing",
+                "event_types": ["in", "out"],
+                "icon": "mdi:transit-transfer",
+            },
+        )
+    ]
+
+
+def _summary(counter: LineCounter) -> dict[str, Any]:
+    return {"in": counter.total("in"), "out": counter.total("out")}
+
+
+KIND: AppKind[LineConfig, LineCounter] = AppKind(
+    name="line_count",
+    section="lines",
+    config=LineConfig,
+    build=LineCounter,
+    events=(CROSSING,),
+    measures="counts of crossings of a line, per direction",
+    purposes=frozenset({"footfall", "occupancy", "operations"}),
+    heading="Counting lines",
+    describe=lambda line: f"{line.name} (crossings counted as {line.in_name} / {line.out_name})",
+    summary=_summary,
+    state=lambda counter: {
+        "name": counter.config.name,
+        **_summary(counter),
+        "in_name": counter.config.in_name,
+        "out_name": counter.config.out_name,
+        "points": counter.config.points,
+    },
+    entities=_entities,
+)

@@ -4,15 +4,36 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any, Self
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import Field, model_validator
 
-from onsight.config.models import ZoneConfig
+from onsight.apps.base import AppKind, Column, Entity, EventType
+from onsight.config._base import NAME_PATTERN, Polygon, Strict, require_area
 from onsight.geometry import points_in_polygon
 from onsight.types import Tracks, ZoneMinute
 
 BoolArray = npt.NDArray[np.bool_]
+
+
+class ZoneConfig(Strict):
+    name: str = Field(pattern=NAME_PATTERN, description="Zone name, unique within the camera.")
+    polygon: Polygon = Field(description="Polygon vertices (normalised 0-1, origin top-left).")
+    classes: list[str] = Field(
+        default_factory=lambda: ["person"], min_length=1, description="Object classes counted."
+    )
+    dwell: bool = Field(
+        False,
+        description="Also report time spent in the zone, as a distribution per hour released "
+        "only when at least 5 people contribute.",
+    )
+
+    @model_validator(mode="after")
+    def _has_area(self) -> Self:
+        require_area(self.polygon, "zone")
+        return self
 
 
 def in_zone(
@@ -87,3 +108,69 @@ class ZoneOccupancy:
             peak=minute.peak,
             samples=minute.samples,
         )
+
+
+ZONE_MINUTE = EventType(
+    kind="zone_minute",
+    table="zone_minutes",
+    time_column="minute",
+    name_column="zone",
+    topic="zone",
+    label="occupancy per minute",
+    description="Occupancy of a zone over one minute (time: start of the minute).",
+    columns=(
+        Column("class", "TEXT", "Object classes counted, joined by +.", attribute="class_name"),
+        Column("mean", "REAL", "Mean number of objects in the zone over the minute.", decimals=3),
+        Column("peak", "INTEGER", "Most objects in the zone in one frame."),
+        Column("samples", "INTEGER", "Analysed frames the mean is over."),
+    ),
+    retain=True,
+    key=("minute", "camera", "zone", "class"),
+    # A minute split across two flushes (restart mid-minute) merges by sample weight.
+    merge="""DO UPDATE SET
+        mean = (mean * samples + excluded.mean * excluded.samples)
+               / (samples + excluded.samples),
+        peak = max(peak, excluded.peak),
+        samples = samples + excluded.samples""",
+)
+
+
+def _entities(zone: ZoneConfig) -> list[Entity]:
+    return [
+        Entity(
+            "sensor",
+            zone.name,
+            "zone",
+            {
+                "name": f"{zone.name} occupancy",
+                "value_template": "{{ value_json.mean }}",
+                "unit_of_measurement": "people",
+                "state_class": "measurement",
+                "icon": "mdi:account-group",
+            },
+        )
+    ]
+
+
+def _summary(zone: ZoneOccupancy) -> dict[str, Any]:
+    return {"peak": zone.peak, "mean": round(zone.mean, 4)}
+
+
+KIND: AppKind[ZoneConfig, ZoneOccupancy] = AppKind(
+    name="occupancy",
+    section="zones",
+    config=ZoneConfig,
+    build=ZoneOccupancy,
+    events=(ZONE_MINUTE,),
+    measures="number of people or vehicles in a zone, as per-minute mean and peak",
+    purposes=frozenset({"footfall", "occupancy", "safety", "operations"}),
+    heading="Areas",
+    describe=lambda zone: f"{zone.name} (also time spent there)" if zone.dwell else zone.name,
+    summary=_summary,
+    state=lambda zone: {
+        "name": zone.config.name,
+        "current": zone.current,
+        "polygon": zone.config.polygon,
+    },
+    entities=_entities,
+)

@@ -1,7 +1,33 @@
-"""Configuration: schema and loader."""
+"""Configuration: schema and loader.
 
-from onsight.config.loader import LoadedConfig, load_config
-from onsight.config.models import CameraConfig, Config, DetectorConfig, LineConfig, ZoneConfig
+The names below load on first use, so that `onsight.config._base` (which the app modules'
+config models build on) imports without pulling in the whole schema, which lists the apps.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from onsight.config.loader import LoadedConfig, load_config
+    from onsight.config.models import (
+        CameraConfig,
+        Config,
+        DetectorConfig,
+        LineConfig,
+        ZoneConfig,
+    )
+
+_EXPORTS = {
+    "CameraConfig": "onsight.config.models",
+    "Config": "onsight.config.models",
+    "DetectorConfig": "onsight.config.models",
+    "LineConfig": "onsight.config.models",
+    "ZoneConfig": "onsight.config.models",
+    "LoadedConfig": "onsight.config.loader",
+    "load_config": "onsight.config.loader",
+}
 
 __all__ = [
     "CameraConfig",
@@ -12,3 +38,9 @@ __all__ = [
     "ZoneConfig",
     "load_config",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(name)
+    return getattr(importlib.import_module(_EXPORTS[name]), name)

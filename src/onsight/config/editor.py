@@ -1,4 +1,4 @@
-"""Write one camera's lines and zones back into the YAML config (the dashboard's editor).
+"""Write one camera's app items (lines, zones, ...) back into the YAML config (the editor).
 
 The file is replaced atomically (temp file in the same folder, then `os.replace`) and only
 after the new text passes the same validation as `onsight check`; the previous version is
@@ -12,14 +12,15 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import BaseModel
 
 from onsight.config._base import Polygon
 from onsight.config.loader import LoadedConfig, load_config
-from onsight.config.models import LineConfig, ZoneConfig
 from onsight.errors import ConfigError
 
 _HEADER = (
@@ -31,12 +32,11 @@ _HEADER = (
 def save_geometry(
     loaded: LoadedConfig,
     camera_name: str,
-    lines: list[LineConfig],
-    zones: list[ZoneConfig],
+    sections: Mapping[str, Sequence[BaseModel]],
     ignore: list[Polygon] | None = None,
 ) -> LoadedConfig:
-    """Replace `camera_name`'s lines and zones (and `ignore` areas, unless None) in the
-    config file and return it reloaded.
+    """Replace `camera_name`'s app items (section name -> items, e.g. {"lines": [...]}) and
+    `ignore` areas (unless None) in the config file and return it reloaded.
 
     The file is re-read as plain YAML, not taken from `loaded`, so `${ENV}` references stay
     references and no secret is ever written. PyYAML does not round-trip comments: comments
@@ -53,8 +53,8 @@ def save_geometry(
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: cannot re-read the config: {exc}") from None
     entry = _camera_entry(raw, names.index(camera_name), path)
-    _put(entry, "lines", [line.model_dump(exclude_defaults=True) for line in lines])
-    _put(entry, "zones", [zone.model_dump(exclude_defaults=True) for zone in zones])
+    for key, items in sections.items():
+        _put(entry, key, [item.model_dump(exclude_defaults=True) for item in items])
     if ignore is not None:
         _put(entry, "ignore", [[list(p) for p in polygon] for polygon in ignore])
     backup = path.with_name(path.name + ".bak")

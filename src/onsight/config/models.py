@@ -3,67 +3,20 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Self
+from typing import Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
-from onsight.config._base import NormPoint, Polygon, require_area
+from onsight.apps.line_count import LineConfig as LineConfig
+from onsight.apps.occupancy import ZoneConfig as ZoneConfig
+from onsight.config._base import NAME_PATTERN, Polygon, require_area
 from onsight.config._base import Strict as _Strict
 from onsight.config.privacy import CameraPrivacy, PrivacyConfig
-from onsight.config.purposes import UNREDACTED_ALLOWED, App, Purpose, check_apps
+from onsight.config.purposes import UNREDACTED_ALLOWED, Purpose, check_apps
 from onsight.config.service import MqttConfig, ServerConfig, WebhookConfig
 from onsight.thermal.config import ScreeningConfig
 
-_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-
-
-class LineConfig(_Strict):
-    name: str = Field(pattern=_NAME, description="Line name, unique within the camera.")
-    points: Annotated[list[NormPoint], Field(min_length=2, max_length=2)] = Field(
-        description="Two points A, B (normalised 0-1, origin top-left). Crossing from the side "
-        "where (B-A)x(P-A) < 0 to the side where it is > 0 is `in`."
-    )
-    in_name: str = Field("in", description="What an `in` crossing means here, e.g. 'enter'.")
-    out_name: str = Field("out", description="What an `out` crossing means here, e.g. 'leave'.")
-    classes: list[str] = Field(
-        default_factory=lambda: ["person"], min_length=1, description="Object classes counted."
-    )
-    margin: float = Field(
-        0.02,
-        ge=0.0,
-        le=0.2,
-        strict=False,
-        description="Distance from the line (fraction of the image) a track must reach on a side "
-        "before that side counts as settled; suppresses jitter on the line.",
-    )
-    settle_frames: int = Field(
-        3, ge=1, le=30, description="Analysed frames a track must stay on a side to settle there."
-    )
-
-    @model_validator(mode="after")
-    def _has_length(self) -> Self:
-        (ax, ay), (bx, by) = self.points
-        if (ax - bx) ** 2 + (ay - by) ** 2 < 1e-6:
-            raise ValueError("the two points of a line must differ")
-        return self
-
-
-class ZoneConfig(_Strict):
-    name: str = Field(pattern=_NAME, description="Zone name, unique within the camera.")
-    polygon: Polygon = Field(description="Polygon vertices (normalised 0-1, origin top-left).")
-    classes: list[str] = Field(
-        default_factory=lambda: ["person"], min_length=1, description="Object classes counted."
-    )
-    dwell: bool = Field(
-        False,
-        description="Also report time spent in the zone, as a distribution per hour released "
-        "only when at least 5 people contribute.",
-    )
-
-    @model_validator(mode="after")
-    def _has_area(self) -> Self:
-        require_area(self.polygon, "zone")
-        return self
+_NAME = NAME_PATTERN
 
 
 class MotionConfig(_Strict):
@@ -154,15 +107,11 @@ class CameraConfig(_Strict):
         "PureThermal/Lepton /dev/videoN).",
     )
 
-    def apps(self) -> set[App]:
+    def apps(self) -> set[str]:
         """The apps this camera runs, as named in the purpose table."""
-        apps: set[App] = set()
-        if self.lines:
-            apps.add("line_count")
-        if self.zones:
-            apps.add("occupancy")
-        if any(zone.dwell for zone in self.zones):
-            apps.add("dwell")
+        from onsight.apps.registry import kinds  # the registry's app modules use this schema
+
+        apps = {kind.name for kind in kinds() if kind.items(self)}
         if self.screening is not None:
             apps.add("screening")
         return apps

@@ -1,27 +1,16 @@
 """Purpose binding: each camera declares why it is analysed, and only these apps may run on it.
 
-The table is the policy; `CameraConfig` enforces it on load, so `onsight check`, `run` and the
-transparency notice all see the same rule. Apps not built yet are listed so the table stays the
-single place that says what a purpose permits.
+Each app kind in the registry names the purposes that allow it; apps not built into the
+registry (thermal screening, and those still planned) are listed here, so this module stays
+the single place that says what a purpose permits. `CameraConfig` enforces it on load, so
+`onsight check`, `run` and the transparency notice all see the same rule.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+from onsight.apps.base import Purpose
 
-Purpose = Literal["footfall", "occupancy", "safety", "operations", "inspection", "screening"]
-App = Literal[
-    "line_count",
-    "occupancy",
-    "dwell",
-    "queue",
-    "distancing",
-    "ppe",
-    "restricted_area",
-    "inspection",
-    "barcode",
-    "screening",
-]
+__all__ = ["PURPOSES", "Purpose", "allowed_apps", "app_descriptions", "check_apps"]
 
 PURPOSES: dict[Purpose, str] = {
     "footfall": "count visitors entering and leaving",
@@ -32,37 +21,43 @@ PURPOSES: dict[Purpose, str] = {
     "screening": "elevated skin temperature triage at an entrance",
 }
 
-APP_DESCRIPTIONS: dict[App, str] = {
-    "line_count": "counts of crossings of a line, per direction",
-    "occupancy": "number of people or vehicles in a zone, as per-minute mean and peak",
-    "dwell": "time spent in a zone, as a distribution over at least 5 people",
-    "queue": "queue length and waiting time distribution",
-    "distancing": "how often people stand closer than a set distance",
-    "ppe": "share of people wearing required protective equipment",
-    "restricted_area": "alerts when a person or vehicle enters a restricted area",
-    "inspection": "defect and label checks on products",
-    "barcode": "barcodes read from products",
-    "screening": "hourly counts of people screened and of alerts",
-}
-
-ALLOWED_APPS: dict[Purpose, frozenset[App]] = {
-    "footfall": frozenset({"line_count", "occupancy", "dwell", "queue"}),
-    "occupancy": frozenset({"line_count", "occupancy", "queue", "distancing"}),
-    "safety": frozenset({"occupancy", "distancing", "ppe", "restricted_area"}),
-    "operations": frozenset({"line_count", "occupancy", "dwell", "queue"}),
-    "inspection": frozenset({"inspection", "barcode"}),
-    "screening": frozenset({"screening"}),
+# Apps outside the registry: (what it measures, purposes that allow it).
+_OTHER_APPS: dict[str, tuple[str, frozenset[Purpose]]] = {
+    "distancing": (
+        "how often people stand closer than a set distance",
+        frozenset({"occupancy", "safety"}),
+    ),
+    "ppe": ("share of people wearing required protective equipment", frozenset({"safety"})),
+    "inspection": ("defect and label checks on products", frozenset({"inspection"})),
+    "barcode": ("barcodes read from products", frozenset({"inspection"})),
+    "screening": ("hourly counts of people screened and of alerts", frozenset({"screening"})),
 }
 
 # Purposes whose cameras may leave images unblurred (`redaction: none`): they film products.
 UNREDACTED_ALLOWED: frozenset[Purpose] = frozenset({"inspection"})
 
 
-def check_apps(purpose: Purpose, apps: set[App]) -> None:
+def app_descriptions() -> dict[str, str]:
+    """App name -> what it measures, registry kinds first (the order the notice lists them)."""
+    from onsight.apps.registry import kinds  # the registry's app modules use the config
+
+    described = {kind.name: kind.measures for kind in kinds()}
+    return described | {name: text for name, (text, _) in _OTHER_APPS.items()}
+
+
+def allowed_apps(purpose: Purpose) -> frozenset[str]:
+    from onsight.apps.registry import kinds
+
+    registered = {kind.name for kind in kinds() if purpose in kind.purposes}
+    other = {name for name, (_, purposes) in _OTHER_APPS.items() if purpose in purposes}
+    return frozenset(registered | other)
+
+
+def check_apps(purpose: Purpose, apps: set[str]) -> None:
     """Raise ValueError explaining why, if any of `apps` is outside what `purpose` permits."""
-    refused = sorted(apps - ALLOWED_APPS[purpose])
+    refused = sorted(apps - allowed_apps(purpose))
     if refused:
-        allowed = ", ".join(sorted(ALLOWED_APPS[purpose]))
+        allowed = ", ".join(sorted(allowed_apps(purpose)))
         raise ValueError(
             f"purpose {purpose!r} ({PURPOSES[purpose]}) does not permit {', '.join(refused)}; "
             f"cameras with this purpose may only run: {allowed}. Data collected for one "

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Self
 from urllib.parse import urlsplit
 
 from pydantic import Field, field_validator, model_validator
 
 from onsight.config._base import Strict
 
-EventKind = Literal["crossing", "zone_minute", "zone_dwell"]
-EVENT_KINDS: tuple[EventKind, ...] = ("crossing", "zone_minute", "zone_dwell")
+# An event kind as an app kind in the registry names it ("crossing", "zone_minute", ...).
+EventKind = str
 
 
 class ServerConfig(Strict):
@@ -85,7 +85,7 @@ class WebhookConfig(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$", description="Webhook name.")
     url: str = Field(description="Where events are POSTed as JSON (http:// or https://).")
     events: list[EventKind] = Field(
-        min_length=1, description=f"Event kinds sent here: any of {', '.join(EVENT_KINDS)}."
+        min_length=1, description="Event kinds sent here, e.g. crossing, zone_minute, queue_hour."
     )
     secret: str = Field(
         min_length=16,
@@ -95,6 +95,16 @@ class WebhookConfig(Strict):
     max_attempts: int = Field(
         8, ge=1, le=50, description="Tries before an event goes to the dead-letter table."
     )
+
+    @field_validator("events")
+    @classmethod
+    def _known_kinds(cls, events: list[str]) -> list[str]:
+        from onsight.apps.registry import event_kinds  # the app modules use the config
+
+        unknown = sorted(set(events) - set(event_kinds()))
+        if unknown:
+            raise ValueError(f"unknown event kinds {unknown}; known: {', '.join(event_kinds())}")
+        return events
 
     @field_validator("url")
     @classmethod

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from onsight.apps.occupancy import KIND as ZONES
 from onsight.config.models import CameraConfig
 from onsight.detect.protocol import Detector
 from onsight.events import EventBus
@@ -59,7 +60,7 @@ def observe(
     pipeline = CameraPipeline(camera, detector, bus, started=_EPOCH)
 
     def record(result: FrameResult) -> None:
-        for zone in pipeline.zones:
+        for zone in pipeline.running(ZONES):
             observed.occupancy[zone.config.name][result.frame.pts] = zone.current
         if on_frame is not None:
             on_frame(result)

@@ -23,6 +23,7 @@ import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 from paho.mqtt.reasoncodes import ReasonCode
 
+from onsight.apps.registry import kinds
 from onsight.config.models import CameraConfig
 from onsight.config.service import MqttConfig
 from onsight.errors import OnsightError
@@ -44,7 +45,8 @@ def status_topic(config: MqttConfig, site: str) -> str:
 def discovery_messages(
     config: MqttConfig, site: str, cameras: Sequence[CameraConfig]
 ) -> dict[str, bytes]:
-    """Home Assistant discovery: topic -> retained config payload, one entity per line/zone."""
+    """Home Assistant discovery: topic -> retained config payload, the entities each app kind
+    declares for its configured items."""
     availability = status_topic(config, site)
     messages: dict[str, bytes] = {}
 
@@ -67,46 +69,11 @@ def discovery_messages(
 
     base = f"{config.topic_prefix}/{site}"
     for camera in cameras:
-        for line in camera.lines:
-            add(
-                "event",
-                camera,
-                line.name,
-                {
-                    "name": f"{line.name} crossing",
-                    "state_topic": f"{base}/{camera.name}/line/{line.name}",
-                    "event_types": ["in", "out"],
-                    "icon": "mdi:transit-transfer",
-                },
-            )
-        for zone in camera.zones:
-            add(
-                "sensor",
-                camera,
-                zone.name,
-                {
-                    "name": f"{zone.name} occupancy",
-                    "state_topic": f"{base}/{camera.name}/zone/{zone.name}",
-                    "value_template": "{{ value_json.mean }}",
-                    "unit_of_measurement": "people",
-                    "state_class": "measurement",
-                    "icon": "mdi:account-group",
-                },
-            )
-            if zone.dwell:
-                add(
-                    "sensor",
-                    camera,
-                    f"{zone.name}_dwell",
-                    {
-                        "name": f"{zone.name} median dwell",
-                        "state_topic": f"{base}/{camera.name}/dwell/{zone.name}",
-                        "value_template": "{{ value_json.median_seconds }}",
-                        "unit_of_measurement": "s",
-                        "device_class": "duration",
-                        "state_class": "measurement",
-                    },
-                )
+        for kind in kinds():
+            for item in kind.items(camera):
+                for entity in kind.entities(item):
+                    state = {"state_topic": f"{base}/{camera.name}/{entity.topic}/{item.name}"}
+                    add(entity.component, camera, entity.suffix, state | entity.config)
     return messages
 
 

@@ -1,29 +1,30 @@
-"""One JSON shape per event, shared by MQTT, webhooks and the API.
+"""One JSON shape per event, shared by MQTT, webhooks and the API, read off the registry.
 
-Topics are `<prefix>/<site>/<camera>/<app>/<name>`; payload times are UTC ISO-8601 with `Z`.
-Every message carries an `id`, made when a sink queues it (each sink makes its own), so a
-consumer can drop the duplicates that at-least-once delivery allows.
+Topics are `<prefix>/<site>/<camera>/<topic>/<name>`, where <topic> is the event type's
+(`line`, `zone`, `dwell`, ...); payload times are UTC ISO-8601 with `Z`. Every message
+carries an `id`, made when a sink queues it (each sink makes its own), so a consumer can
+drop the duplicates that at-least-once delivery allows.
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from onsight.config.service import EventKind
-from onsight.events.store import utc_iso
-from onsight.types import Event, LineCrossing, ZoneDwell, ZoneMinute
+from onsight.apps.registry import event_type
+from onsight.types import Event, utc_iso
 
 JSON = dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
 class Message:
-    kind: EventKind
+    kind: str
     camera: str
-    app: str  # "line", "zone" or "dwell": the topic's <app> level
-    name: str  # the line or zone name: the topic's <name> level
+    app: str  # the topic's <app> level, e.g. "line"
+    name: str  # the line, zone, ... name: the topic's <name> level
     retain: bool  # state (occupancy) is retained; one-off events are not
     payload: JSON
 
@@ -33,55 +34,19 @@ class Message:
 
 def to_message(event: Event) -> Message:
     """The message for one event, with a new id (sinks queue it, so a resend keeps it)."""
-    ident = uuid.uuid4().hex
-    if isinstance(event, LineCrossing):
-        return Message(
-            "crossing",
-            event.camera,
-            "line",
-            event.line,
-            False,
-            {
-                "id": ident,
-                "kind": "crossing",
-                "time": utc_iso(event.time),
-                "event_type": event.direction,  # Home Assistant's MQTT event entity reads this
-                "direction": event.direction,
-                "class": event.class_name,
-            },
-        )
-    if isinstance(event, ZoneMinute):
-        return Message(
-            "zone_minute",
-            event.camera,
-            "zone",
-            event.zone,
-            True,
-            {
-                "id": ident,
-                "kind": "zone_minute",
-                "time": utc_iso(event.minute),
-                "class": event.class_name,
-                "mean": round(event.mean, 3),
-                "peak": event.peak,
-                "samples": event.samples,
-            },
-        )
-    if isinstance(event, ZoneDwell):
-        return Message(
-            "zone_dwell",
-            event.camera,
-            "dwell",
-            event.zone,
-            True,
-            {
-                "id": ident,
-                "kind": "zone_dwell",
-                "time": utc_iso(event.hour),
-                "class": event.class_name,
-                "people": event.people,
-                "median_seconds": round(event.median_seconds, 1),
-                "p90_seconds": round(event.p90_seconds, 1),
-            },
-        )
-    raise TypeError(f"not an event: {type(event).__name__}")
+    spec = event_type(event.kind)
+    values = spec.record(event)
+    payload: JSON = {"id": uuid.uuid4().hex, "kind": spec.kind}
+    when = values[spec.time_column]
+    assert isinstance(when, datetime)
+    payload["time"] = utc_iso(when)
+    for alias, source in spec.payload_aliases.items():
+        payload[alias] = values[source]
+    for column in spec.columns:
+        value = values[column.name]
+        if column.decimals is not None and isinstance(value, float):
+            value = round(value, column.decimals)
+        payload[column.name] = value
+    return Message(
+        spec.kind, event.camera, spec.topic, str(values[spec.name_column]), spec.retain, payload
+    )

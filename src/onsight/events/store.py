@@ -1,4 +1,4 @@
-"""SQLite event store: crossing events and per-minute zone aggregates, never a track id.
+"""SQLite event store: each app kind's events and aggregates in its own table, never a track id.
 
 WAL mode; each `write` is one transaction, so a committed batch survives `kill -9`.
 The schema evolves through numbered migrations recorded in `PRAGMA user_version`.
@@ -8,34 +8,20 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
+from onsight.apps.base import EventType
+from onsight.apps.registry import event_type, event_types
 from onsight.errors import OnsightError
-from onsight.types import Event, LineCrossing, ZoneDwell, ZoneMinute
+from onsight.types import Event, utc_iso
 
+# The store's own schema history, recorded in `PRAGMA user_version`. The apps' tables were
+# made here before the registry existed (versions 1 and 3); they are now each app kind's own
+# (`EventType.create_table`, `CREATE ... IF NOT EXISTS`, so an old database keeps its rows)
+# and versioned per event kind in `app_schema`.
 _MIGRATIONS: tuple[str, ...] = (
-    """
-    CREATE TABLE crossings (
-        id INTEGER PRIMARY KEY,
-        time TEXT NOT NULL,          -- UTC ISO-8601 with Z
-        camera TEXT NOT NULL,
-        line TEXT NOT NULL,
-        direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
-        class TEXT NOT NULL
-    );
-    CREATE INDEX crossings_camera_time ON crossings (camera, time);
-    CREATE TABLE zone_minutes (
-        minute TEXT NOT NULL,        -- UTC ISO-8601 with Z, start of the minute
-        camera TEXT NOT NULL,
-        zone TEXT NOT NULL,
-        class TEXT NOT NULL,
-        mean REAL NOT NULL,
-        peak INTEGER NOT NULL,
-        samples INTEGER NOT NULL,
-        PRIMARY KEY (minute, camera, zone, class)
-    );
-    """,
+    "SELECT 1  -- was: crossings, zone_minutes (now made by their app kinds)",
     # Thermal screening stores only hourly counts; the CHECKs refuse any row that breaks k>=5.
     """
     CREATE TABLE screening_hours (
@@ -46,33 +32,17 @@ _MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (hour, camera)
     );
     """,
-    # Dwell is a distribution per zone and hour, never per person; CHECK enforces k >= 5.
+    "SELECT 1  -- was: zone_dwell (now made by its app kind)",
     """
-    CREATE TABLE zone_dwell (
-        hour TEXT NOT NULL,          -- UTC ISO-8601 with Z, start of the hour
-        camera TEXT NOT NULL,
-        zone TEXT NOT NULL,
-        class TEXT NOT NULL,
-        people INTEGER NOT NULL CHECK (people >= 5),
-        median_seconds REAL NOT NULL,
-        p90_seconds REAL NOT NULL,
-        PRIMARY KEY (hour, camera, zone, class)
+    CREATE TABLE app_schema (
+        kind TEXT PRIMARY KEY,       -- an event kind from the app registry
+        version INTEGER NOT NULL     -- 1 once its table exists, + each migration applied
     );
     """,
 )
 
-# Each table's time column, for retention.
-_TIME_COLUMNS: dict[str, str] = {
-    "crossings": "time",
-    "zone_minutes": "minute",
-    "screening_hours": "hour",
-    "zone_dwell": "hour",
-}
-
-
-def utc_iso(moment: datetime) -> str:
-    """UTC ISO-8601 with a `Z`, millisecond precision."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+# Tables outside the registry and their time column, for retention.
+_OWN_TIME_COLUMNS: dict[str, str] = {"screening_hours": "hour"}
 
 
 class EventStore:
@@ -98,55 +68,32 @@ class EventStore:
             )
         for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
             self._db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+        recorded = dict(self._db.execute("SELECT kind, version FROM app_schema").fetchall())
+        for event in event_types():
+            done = int(recorded.get(event.kind, 0))
+            scripts = [event.create_table(), *event.migrations]
+            if done > len(scripts):
+                raise OnsightError(
+                    f"the {event.table} table is at version {done}, newer than this onsight "
+                    f"({len(scripts)}); upgrade onsight"
+                )
+            for number, script in enumerate(scripts[done:], start=done + 1):
+                self._db.executescript(
+                    f"BEGIN; {script}; INSERT INTO app_schema VALUES ('{event.kind}', {number}) "
+                    f"ON CONFLICT (kind) DO UPDATE SET version = {number}; COMMIT;"
+                )
 
     def write(self, events: Sequence[Event]) -> None:
-        crossings = [
-            (utc_iso(e.time), e.camera, e.line, e.direction, e.class_name)
-            for e in events
-            if isinstance(e, LineCrossing)
-        ]
-        minutes = [
-            (utc_iso(e.minute), e.camera, e.zone, e.class_name, e.mean, e.peak, e.samples)
-            for e in events
-            if isinstance(e, ZoneMinute)
-        ]
-        dwell = [
-            (
-                utc_iso(e.hour),
-                e.camera,
-                e.zone,
-                e.class_name,
-                e.people,
-                e.median_seconds,
-                e.p90_seconds,
+        """Every event into its kind's table, all in one transaction."""
+        batches: dict[str, list[tuple[object, ...]]] = {}
+        for event in events:
+            values = event_type(event.kind).record(event)
+            batches.setdefault(event.kind, []).append(
+                tuple(utc_iso(v) if isinstance(v, datetime) else v for v in values.values())
             )
-            for e in events
-            if isinstance(e, ZoneDwell)
-        ]
         with self._transaction():
-            # An hour split across restarts keeps the larger group; both were already k-safe.
-            self._db.executemany(
-                """INSERT INTO zone_dwell VALUES (?,?,?,?,?,?,?)
-                   ON CONFLICT (hour, camera, zone, class) DO UPDATE SET
-                     people = excluded.people, median_seconds = excluded.median_seconds,
-                     p90_seconds = excluded.p90_seconds
-                   WHERE excluded.people > people""",
-                dwell,
-            )
-            self._db.executemany(
-                "INSERT INTO crossings (time, camera, line, direction, class) VALUES (?,?,?,?,?)",
-                crossings,
-            )
-            # A minute split across two flushes (restart mid-minute) merges by sample weight.
-            self._db.executemany(
-                """INSERT INTO zone_minutes VALUES (?,?,?,?,?,?,?)
-                   ON CONFLICT (minute, camera, zone, class) DO UPDATE SET
-                     mean = (mean * samples + excluded.mean * excluded.samples)
-                            / (samples + excluded.samples),
-                     peak = max(peak, excluded.peak),
-                     samples = samples + excluded.samples""",
-                minutes,
-            )
+            for kind, rows in batches.items():
+                self._db.executemany(_insert(event_type(kind)), rows)
 
     def write_screening_hours(self, hours: Sequence[tuple[datetime, str, int, int | None]]) -> None:
         """(hour start, camera, screened, alerted or None if suppressed), already k-suppressed.
@@ -183,7 +130,7 @@ class EventStore:
         deleted: dict[str, int] = {}
         stamp = utc_iso(cutoff)
         with self._transaction():
-            for table, column in _TIME_COLUMNS.items():
+            for table, column in _time_columns().items():
                 cursor = self._db.execute(f"DELETE FROM {table} WHERE {column} < ?", (stamp,))
                 deleted[table] = cursor.rowcount
         return deleted
@@ -196,12 +143,25 @@ class EventStore:
         return {n: [c[1] for c in self._db.execute(f"PRAGMA table_info({n})")] for n in names}
 
     def count_rows(self, table: str) -> int:
-        if table not in _TIME_COLUMNS:
+        if table not in _time_columns():
             raise ValueError(table)
         return int(self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
     def close(self) -> None:
         self._db.close()
+
+
+def _time_columns() -> dict[str, str]:
+    """Every table with rows to expire, and its time column."""
+    return {e.table: e.time_column for e in event_types()} | _OWN_TIME_COLUMNS
+
+
+def _insert(event: EventType) -> str:
+    columns = [event.time_column, "camera", event.name_column, *(c.name for c in event.columns)]
+    names = ", ".join(f'"{c}"' for c in columns)
+    marks = ", ".join("?" * len(columns))
+    merge = f" ON CONFLICT ({', '.join(event.key)}) {event.merge}" if event.merge else ""
+    return f"INSERT INTO {event.table} ({names}) VALUES ({marks}){merge}"
 
 
 class _Commit:

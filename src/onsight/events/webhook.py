@@ -52,8 +52,7 @@ from onsight.config.service import WebhookConfig
 from onsight.errors import OnsightError
 from onsight.events.payloads import to_message
 from onsight.events.signing import signature_header
-from onsight.events.store import utc_iso
-from onsight.types import Event
+from onsight.types import Event, utc_iso
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from types import TracebackType
 from typing import Any, Literal, Self, get_args
 
 from onsight.errors import OnsightError
-from onsight.events.store import utc_iso
+from onsight.types import utc_iso
 
 log = logging.getLogger(__name__)
 

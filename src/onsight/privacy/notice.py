@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from onsight.apps.registry import event_types, kinds
 from onsight.config.models import CameraConfig, Config
-from onsight.config.purposes import APP_DESCRIPTIONS, PURPOSES
+from onsight.config.purposes import PURPOSES, app_descriptions
 from onsight.templating import templates
 
 NO_CONTACT = "ask the site manager"
@@ -43,8 +44,7 @@ class CameraNotice:
     name: str
     purpose: str
     measures: tuple[str, ...]
-    lines: tuple[str, ...]
-    zones: tuple[str, ...]
+    items: tuple[tuple[str, tuple[str, ...]], ...]  # (heading, configured items) per app kind
     redaction: str
     masks: int
     notes: tuple[str, ...]
@@ -84,8 +84,6 @@ def render_notice(config: Config, generated: datetime) -> str:
     )
 
 
-
-
 def _camera(camera: CameraConfig) -> CameraNotice:
     notes: list[str] = []
     if camera.purpose == "screening":
@@ -93,19 +91,20 @@ def _camera(camera: CameraConfig) -> CameraNotice:
             "No thermal image and no per-person temperature is stored; "
             "an alert is shown on site only."
         )
+    items: list[tuple[str, tuple[str, ...]]] = []
+    for kind in kinds():
+        configured = kind.items(camera)
+        if configured and kind.notice_note:
+            notes.append(kind.notice_note)
+        if configured and kind.describe is not None:
+            items.append((kind.heading, tuple(kind.describe(item) for item in configured)))
+    running = camera.apps()
     return CameraNotice(
         name=camera.name,
         purpose=_sentence(PURPOSES[camera.purpose]),
-        # in the table's order (line, zone, dwell, ...), which reads better than alphabetical
-        measures=tuple(text for app, text in APP_DESCRIPTIONS.items() if app in camera.apps()),
-        lines=tuple(
-            f"{line.name} (crossings counted as {line.in_name} / {line.out_name})"
-            for line in camera.lines
-        ),
-        zones=tuple(
-            f"{zone.name} (also time spent there)" if zone.dwell else zone.name
-            for zone in camera.zones
-        ),
+        # in the registry's order (line, zone, dwell, ...), which reads better than alphabetical
+        measures=tuple(text for app, text in app_descriptions().items() if app in running),
+        items=tuple(items),
         redaction=_REDACTION[camera.privacy.redaction],
         masks=len(camera.privacy.masks),
         notes=tuple(notes),
@@ -119,11 +118,7 @@ def _sentence(text: str) -> str:
 def _sinks(config: Config) -> list[SinkNotice]:
     """Every opt-in sink (rule 7), named by host only: URLs can carry tokens."""
     sinks: list[SinkNotice] = []
-    kinds = {
-        "crossing": "line crossings",
-        "zone_minute": "occupancy per minute",
-        "zone_dwell": "hourly time-in-area statistics",
-    }
+    labels = {event.kind: event.label for event in event_types()}
     if config.mqtt is not None:
         what = "the same counts and statistics, as they are made, on the site's message broker"
         if any(c.screening is not None and c.screening.alert_topic for c in config.cameras):
@@ -131,6 +126,6 @@ def _sinks(config: Config) -> list[SinkNotice]:
         sinks.append(SinkNotice(f"MQTT broker {config.mqtt.host}", what))
     for hook in config.webhooks:
         host = urlsplit(hook.url).hostname or "?"
-        listed = ", ".join(kinds[kind] for kind in hook.events)
+        listed = ", ".join(labels[kind] for kind in hook.events)
         sinks.append(SinkNotice(f"web service {host} ({hook.name})", listed))
     return sinks

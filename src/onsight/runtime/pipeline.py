@@ -5,16 +5,17 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
-from onsight.apps import LineCounter, ZoneDwellTimer, ZoneOccupancy
+from onsight.apps.base import App, AppKind, FrameView
+from onsight.apps.registry import kinds
 from onsight.config._base import Polygon
-from onsight.config.models import CameraConfig, LineConfig, ZoneConfig
+from onsight.config.models import CameraConfig
 from onsight.detect.protocol import Detector
 from onsight.errors import ConfigError
 from onsight.events.bus import EventBus
@@ -39,9 +40,8 @@ class FrameResult:
 
 
 def wanted_class_ids(camera: CameraConfig, class_names: Sequence[str]) -> IntArray:
-    """Ids of the classes this camera's lines and zones count (person when it has none)."""
-    wanted = {c for line in camera.lines for c in line.classes}
-    wanted |= {c for zone in camera.zones for c in zone.classes}
+    """Ids of the classes this camera's apps count (person when it has none)."""
+    wanted = {c for kind in kinds() for item in kind.items(camera) for c in kind.classes(item)}
     unknown = sorted(wanted - set(class_names))
     if unknown:
         raise ConfigError(
@@ -52,23 +52,32 @@ def wanted_class_ids(camera: CameraConfig, class_names: Sequence[str]) -> IntArr
     return np.array(sorted(names.index(c) for c in wanted or {"person"}), dtype=np.int64)
 
 
-_App = TypeVar("_App", LineCounter, ZoneOccupancy, ZoneDwellTimer)
+A = TypeVar("A", bound=App)
 
 
-def _reuse(apps: list[_App], config: LineConfig | ZoneConfig) -> _App | None:
-    """The running app with exactly this config, so its counts carry over an edit."""
-    return next((app for app in apps if app.config == config), None)
-
-
-def _dropped(running: list[_App], kept: list[_App | None]) -> list[_App]:
-    """The running apps an edit removes or replaces (by identity: apps compare by value)."""
-    keep = {id(app) for app in kept if app is not None}
-    return [app for app in running if id(app) not in keep]
+def _build(
+    camera: CameraConfig, names: list[str], running: Mapping[str, list[App]]
+) -> tuple[dict[str, list[App]], list[App]]:
+    """Every app the camera's config asks for, reusing a running one with exactly the same
+    config (so its counts carry over an edit); and the running apps no longer wanted."""
+    built: dict[str, list[App]] = {}
+    for kind in kinds():
+        old = list(running.get(kind.name, []))
+        apps: list[App] = []
+        for item in kind.items(camera):
+            same = next((app for app in old if app.config == item), None)
+            if same is not None:
+                old.remove(same)
+            apps.append(same if same is not None else kind.build(camera.name, item, names))
+        built[kind.name] = apps
+    kept = {id(app) for apps in built.values() for app in apps}
+    dropped = [app for apps in running.values() for app in apps if id(app) not in kept]
+    return built, dropped
 
 
 class CameraPipeline:
     """Runs one camera: one thread drives `run`; others may read `health`, `latest`, the
-    counters, and change lines and zones with `apply_geometry`."""
+    running apps, and change their items with `apply_geometry`."""
 
     def __init__(
         self,
@@ -101,9 +110,7 @@ class CameraPipeline:
         self.still = StaticFilter(
             still.after_seconds if still.enabled else 0.0, still.after_moving_seconds
         )
-        self.lines = [LineCounter(camera.name, line, names) for line in camera.lines]
-        self.zones = [ZoneOccupancy(camera.name, zone, names) for zone in camera.zones]
-        self.dwell = [ZoneDwellTimer(camera.name, z, names) for z in camera.zones if z.dwell]
+        self._apps, _ = _build(camera, names, {})
         self._wanted = wanted_class_ids(camera, names)
         self.times = StageTimes()
         self.frames = 0
@@ -145,9 +152,7 @@ class CameraPipeline:
                     on_frame(result)
         finally:
             with self._apps_lock:
-                flushed: list[Event] = [e for line in self.lines for e in line.flush()]
-                flushed += [e for zone in self.zones for e in zone.flush()]
-                flushed += [e for timer in self.dwell for e in timer.flush()]
+                flushed = [e for apps in self._apps.values() for app in apps for e in app.flush()]
             self._publish(flushed)
 
     def process(self, frame: Frame) -> FrameResult:
@@ -187,12 +192,13 @@ class CameraPipeline:
         tracks = self.still.update(tracks, self.motion.changed)
         events: list[Event] = []
         with self._apps_lock:
-            for line in self.lines:
-                events.extend(line.update(tracks))
-            for zone in self.zones:
-                events.extend(zone.update(tracks))
-            for timer in self.dwell:
-                events.extend(timer.update(tracks))
+            view = FrameView(
+                tracks.pts, tracks.wall_time, tracks.xyxy, tracks.class_id, tracks.track_id,
+                tracks.confidence, frame.image if self._needs_image else None,
+            )  # fmt: skip
+            for apps in self._apps.values():
+                for app in apps:
+                    events.extend(app.update(view))
         self._publish(events)
         self.times.add("apps", clock() - t3)
         self.frames += 1
@@ -217,47 +223,35 @@ class CameraPipeline:
         """The last analysed frame (unredacted: pass it through `privacy.redact` to show it)."""
         return self._latest
 
-    def apply_geometry(
-        self,
-        lines: list[LineConfig],
-        zones: list[ZoneConfig],
-        ignore: list[Polygon] | None = None,
-    ) -> None:
-        """Replace this camera's lines and zones (and `ignore` areas, unless None) from the
-        next frame on, without a restart.
+    def running(self, kind: AppKind[Any, A]) -> list[A]:
+        """The running apps of one kind (a copy: an edit may swap them at any time)."""
+        return cast(list[A], list(self._apps.get(kind.name, [])))
 
-        Unchanged lines keep their totals and zones their minute; a removed or changed zone
-        first publishes its partial minute (and dwell hour) so nothing counted is lost.
-        Raises ConfigError (and changes nothing) if a class is unknown to the model.
+    @property
+    def _needs_image(self) -> bool:
+        return any(kind.needs_image and self._apps.get(kind.name) for kind in kinds())
+
+    def apply_geometry(
+        self, sections: Mapping[str, Sequence[Any]], ignore: list[Polygon] | None = None
+    ) -> None:
+        """Replace app items (config section name -> items, e.g. {"lines": [...]}; sections
+        not given stay) and the `ignore` areas (unless None) from the next frame on, without
+        a restart. The caller has validated the result as a `CameraConfig`.
+
+        Unchanged items keep their totals and periods; a removed or changed one first
+        publishes what it holds (a partial minute, an hour, a pending crossing), so nothing
+        counted is lost. Raises ConfigError (and changes nothing) if a class is unknown to
+        the model.
         """
-        update: dict[str, object] = {"lines": lines, "zones": zones}
+        update: dict[str, object] = {key: list(items) for key, items in sections.items()}
         if ignore is not None:
             update["ignore"] = ignore
         camera = self.camera.model_copy(update=update)
         names = list(self._detector.class_names)
         wanted = wanted_class_ids(camera, names)
         with self._apps_lock:
-            kept_lines = [_reuse(self.lines, c) for c in lines]
-            flushed: list[Event] = [
-                e for line in _dropped(self.lines, kept_lines) for e in line.flush()
-            ]
-            self.lines = [
-                kept or LineCounter(camera.name, c, names)
-                for kept, c in zip(kept_lines, lines, strict=True)
-            ]
-            kept_zones = [_reuse(self.zones, z) for z in zones]
-            kept_dwell = [_reuse(self.dwell, z) for z in zones if z.dwell]
-            flushed += [e for zone in _dropped(self.zones, kept_zones) for e in zone.flush()]
-            flushed += [e for timer in _dropped(self.dwell, kept_dwell) for e in timer.flush()]
-            self.zones = [
-                kept or ZoneOccupancy(camera.name, z, names)
-                for kept, z in zip(kept_zones, zones, strict=True)
-            ]
-            dwell_zones = [z for z in zones if z.dwell]
-            self.dwell = [
-                kept or ZoneDwellTimer(camera.name, z, names)
-                for kept, z in zip(kept_dwell, dwell_zones, strict=True)
-            ]
+            self._apps, dropped = _build(camera, names, self._apps)
+            flushed = [e for app in dropped for e in app.flush()]
             self.camera, self._wanted = camera, wanted
         self._publish(flushed)
 
@@ -295,14 +289,11 @@ class CameraPipeline:
             self.events += len(events)
 
     def summary(self) -> dict[str, object]:
-        return {
-            "frames": self.frames,
-            "lines": {
-                line.config.name: {"in": line.total("in"), "out": line.total("out")}
-                for line in self.lines
-            },
-            "zones": {
-                zone.config.name: {"peak": zone.peak, "mean": round(zone.mean, 4)}
-                for zone in self.zones
-            },
-        }
+        """Frames analysed, and each app kind's totals per item since the start."""
+        out: dict[str, object] = {"frames": self.frames}
+        for kind in kinds():
+            if kind.summary is not None:
+                out[kind.section] = {
+                    app.config.name: kind.summary(app) for app in self.running(kind)
+                }
+        return out

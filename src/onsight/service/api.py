@@ -7,12 +7,14 @@ Coordinates are normalised (0-1, origin top-left); times are UTC ISO-8601 with Z
 # No `from __future__ import annotations`: FastAPI reads route annotations at run time.
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, Union
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
 
+from onsight.apps.base import EventType
+from onsight.apps.registry import event_kinds, event_type, event_types, kinds
 from onsight.config.service import EventKind
 from onsight.runtime import CameraPipeline
 from onsight.service.auth import User
@@ -27,27 +29,14 @@ class _Out(BaseModel):
     model_config = ConfigDict(populate_by_name=True, frozen=True)
 
 
-class LineOut(_Out):
-    name: str
-    in_: int = Field(alias="in", description="Crossings in since the service started.")
-    out: int = Field(description="Crossings out since the service started.")
-    in_name: str = Field(description="What an `in` crossing means here, e.g. 'enter'.")
-    out_name: str = Field(description="What an `out` crossing means here.")
-    points: list[list[float]] = Field(description="Two points A, B (normalised).")
-
-
-class ZoneOut(_Out):
-    name: str
-    current: int = Field(description="Objects in the zone in the last analysed frame.")
-    polygon: list[list[float]] = Field(description="Vertices (normalised).")
-
-
 class CameraOut(_Out):
+    """A camera, and per app kind section (`lines`, `zones`, ...) its running items: name,
+    geometry and live figures (e.g. a line's crossings since the service started)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
     name: str
     purpose: str
     connected: bool
-    lines: list[LineOut]
-    zones: list[ZoneOut]
 
 
 class Healthz(_Out):
@@ -55,91 +44,47 @@ class Healthz(_Out):
     cameras: dict[str, bool] = Field(description="Camera name -> source connected.")
 
 
-class CrossingOut(_Out):
-    kind: Literal["crossing"]
-    time: str = Field(description="When the line was crossed (UTC, ISO-8601 with Z).")
-    camera: str
-    line: str
-    direction: Literal["in", "out"]
-    class_name: str = Field(alias="class")
-
-
-class ZoneMinuteOut(_Out):
-    kind: Literal["zone_minute"]
-    time: str = Field(description="Start of the minute (UTC, ISO-8601 with Z).")
-    camera: str
-    zone: str
-    class_name: str = Field(alias="class")
-    mean: float = Field(description="Mean number of objects in the zone over the minute.")
-    peak: int
-    samples: int = Field(description="Analysed frames the mean is over.")
-
-
-class ZoneDwellOut(_Out):
-    kind: Literal["zone_dwell"]
-    time: str = Field(description="Start of the hour (UTC, ISO-8601 with Z).")
-    camera: str
-    zone: str
-    class_name: str = Field(alias="class")
-    people: int = Field(description="Distinct visitors (at least 5, else not released).")
-    median_seconds: float
-    p90_seconds: float
-
-
-EventOut = Annotated[CrossingOut | ZoneMinuteOut | ZoneDwellOut, Field(discriminator="kind")]
+def _event_model(event: EventType) -> type[BaseModel]:
+    """The response model of one event kind, from its registry entry."""
+    fields: dict[str, Any] = {
+        "kind": (Literal[event.kind], Field(description=event.description)),
+        "time": (str, Field(description="UTC, ISO-8601 with Z.")),
+        "camera": (str, ...),
+        event.name_column: (str, ...),
+    }
+    for column in event.columns:
+        annotation = column.python | None if column.nullable else column.python
+        key = column.attribute or column.name
+        fields[key] = (annotation, Field(alias=column.name, description=column.description))
+    name = "".join(part.title() for part in event.kind.split("_")) + "Out"
+    return create_model(name, __base__=_Out, **fields)
 
 
 def camera_out(pipeline: CameraPipeline) -> CameraOut:
-    lines = [
-        LineOut(
-            name=line.config.name,
-            in_=line.total("in"),
-            out=line.total("out"),
-            in_name=line.config.in_name,
-            out_name=line.config.out_name,
-            points=line.config.points,
-        )
-        for line in list(pipeline.lines)
-    ]
-    zones = [
-        ZoneOut(name=zone.config.name, current=zone.current, polygon=zone.config.polygon)
-        for zone in list(pipeline.zones)
-    ]
+    sections: dict[str, list[dict[str, Any]]] = {}
+    for kind in kinds():
+        if kind.state is not None:
+            states = [kind.state(app) for app in pipeline.running(kind)]
+            sections[kind.section] = sections.get(kind.section, []) + states
     return CameraOut(
         name=pipeline.camera.name,
         purpose=pipeline.camera.purpose,
         connected=pipeline.health().connected,
-        lines=lines,
-        zones=zones,
+        **sections,
     )
 
 
-def event_out(row: EventRow) -> CrossingOut | ZoneMinuteOut | ZoneDwellOut:
-    common = {"time": row.time, "camera": row.camera, "class_name": row.class_name}
-    if row.kind == "crossing":
-        return CrossingOut(kind="crossing", line=row.name, direction=row.direction, **common)
-    if row.kind == "zone_minute":
-        return ZoneMinuteOut(
-            kind="zone_minute",
-            zone=row.name,
-            mean=row.mean,
-            peak=row.peak,
-            samples=row.samples,
-            **common,
-        )
-    return ZoneDwellOut(
-        kind="zone_dwell",
-        zone=row.name,
-        people=row.people,
-        median_seconds=row.median_seconds,
-        p90_seconds=row.p90_seconds,
-        **common,
-    )
+def event_out(row: EventRow) -> dict[str, Any]:
+    event = event_type(row.kind)
+    return {"kind": row.kind, "time": row.time, "camera": row.camera,
+            event.name_column: row.name, **row.fields}  # fmt: skip
 
 
 def router(web: Web) -> APIRouter:
     routes = APIRouter()
     context = web.context
+    models = [_event_model(event) for event in event_types()]
+    EventOut = Annotated[Union[tuple(models)], Field(discriminator="kind")]  # type: ignore[valid-type]  # noqa: UP007
 
     @routes.get("/healthz", tags=["health"])
     def healthz() -> Healthz:
@@ -165,8 +110,10 @@ def router(web: Web) -> APIRouter:
         until: Annotated[datetime | None, Query(description="Exclusive; naive is UTC.")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-    ) -> list[EventOut]:
-        """Recorded events, newest first: crossings, zone minutes and hourly dwell."""
+    ) -> list[EventOut]:  # type: ignore[valid-type]
+        """Recorded events, newest first: every app kind's events and aggregates."""
+        if kind is not None and kind not in event_kinds():
+            raise HTTPException(422, f"kind: one of {', '.join(event_kinds())}")
         where = EventFilter(camera, kind, since, until)
         return [event_out(row) for row in web.queries.events(where, limit, offset)]
 

@@ -25,7 +25,7 @@ from types import TracebackType
 from typing import Literal, Self, get_args
 
 from onsight.errors import OnsightError
-from onsight.events.store import utc_iso
+from onsight.types import utc_iso
 
 Role = Literal["admin", "viewer"]
 ROLES: tuple[Role, ...] = get_args(Role)

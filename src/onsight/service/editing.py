@@ -16,6 +16,8 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from onsight.apps.line_count import KIND as LINES
+from onsight.apps.occupancy import KIND as ZONES
 from onsight.config._base import Polygon
 from onsight.config.editor import save_geometry
 from onsight.config.models import CameraConfig, LineConfig, ZoneConfig
@@ -36,8 +38,7 @@ class GeometryError(ValueError):
 
 
 class Drawing(NamedTuple):
-    lines: list[LineConfig]
-    zones: list[ZoneConfig]
+    sections: dict[str, list[Any]]  # camera config section (e.g. "lines") -> items
     ignore: list[Polygon]
 
 
@@ -112,8 +113,8 @@ def parse_geometry(text: str, pipeline: CameraPipeline) -> Drawing:
         raise GeometryError("the drawing could not be read; reload the editor") from None
     if not isinstance(data, dict):
         raise GeometryError("the drawing could not be read; reload the editor")
-    old_lines = {line.config.name: line.config.model_dump() for line in list(pipeline.lines)}
-    old_zones = {zone.config.name: zone.config.model_dump() for zone in list(pipeline.zones)}
+    old_lines = {line.config.name: line.config.model_dump() for line in (pipeline.running(LINES))}
+    old_zones = {zone.config.name: zone.config.model_dump() for zone in (pipeline.running(ZONES))}
     lines = [
         LineConfig.model_validate(fields)
         for fields in _merged(_items(data, "lines"), old_lines, "points", LineConfig, "line")
@@ -132,18 +133,18 @@ def parse_geometry(text: str, pipeline: CameraPipeline) -> Drawing:
         checked = CameraConfig.model_validate(camera)
     except ValidationError as exc:
         raise GeometryError(_message(exc)) from None
-    return Drawing(lines, zones, checked.ignore)
+    return Drawing({"lines": lines, "zones": zones}, checked.ignore)
 
 
 def _current(pipeline: CameraPipeline) -> dict[str, Any]:
     return {
         "lines": [
             {"name": c.name, "points": c.points, "in_name": c.in_name}
-            for c in (line.config for line in list(pipeline.lines))
+            for c in (line.config for line in (pipeline.running(LINES)))
         ],
         "zones": [
             {"name": c.name, "polygon": c.polygon}
-            for c in (zone.config for zone in list(pipeline.zones))
+            for c in (zone.config for zone in (pipeline.running(ZONES)))
         ],
         "ignore": pipeline.camera.ignore,
     }
@@ -165,8 +166,8 @@ def router(web: Web) -> APIRouter:
         status: int = 200,
     ) -> HTMLResponse:
         size = frame_size(pipeline)
-        lines = [line.config for line in list(pipeline.lines)]
-        zones = [zone.config for zone in list(pipeline.zones)]
+        lines = [line.config for line in (pipeline.running(LINES))]
+        zones = [zone.config for zone in (pipeline.running(ZONES))]
         return web.page(
             request,
             "editor.html.j2",
@@ -204,8 +205,7 @@ def router(web: Web) -> APIRouter:
             return render(request, user, pipeline, shown, str(exc), status=400)
         with lock:
             before = Drawing(
-                [x.config for x in pipeline.lines],
-                [z.config for z in pipeline.zones],
+                {key: getattr(pipeline.camera, key) for key in drawing.sections},
                 pipeline.camera.ignore,
             )
             try:
@@ -224,8 +224,7 @@ def router(web: Web) -> APIRouter:
             "config_change",
             user,
             camera=name,
-            lines=[line.name for line in drawing.lines],
-            zones=[zone.name for zone in drawing.zones],
+            **{key: [item.name for item in items] for key, items in drawing.sections.items()},
             ignored_areas=len(drawing.ignore),
             source="editor",
         )

@@ -10,6 +10,8 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from onsight.apps.line_count import KIND as LINES
+from onsight.apps.occupancy import KIND as ZONES
 from onsight.config.models import LineConfig, ZoneConfig
 from onsight.runtime import CameraPipeline
 
@@ -89,7 +91,7 @@ def overlay(
 
 def pipeline_overlay(pipeline: CameraPipeline) -> Overlay:
     return overlay(
-        [line.config for line in list(pipeline.lines)],
-        [zone.config for zone in list(pipeline.zones)],
+        [line.config for line in (pipeline.running(LINES))],
+        [zone.config for zone in (pipeline.running(ZONES))],
         frame_size(pipeline),
     )

@@ -8,11 +8,11 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from onsight.config.service import EVENT_KINDS, EventKind
-from onsight.events.store import utc_iso
+from onsight.apps.registry import event_kinds, event_types
+from onsight.config.service import EventKind
 from onsight.privacy.notice import render_notice
 from onsight.service import charts
 from onsight.service.api import camera_out
@@ -21,6 +21,7 @@ from onsight.service.metrics import sink_name
 from onsight.service.overlay import pipeline_overlay
 from onsight.service.queries import EXPORT_LIMIT, EventFilter, EventRow, local_day_start
 from onsight.service.web import Web
+from onsight.types import utc_iso
 
 PAGE_ROWS = 50
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -29,10 +30,6 @@ _NOTICE_CSP = (
     "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; "
     "base-uri 'none'; form-action 'none'"
 )
-_CSV_COLUMNS = (
-    "kind", "time", "camera", "name", "class", "direction", "mean", "peak", "samples",
-    "people", "median_seconds", "p90_seconds",
-)  # fmt: skip
 
 
 def day_filter(
@@ -80,12 +77,11 @@ def _csv_cell(value: object) -> object:
 def _csv(rows: list[EventRow]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(_CSV_COLUMNS)
+    # One column per field of any event kind, in registry order, `class` first.
+    fields = list(dict.fromkeys(["class", *(c.name for e in event_types() for c in e.columns)]))
+    writer.writerow(["kind", "time", "camera", "name", *fields])
     for row in rows:
-        values = (
-            row.kind, row.time, row.camera, row.name, row.class_name, row.direction, row.mean,
-            row.peak, row.samples, row.people, row.median_seconds, row.p90_seconds,
-        )  # fmt: skip
+        values = [row.kind, row.time, row.camera, row.name, *(row.fields.get(f) for f in fields)]
         writer.writerow([_csv_cell(v) for v in values])
     return out.getvalue()
 
@@ -161,13 +157,13 @@ def router(web: Web) -> APIRouter:
         if camera and camera not in cameras:
             errors.append(f"camera: no camera named {camera!r}")
             camera = ""
-        if kind and kind not in EVENT_KINDS:
-            errors.append(f"kind: one of {', '.join(EVENT_KINDS)}")
+        if kind and kind not in event_kinds():
+            errors.append(f"kind: one of {', '.join(event_kinds())}")
             kind = ""
         first, last = _parse_day(from_, "from", errors), _parse_day(to, "to", errors)
         number = int(page) if page.isascii() and page.isdigit() and 0 < len(page) < 6 else 1
         number = max(number, 1)
-        where = day_filter(camera, kind or None, first, last)  # type: ignore[arg-type]
+        where = day_filter(camera, kind or None, first, last)
         rows = web.queries.events(where, PAGE_ROWS + 1, (number - 1) * PAGE_ROWS)
         shown = {"camera": camera, "kind": kind, "from": from_ * bool(first), "to": to * bool(last)}
         query = {k: v for k, v in shown.items() if v}
@@ -181,7 +177,7 @@ def router(web: Web) -> APIRouter:
             user,
             rows=rows[:PAGE_ROWS],
             cameras=cameras,
-            kinds=EVENT_KINDS,
+            kinds=event_kinds(),
             form=query,
             errors=errors,
             page=number,
@@ -207,6 +203,8 @@ def router(web: Web) -> APIRouter:
         to: Annotated[date | None, Query(description="Last day (inclusive)")] = None,
     ) -> Response:
         """The events the /events page shows for these filters, as CSV (audited)."""
+        if kind is not None and kind not in event_kinds():
+            raise HTTPException(422, f"kind: one of {', '.join(event_kinds())}")
         where = day_filter(camera, kind, from_, to)
         rows = web.queries.events(where, EXPORT_LIMIT)
         web.audit("export", user, filters=where.query(), rows=len(rows), format="csv")

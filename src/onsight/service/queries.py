@@ -7,6 +7,7 @@ server's local time zone (SQLite's 'localtime' and Python's `astimezone()` agree
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,34 +15,28 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
 
-from onsight.config.service import EVENT_KINDS, EventKind
-from onsight.events.store import utc_iso
+from onsight.apps.base import EventType, Value
+from onsight.apps.registry import event_kinds, event_type
+from onsight.types import utc_iso
 
-_SELECTS: dict[EventKind, tuple[str, str]] = {
-    # kind -> (select list and table, time column); the columns line up for UNION ALL
-    "crossing": (
-        "SELECT 'crossing', time, camera, line, class, direction, "
-        "NULL, NULL, NULL, NULL, NULL, NULL FROM crossings",
-        "time",
-    ),
-    "zone_minute": (
-        "SELECT 'zone_minute', minute, camera, zone, class, NULL, "
-        "mean, peak, samples, NULL, NULL, NULL FROM zone_minutes",
-        "minute",
-    ),
-    "zone_dwell": (
-        "SELECT 'zone_dwell', hour, camera, zone, class, NULL, "
-        "NULL, NULL, NULL, people, median_seconds, p90_seconds FROM zone_dwell",
-        "hour",
-    ),
-}
+
+def _select(event: EventType) -> str:
+    """kind, time, camera, name, and the other columns as one JSON object: every kind's
+    select lines up for UNION ALL."""
+    pairs = ", ".join(f"'{c.name}', \"{c.name}\"" for c in event.columns)
+    return (
+        f"SELECT '{event.kind}', {event.time_column}, camera, {event.name_column}, "
+        f"json_object({pairs}) FROM {event.table}"
+    )
+
+
 EXPORT_LIMIT = 1_000_000  # rows in one CSV download
 
 
 @dataclass(frozen=True)
 class EventFilter:
     camera: str | None = None
-    kind: EventKind | None = None
+    kind: str | None = None  # an event kind from the registry
     since: datetime | None = None  # inclusive
     until: datetime | None = None  # exclusive
 
@@ -61,18 +56,27 @@ class EventFilter:
 
 @dataclass(frozen=True)
 class EventRow:
-    kind: EventKind
+    kind: str
     time: str  # UTC ISO-8601 with Z (start of the minute/hour for aggregates)
     camera: str
-    name: str  # line or zone
-    class_name: str
-    direction: str | None = None
-    mean: float | None = None
-    peak: int | None = None
-    samples: int | None = None
-    people: int | None = None
-    median_seconds: float | None = None
-    p90_seconds: float | None = None
+    name: str  # the line, zone, ... it is about
+    fields: dict[str, Value]  # the event type's columns, in order
+
+    @property
+    def class_name(self) -> str:
+        return str(self.fields.get("class", ""))
+
+    def summary(self) -> str:
+        """The fields in a few words, for the events page."""
+        return ", ".join(
+            f"{key.replace('_', ' ')} {_short(value)}"
+            for key, value in self.fields.items()
+            if key != "class" and value is not None
+        )
+
+
+def _short(value: Value) -> str:
+    return f"{value:.2f}".rstrip("0").rstrip(".") if isinstance(value, float) else str(value)
 
 
 def as_utc(moment: datetime) -> datetime:
@@ -110,8 +114,9 @@ class EventQueries:
         """Newest first."""
         parts: list[str] = []
         params: list[object] = []
-        for kind in [where.kind] if where.kind else EVENT_KINDS:
-            select, column = _SELECTS[kind]
+        for kind in [where.kind] if where.kind else event_kinds():
+            event = event_type(kind)
+            column = event.time_column
             conditions: list[str] = []
             if where.camera is not None:
                 conditions.append("camera = ?")
@@ -122,11 +127,12 @@ class EventQueries:
             if where.until is not None:
                 conditions.append(f"{column} < ?")
                 params.append(utc_iso(as_utc(where.until)))
-            parts.append(select + (" WHERE " + " AND ".join(conditions) if conditions else ""))
+            where_sql = " WHERE " + " AND ".join(conditions) if conditions else ""
+            parts.append(_select(event) + where_sql)
         sql = " UNION ALL ".join(parts) + " ORDER BY 2 DESC, 3, 4, 1 LIMIT ? OFFSET ?"
         with self._connect() as con:
             rows = con.execute(sql, [*params, limit, offset]).fetchall()
-        return [EventRow(*row) for row in rows]
+        return [EventRow(k, t, c, n, json.loads(f)) for k, t, c, n, f in rows]
 
     def crossings_by(
         self, camera: str, start: datetime, end: datetime, bucket: str

@@ -15,7 +15,6 @@ from enum import StrEnum
 
 import numpy as np
 
-from onsight.events.store import utc_iso
 from onsight.thermal.blackbody import BlackbodyMonitor
 from onsight.thermal.config import ScreeningConfig
 from onsight.thermal.environment import EnvironmentCheck
@@ -27,6 +26,7 @@ from onsight.thermal.rules import (
     rule_from_config,
     subject_reading,
 )
+from onsight.types import utc_iso
 
 # A warm blob this fraction of a measurable face (a person about twice as far away, a face
 # half hidden) still counts as somebody else in the measurement area.

@@ -329,7 +329,7 @@ def test_rule9_nothing_personal_is_persisted(tmp_path: Path) -> None:
     assert db.execute("SELECT * FROM screening_hours").fetchall() == [
         ("2024-05-01T09:00:00.000Z", "entrance", 18, 6)
     ]
-    for table in columns:
+    for table in set(columns) - {"app_schema"}:  # schema versions, not data
         assert db.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == (
             1 if table == "screening_hours" else 0
         ), f"screening wrote to {table}"
