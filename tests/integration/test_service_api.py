@@ -74,7 +74,7 @@ def _paths(service: Service) -> Iterator[tuple[str, str, str]]:
             continue
         assert isinstance(route.original_route, APIRoute | Route), route
         assert route.path is not None
-        path = route.path.replace("{name}", CAMERA)
+        path = route.path.replace("{name}", CAMERA).replace("{number}", "1")
         assert "{" not in path, f"fill the path parameters of {route.path}"
         for method in sorted((route.methods or set()) - {"HEAD"}):
             yield method, route.path, path

@@ -14,11 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Generic, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel
 
 from onsight.types import Event, Image, Tracks
+
+if TYPE_CHECKING:  # the camera schema lists the app kinds' config models
+    from onsight.config.models import CameraConfig
 
 Purpose = Literal["footfall", "occupancy", "safety", "operations", "inspection", "screening"]
 Value = str | int | float | None
@@ -67,6 +70,8 @@ class EventType:
     description: str  # what one record is (API docs)
     columns: tuple[Column, ...]
     retain: bool = False  # state that replaces the last one (MQTT retained)
+    # An alert: the dashboard shows it with a redacted snapshot of the frame it came from.
+    alert: bool = False
     key: tuple[str, ...] = ()  # unique key of an aggregate row (besides an implicit id)
     # SQL `ON CONFLICT (key) DO ...` action merging a row written twice (a restart mid-period).
     merge: str = ""
@@ -139,7 +144,8 @@ class AppKind(Generic[C, A]):
     name: str  # as in the purpose table, e.g. "line_count"
     section: str  # the camera config field holding its items, e.g. "lines"
     config: type[C]
-    build: Callable[[str, C, list[str]], A]  # (camera name, item config, model class names)
+    # (camera config, item config, model class names) -> the running app; see `per_item`
+    build: Callable[[CameraConfig, C, list[str]], A]
     events: tuple[EventType, ...]
     measures: str  # for the notice: what it measures, in words anyone can read
     purposes: frozenset[Purpose]
@@ -151,6 +157,8 @@ class AppKind(Generic[C, A]):
     # The API's and dashboard's live view of one running item (name, geometry, current
     # figures); None: the kind is not listed per camera.
     state: Callable[[A], dict[str, Any]] | None = None
+    # (state key, column label) pairs the camera page shows per item, beside the counts.
+    live: tuple[tuple[str, str], ...] = ()
     entities: Callable[[C], list[Entity]] = lambda _: []
     enabled: Callable[[C], bool] = lambda _: True  # e.g. dwell only on zones with `dwell: true`
     needs_image: bool = False
@@ -163,3 +171,8 @@ class AppKind(Generic[C, A]):
 
     def classes(self, item: C) -> list[str]:
         return list(getattr(item, "classes", ["person"]))
+
+
+def per_item(app: Callable[[str, C, list[str]], A]) -> Callable[[CameraConfig, C, list[str]], A]:
+    """`AppKind.build` for an app that needs only the camera's name from the camera config."""
+    return lambda camera, item, names: app(camera.name, item, names)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from onsight.apps.base import AppKind, Column, Entity, EventType
+from onsight.apps.base import AppKind, Column, Entity, EventType, per_item
 from onsight.apps.occupancy import ZoneConfig, in_zone
 from onsight.privacy.kanon import release_durations
 from onsight.types import Tracks, ZoneDwell
@@ -123,7 +123,7 @@ KIND: AppKind[ZoneConfig, ZoneDwellTimer] = AppKind(
     name="dwell",
     section="zones",
     config=ZoneConfig,
-    build=ZoneDwellTimer,
+    build=per_item(ZoneDwellTimer),
     events=(ZONE_DWELL,),
     measures="time spent in a zone, as a distribution over at least 5 people",
     purposes=frozenset({"footfall", "operations"}),

@@ -14,6 +14,7 @@ with the recording, still counts. A crossing is stamped when the feet crossed.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Self
@@ -22,7 +23,8 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field, model_validator
 
-from onsight.apps.base import AppKind, Column, Entity, EventType
+from onsight.apps.base import AppKind, Column, Entity, EventType, per_item
+from onsight.apps.visits import HANDOVER_S, reach_share
 from onsight.config._base import NAME_PATTERN, NormPoint, Strict
 from onsight.geometry import Point, projection_on_segment, side_of_line
 from onsight.types import Direction, LineCrossing, Tracks
@@ -50,6 +52,11 @@ class LineConfig(Strict):
     settle_frames: int = Field(
         3, ge=1, le=30, description="Analysed frames a track must stay on a side to settle there."
     )
+    alert_direction: Direction | None = Field(
+        None,
+        description="Optional: a crossing in this direction (`in` or `out`) is also a "
+        "wrong-way alert, e.g. someone walking up a one-way lane.",
+    )
 
     @model_validator(mode="after")
     def _has_length(self) -> Self:
@@ -66,19 +73,33 @@ _END_TOLERANCE = 0.02
 _BOX_MARGIN = 0.08
 # A track unseen for this long (seconds of source time) is forgotten.
 _FORGET_AFTER_S = 10.0
-# A new track that starts this soon after another was lost, no farther from where it was
-# last seen than a person walks in the time (box heights: slack + speed x seconds),
-# continues that track's side history: the tracker lost the person (occlusion, a post, a
-# crowd) and found them again under a new id.
-_HANDOVER_S = 2.0
-_HANDOVER_SLACK = 0.25
-_HANDOVER_SPEED = 0.8
+# A new track that starts within HANDOVER_S of another being lost, within walking reach,
+# continues that track's side history (see `visits`): the tracker lost the person
+# (occlusion, a post, a crowd) and found them again under a new id.
 # A box this close to a border of the picture is cut off by it.
 _EDGE = 0.01
 # Seconds on one side, however close to the line, after which that side counts as settled.
 _STAY_S = 1.0
 # ... provided they are at least this share of the margin away from it (not standing on it).
 _STAY_MARGIN = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class WrongWayAlert:
+    """A crossing of a line in its `alert_direction`. Carries no track id."""
+
+    time: datetime  # UTC, when the line was crossed
+    camera: str
+    line: str
+    direction: Direction
+    class_name: str
+
+    @property
+    def kind(self) -> str:
+        return "wrong_way"
+
+
+LineEvent = LineCrossing | WrongWayAlert
 
 
 @dataclass(slots=True)
@@ -107,6 +128,7 @@ class LineCounter:
     config: LineConfig
     class_names: list[str]
     counts: dict[Direction, dict[str, int]] = field(default_factory=lambda: {"in": {}, "out": {}})
+    wrong_way: int = 0
     _states: dict[int, _TrackSide] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -118,7 +140,7 @@ class LineCounter:
     def total(self, direction: Direction) -> int:
         return sum(self.counts[direction].values())
 
-    def update(self, tracks: Tracks) -> list[LineCrossing]:
+    def update(self, tracks: Tracks) -> list[LineEvent]:
         events: list[LineCrossing] = []
         anchors = tracks.bottom_centres()
         distances = side_of_line(self._a, self._b, anchors)
@@ -140,9 +162,9 @@ class LineCounter:
                 events.append(self._count(state, direction, tracks.wall_time))
         events += self._left_the_picture(tracks, present)
         self._forget(tracks.pts)
-        return events
+        return self._with_alerts(events)
 
-    def flush(self) -> list[LineCrossing]:
+    def flush(self) -> list[LineEvent]:
         """At the end of a recording (or on shutdown): people last seen clearly past the
         line, who had no time left to settle there, have crossed it."""
         events = []
@@ -152,6 +174,16 @@ class LineCounter:
             if pending and state.stay_since is not None and state.crossed_at is not None:
                 state.settled = side
                 events.append(self._count(state, "in" if side > 0 else "out", state.crossed_at))
+        return self._with_alerts(events)
+
+    def _with_alerts(self, crossings: list[LineCrossing]) -> list[LineEvent]:
+        """The crossings, each followed by a wrong-way alert if it went the alerted way."""
+        events: list[LineEvent] = []
+        for crossing in crossings:
+            events.append(crossing)
+            if crossing.direction == self.config.alert_direction:
+                self.wrong_way += 1
+                events.append(WrongWayAlert(*dataclasses.astuple(crossing)))
         return events
 
     def _count(self, state: _TrackSide, direction: Direction, now: datetime) -> LineCrossing:
@@ -167,7 +199,7 @@ class LineCounter:
         events = []
         for track_id, state in self._states.items():
             lost = tracks.pts - state.last_seen
-            if track_id in present or not state.at_edge or lost <= _HANDOVER_S:
+            if track_id in present or not state.at_edge or lost <= HANDOVER_S:
                 continue
             side = 1 if state.last_distance > 0 else -1
             if state.settled not in (0, side) and state.crossed_within:
@@ -230,18 +262,16 @@ class LineCounter:
         self, point: tuple[float, float], height: float, tracks: Tracks, present: set[int]
     ) -> _TrackSide:
         """The side history of the nearest recently lost track that the person could have
-        walked from in the time (at most `_HANDOVER_SPEED` box heights a second), or a
+        walked from in the time (`visits.reach_share`), or a
         fresh one."""
         best, best_share = None, 1.0
         for track_id, state in self._states.items():
             if track_id in present or state.last_point is None:
                 continue
             gone = tracks.pts - state.last_seen
-            if not 0 < gone <= _HANDOVER_S:
+            if not 0 < gone <= HANDOVER_S:
                 continue
-            (x, y), (last_x, last_y) = point, state.last_point
-            reach = max(height * (_HANDOVER_SLACK + _HANDOVER_SPEED * gone), 0.02)
-            share = float(np.hypot(x - last_x, y - last_y)) / reach
+            share = reach_share(point, state.last_point, height, gone)
             if share <= best_share:
                 best, best_share = track_id, share
         return self._states.pop(best) if best is not None else _TrackSide()
@@ -296,23 +326,61 @@ def _entities(line: LineConfig) -> list[Entity]:
                 "icon": "mdi:transit-transfer",
             },
         )
+    ] + [
+        Entity(
+            "event",
+            f"{line.name}_wrong_way",
+            "wrong_way",
+            {
+                "name": f"{line.name} wrong way",
+                "event_types": [line.alert_direction],
+                "icon": "mdi:arrow-u-left-top",
+            },
+        )
+        for _ in [line.alert_direction]
+        if line.alert_direction is not None
     ]
 
 
+WRONG_WAY = EventType(
+    kind="wrong_way",
+    table="wrong_way_alerts",
+    time_column="time",
+    name_column="line",
+    topic="wrong_way",
+    label="wrong-way alerts",
+    description="A crossing of a line in its alert direction (time: when it was crossed).",
+    columns=CROSSING.columns,
+    alert=True,
+    payload_aliases={"event_type": "direction"},
+)
+
+
+def _describe(line: LineConfig) -> str:
+    text = f"{line.name} (crossings counted as {line.in_name} / {line.out_name}"
+    if line.alert_direction is not None:
+        named = line.in_name if line.alert_direction == "in" else line.out_name
+        text += f"; crossing {named} raises a wrong-way alert"
+    return text + ")"
+
+
 def _summary(counter: LineCounter) -> dict[str, Any]:
-    return {"in": counter.total("in"), "out": counter.total("out")}
+    totals: dict[str, Any] = {"in": counter.total("in"), "out": counter.total("out")}
+    if counter.config.alert_direction is not None:
+        totals["wrong_way"] = counter.wrong_way
+    return totals
 
 
 KIND: AppKind[LineConfig, LineCounter] = AppKind(
     name="line_count",
     section="lines",
     config=LineConfig,
-    build=LineCounter,
-    events=(CROSSING,),
+    build=per_item(LineCounter),
+    events=(CROSSING, WRONG_WAY),
     measures="counts of crossings of a line, per direction",
     purposes=frozenset({"footfall", "occupancy", "operations"}),
     heading="Counting lines",
-    describe=lambda line: f"{line.name} (crossings counted as {line.in_name} / {line.out_name})",
+    describe=_describe,
     summary=_summary,
     state=lambda counter: {
         "name": counter.config.name,

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field, model_validator
 
-from onsight.apps.base import AppKind, Column, Entity, EventType
+from onsight.apps.base import AppKind, Column, Entity, EventType, per_item
 from onsight.config._base import NAME_PATTERN, Polygon, Strict, require_area
 from onsight.geometry import points_in_polygon
 from onsight.types import Tracks, ZoneMinute
@@ -45,12 +45,41 @@ def in_zone(
     return inside
 
 
+@dataclass(frozen=True, slots=True)
+class Minute:
+    start: datetime  # UTC, start of the minute
+    mean: float
+    peak: int
+    samples: int
+
+
 @dataclass(slots=True)
-class _Minute:
-    start: datetime
+class MinuteTally:
+    """Mean and peak of a per-frame count over each wall-clock minute."""
+
+    start: datetime | None = None
     total: int = 0
     peak: int = 0
     samples: int = 0
+
+    def add(self, moment: datetime, value: int) -> list[Minute]:
+        """Count one frame; returns the previous minute when this frame starts a new one."""
+        start = moment.replace(second=0, microsecond=0)
+        closed = self.close() if self.start is not None and self.start != start else []
+        if self.start is None:
+            self.start = start
+        self.total += value
+        self.peak = max(self.peak, value)
+        self.samples += 1
+        return closed
+
+    def close(self) -> list[Minute]:
+        """The minute in progress (partial at the end of a file or on shutdown), if any."""
+        if self.start is None:
+            return []
+        minute = Minute(self.start, self.total / self.samples, self.peak, self.samples)
+        self.start, self.total, self.peak, self.samples = None, 0, 0, 0
+        return [minute]
 
 
 @dataclass
@@ -64,7 +93,7 @@ class ZoneOccupancy:
     peak: int = 0
     frames: int = 0
     _sum: int = 0
-    _minute: _Minute | None = field(default=None, repr=False)
+    _minutes: MinuteTally = field(default_factory=MinuteTally, repr=False)
 
     def __post_init__(self) -> None:
         self._polygon = [(p[0], p[1]) for p in self.config.polygon]
@@ -81,33 +110,18 @@ class ZoneOccupancy:
         self.peak = max(self.peak, self.current)
         self.frames += 1
         self._sum += self.current
-        closed: list[ZoneMinute] = []
-        start = tracks.wall_time.replace(second=0, microsecond=0)
-        if self._minute is not None and self._minute.start != start:
-            closed.append(self._close())
-        if self._minute is None:
-            self._minute = _Minute(start)
-        self._minute.total += self.current
-        self._minute.peak = max(self._minute.peak, self.current)
-        self._minute.samples += 1
-        return closed
+        return self._events(self._minutes.add(tracks.wall_time, self.current))
 
     def flush(self) -> list[ZoneMinute]:
         """Emit the current, partial minute (at the end of a file or on shutdown)."""
-        return [self._close()] if self._minute is not None else []
+        return self._events(self._minutes.close())
 
-    def _close(self) -> ZoneMinute:
-        minute, self._minute = self._minute, None
-        assert minute is not None
-        return ZoneMinute(
-            minute=minute.start,
-            camera=self.camera,
-            zone=self.config.name,
-            class_name="+".join(sorted(self._classes)),
-            mean=minute.total / minute.samples,
-            peak=minute.peak,
-            samples=minute.samples,
-        )
+    def _events(self, minutes: list[Minute]) -> list[ZoneMinute]:
+        classes = "+".join(sorted(self._classes))
+        return [
+            ZoneMinute(m.start, self.camera, self.config.name, classes, m.mean, m.peak, m.samples)
+            for m in minutes
+        ]
 
 
 ZONE_MINUTE = EventType(
@@ -160,7 +174,7 @@ KIND: AppKind[ZoneConfig, ZoneOccupancy] = AppKind(
     name="occupancy",
     section="zones",
     config=ZoneConfig,
-    build=ZoneOccupancy,
+    build=per_item(ZoneOccupancy),
     events=(ZONE_MINUTE,),
     measures="number of people or vehicles in a zone, as per-minute mean and peak",
     purposes=frozenset({"footfall", "occupancy", "safety", "operations"}),

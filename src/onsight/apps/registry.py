@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from onsight.apps import dwell, line_count, occupancy
+from onsight.apps import dwell, line_count, occupancy, queue, restricted, station
 from onsight.apps.base import AppKind, EventType, Purpose
 
 KINDS: list[AppKind[Any, Any]] = [
     line_count.KIND,
     occupancy.KIND,
     dwell.KIND,
+    queue.KIND,
+    restricted.KIND,
+    station.KIND,
 ]
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
 from onsight.apps.line_count import LineConfig as LineConfig
 from onsight.apps.occupancy import ZoneConfig as ZoneConfig
+from onsight.apps.queue import QueueConfig
+from onsight.apps.restricted import RestrictedConfig
+from onsight.apps.station import StationConfig
 from onsight.config._base import NAME_PATTERN, Polygon, require_area
 from onsight.config._base import Strict as _Strict
 from onsight.config.privacy import CameraPrivacy, PrivacyConfig
@@ -87,6 +90,18 @@ class CameraConfig(_Strict):
     motion: MotionConfig = Field(default_factory=lambda: MotionConfig(), description="Motion gate.")
     lines: list[LineConfig] = Field(default_factory=list, description="Counting lines.")
     zones: list[ZoneConfig] = Field(default_factory=list, description="Occupancy zones.")
+    queues: list[QueueConfig] = Field(
+        default_factory=list, description="Queues: length, and waiting times per hour."
+    )
+    restricted: list[RestrictedConfig] = Field(
+        default_factory=list,
+        description="Restricted areas: an alert when a person or vehicle stays in one.",
+    )
+    stations: list[StationConfig] = Field(
+        default_factory=list,
+        description="Workstations: cycle times per station and hour, never per person "
+        "(purpose `operations` only).",
+    )
     ignore: list[Polygon] = Field(
         default_factory=list,
         description="Polygons (normalised) where nothing detected is counted: a poster, a "
@@ -138,13 +153,22 @@ class CameraConfig(_Strict):
             )
         return self
 
-    @field_validator("lines", "zones")
+    @field_validator("lines", "zones", "queues", "restricted", "stations")
     @classmethod
-    def _unique_names(
-        cls, items: list[LineConfig] | list[ZoneConfig]
-    ) -> list[LineConfig] | list[ZoneConfig]:
+    def _unique_names(cls, items: list[Any]) -> list[Any]:
         _require_unique([item.name for item in items])
         return items
+
+    @model_validator(mode="after")
+    def _served_lines_exist(self) -> Self:
+        lines = {line.name for line in self.lines}
+        for queue in self.queues:
+            if queue.served_line is not None and queue.served_line not in lines:
+                raise ValueError(
+                    f"queue {queue.name!r}: served_line {queue.served_line!r} is not one of "
+                    f"this camera's lines ({', '.join(sorted(lines)) or 'none'})"
+                )
+        return self
 
 
 class DetectorConfig(_Strict):

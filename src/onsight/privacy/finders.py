@@ -8,16 +8,19 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from onsight.config.models import DetectorConfig
 from onsight.detect import make_detector
 from onsight.detect.protocol import Detector
 from onsight.privacy.faces import FaceDetector, find_weights
 from onsight.types import FloatArray, Image
 
 REDACTION_SCORE = 0.1
+
+if TYPE_CHECKING:  # the config schema lists the apps, which use privacy.kanon
+    from onsight.config.models import DetectorConfig
 
 
 class ModelFinders:

@@ -13,12 +13,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
 
 import cv2
 import numpy as np
 
-from onsight.config.models import CameraConfig
 from onsight.errors import OnsightError
 from onsight.privacy._encode import encode, write
 from onsight.types import FloatArray, Image
@@ -36,6 +35,9 @@ _WHOLE_FRAME_CELLS = 24  # cells across a fully obliterated frame
 _MASK_COLOUR = (64, 64, 64)
 
 Mode = Literal["people", "faces", "none"]
+
+if TYPE_CHECKING:  # the config schema lists the apps, which use privacy.kanon
+    from onsight.config.models import CameraConfig
 
 
 class Finders(Protocol):

@@ -13,7 +13,7 @@ from typing import Any, TypeVar, cast
 import numpy as np
 
 from onsight.apps.base import App, AppKind, FrameView
-from onsight.apps.registry import kinds
+from onsight.apps.registry import event_type, kinds
 from onsight.config._base import Polygon
 from onsight.config.models import CameraConfig
 from onsight.detect.protocol import Detector
@@ -37,6 +37,19 @@ class FrameResult:
     tracks: Tracks
     people: FloatArray  # every detection of a counted class, normalised (for redaction)
     events: list[Event] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AlertShot:
+    """An alert with the frame it came from, for the dashboard (unredacted in memory only:
+    it is shown through `privacy.redact`, like the live view)."""
+
+    number: int  # running number of alerts on this camera since start
+    event: Event
+    result: FrameResult
+
+
+ALERTS_KEPT = 10  # recent alert frames held per camera
 
 
 def wanted_class_ids(camera: CameraConfig, class_names: Sequence[str]) -> IntArray:
@@ -68,7 +81,7 @@ def _build(
             same = next((app for app in old if app.config == item), None)
             if same is not None:
                 old.remove(same)
-            apps.append(same if same is not None else kind.build(camera.name, item, names))
+            apps.append(same if same is not None else kind.build(camera, item, names))
         built[kind.name] = apps
     kept = {id(app) for apps in built.values() for app in apps}
     dropped = [app for apps in running.values() for app in apps if id(app) not in kept]
@@ -124,6 +137,8 @@ class CameraPipeline:
         self.detect_latency = LatencyHistogram()
         self._latest: FrameResult | None = None
         self._apps_lock = threading.Lock()  # `apply_geometry` swaps apps between frames
+        self._alerts: deque[AlertShot] = deque(maxlen=ALERTS_KEPT)
+        self.alert_count = 0
 
     @property
     def skip_ratio(self) -> float:
@@ -206,7 +221,15 @@ class CameraPipeline:
         self._rate_window.append(time.monotonic())
         result = FrameResult(frame, tracks, people, events)
         self._latest = result
+        for event in events:
+            if event_type(event.kind).alert:
+                self.alert_count += 1
+                self._alerts.append(AlertShot(self.alert_count, event, result))
         return result
+
+    def alerts(self) -> list[AlertShot]:
+        """The most recent alerts with their frames, newest first."""
+        return list(reversed(self._alerts))
 
     def _outside_ignored(self, detections: Detections, normalised: FloatArray) -> Detections:
         """Drop detections standing in the camera's `ignore` polygons (still blurred, as

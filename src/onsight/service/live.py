@@ -102,4 +102,17 @@ def router(web: Web) -> APIRouter:
         web.audit("image_view", user, camera=name, kind="snapshot")
         return Response(jpeg, media_type="image/jpeg")
 
+    @routes.get("/cameras/{name}/alerts/{number}.jpg")
+    def alert_image(
+        name: str, number: int, user: Annotated[User, Depends(web.auth.user)]
+    ) -> Response:
+        """The frame an alert came from, redacted; only the last few alerts are kept."""
+        pipeline = web.pipeline(name)
+        shot = next((s for s in pipeline.alerts() if s.number == number), None)
+        if shot is None:
+            raise HTTPException(404, "that alert's image is no longer kept")
+        jpeg = _redacted_jpeg(pipeline, shot.result, context.finders)
+        web.audit("image_view", user, camera=name, kind="alert")
+        return Response(jpeg, media_type="image/jpeg")
+
     return routes

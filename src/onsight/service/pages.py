@@ -4,6 +4,7 @@
 
 import csv
 import io
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 from urllib.parse import urlencode
@@ -11,9 +12,11 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
-from onsight.apps.registry import event_kinds, event_types
+from onsight.apps.registry import event_kinds, event_type, event_types, kinds
 from onsight.config.service import EventKind
 from onsight.privacy.notice import render_notice
+from onsight.runtime import CameraPipeline
+from onsight.runtime.pipeline import AlertShot
 from onsight.service import charts
 from onsight.service.api import camera_out
 from onsight.service.auth import User
@@ -117,6 +120,35 @@ def _camera_charts(web: Web, camera: str) -> list[charts.Chart]:
     ]
 
 
+@dataclass(frozen=True)
+class Panel:
+    """One app kind's live figures on the camera page: a row per configured item."""
+
+    heading: str
+    labels: tuple[str, ...]
+    rows: list[tuple[str, list[object]]]  # (item name, values in `labels` order)
+
+
+def _panels(pipeline: CameraPipeline) -> list[Panel]:
+    panels = []
+    for kind in kinds():
+        running = pipeline.running(kind)
+        if kind.state is None or not kind.live or not running:
+            continue
+        states = [kind.state(app) for app in running]
+        rows = [(str(s["name"]), [s.get(key) for key, _ in kind.live]) for s in states]
+        panels.append(Panel(kind.heading, tuple(label for _, label in kind.live), rows))
+    return panels
+
+
+def _alert_row(shot: AlertShot) -> dict[str, object]:
+    values = event_type(shot.event.kind).record(shot.event)
+    when = next(iter(values.values()))
+    stamp = utc_iso(when) if isinstance(when, datetime) else str(when)
+    return {"number": shot.number, "kind": shot.event.kind, "time": stamp,
+            "name": list(values.values())[2], "class": values.get("class", "")}  # fmt: skip
+
+
 def router(web: Web) -> APIRouter:
     routes = APIRouter()
     context = web.context
@@ -137,6 +169,9 @@ def router(web: Web) -> APIRouter:
             camera=camera_out(pipeline),
             overlay=pipeline_overlay(pipeline),
             charts=_camera_charts(web, name),
+            panels=_panels(pipeline),
+            alerts=[_alert_row(shot) for shot in pipeline.alerts()],
+            local_time=_local_time,
             error=web.scrub(context.runner.errors.get(name) or ""),
             nav="overview",
         )
