@@ -126,3 +126,13 @@ def test_a_zone_someone_is_seen_in_though_nobody_was_there_is_a_phantom() -> Non
     assert overall["zone_mean_error"] == 0.1
     shown = empty_but_seen.as_dict()
     assert shown["mean_error"] is None and shown["frame_mae"] == 0.4
+
+
+def test_true_spells_bridge_short_absences_and_end_at_the_served_line() -> None:
+    from onsight.evaluate.truth import _spells_of
+
+    times = [i / 10 for i in range(100)]
+    inside = [t < 3 or 4 <= t < 6 or t >= 9 for t in times]  # out 1 s, then 3 s
+    assert _spells_of(times, inside, [False] * 100) == pytest.approx([5.9, 0.9])
+    crossed = [abs(t - 2.0) < 1e-9 for t in times]  # crossed the served line at 2 s
+    assert _spells_of(times, inside, crossed) == pytest.approx([2.0, 0.9])

@@ -89,6 +89,10 @@ def evaluate_command(
             out.print(_line_table(report))
         if report.zones:
             out.print(_zone_table(report))
+        if report.queues:
+            out.print(_queue_table(report))
+        if report.restricted:
+            out.print(_area_table(report))
 
 
 def _line_table(report: CameraReport) -> Table:
@@ -124,6 +128,39 @@ def _zone_table(report: CameraReport) -> Table:
             str(z.measured_peak),
         )
     return table
+
+
+def _queue_table(report: CameraReport) -> Table:
+    table = Table(title=f"{report.camera}: queues (waits over every visit, before k >= 5)")
+    for column in ("queue", "true len", "len", "error", "true visits", "visits",
+                   "true median wait", "median wait", "error"):  # fmt: skip
+        table.add_column(column, justify="left" if column == "queue" else "right")
+    for name, q in report.queues.items():
+        d = q.as_dict()
+        table.add_row(
+            name, f"{q.true_mean_length:.2f}", f"{q.measured_mean_length:.2f}",
+            _percent(q.length_error), str(d["true_visits"]), str(d["measured_visits"]),
+            _seconds(d["true_median_wait_s"]), _seconds(d["measured_median_wait_s"]),
+            _percent(q.wait_error),
+        )  # fmt: skip
+    return table
+
+
+def _area_table(report: CameraReport) -> Table:
+    table = Table(title=f"{report.camera}: restricted areas")
+    for column in ("area", "true stays over the limit", "alerts", "error"):
+        table.add_column(column, justify="left" if column == "area" else "right")
+    for name, a in report.restricted.items():
+        table.add_row(name, str(a.true_stays), str(a.alerts), _percent(a.error))
+    return table
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _seconds(value: object) -> str:
+    return "-" if not isinstance(value, float) else f"{value:.1f} s"
 
 
 def _ratio(value: float | None) -> str:

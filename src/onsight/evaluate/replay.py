@@ -1,5 +1,6 @@
 """Run one camera on its recording and record what the evaluation compares: crossings with
-their source time, and each analysed frame's zone occupancy. Nothing is stored."""
+their source time, each analysed frame's zone occupancy and queue length, the queue waits
+and the restricted-area alerts. Nothing is stored."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from onsight.apps.occupancy import KIND as ZONES
+from onsight.apps.queue import KIND as QUEUES
+from onsight.apps.restricted import RestrictedAlert
 from onsight.config.models import CameraConfig
 from onsight.detect.protocol import Detector
 from onsight.events import EventBus
@@ -35,6 +38,9 @@ class Observed:
     frames: int = 0
     crossings: dict[str, list[CountedCrossing]] = field(default_factory=dict)
     occupancy: dict[str, dict[float, int]] = field(default_factory=dict)  # zone -> pts -> count
+    queue_length: dict[str, dict[float, int]] = field(default_factory=dict)  # queue -> pts -> n
+    waits: dict[str, list[float]] = field(default_factory=dict)  # queue -> every visit's wait
+    alerts: dict[str, int] = field(default_factory=dict)  # restricted area -> alerts
 
 
 def observe(
@@ -47,6 +53,8 @@ def observe(
     observed = Observed(
         crossings={line.name: [] for line in camera.lines},
         occupancy={zone.name: {} for zone in camera.zones},
+        queue_length={queue.name: {} for queue in camera.queues},
+        alerts={area.name: 0 for area in camera.restricted},
     )
 
     def collect(events: Sequence[Event]) -> None:
@@ -55,6 +63,8 @@ def observe(
             if isinstance(event, LineCrossing):
                 seconds = (event.time - _EPOCH).total_seconds()
                 observed.crossings[event.line].append(CountedCrossing(seconds, event.direction))
+            elif isinstance(event, RestrictedAlert):
+                observed.alerts[event.area] += 1
 
     bus = EventBus([_Sink(collect)])
     pipeline = CameraPipeline(camera, detector, bus, started=_EPOCH)
@@ -62,6 +72,8 @@ def observe(
     def record(result: FrameResult) -> None:
         for zone in pipeline.running(ZONES):
             observed.occupancy[zone.config.name][result.frame.pts] = zone.current
+        for queue in pipeline.running(QUEUES):
+            observed.queue_length[queue.config.name][result.frame.pts] = queue.length
         if on_frame is not None:
             on_frame(result)
 
@@ -70,4 +82,5 @@ def observe(
     finally:
         bus.close()
     observed.frames = pipeline.frames
+    observed.waits = {queue.config.name: list(queue.waits) for queue in pipeline.running(QUEUES)}
     return observed

@@ -30,6 +30,7 @@ from onsight.types import Direction
 
 PERSON_CLASSES = (1, -1)
 MIN_STAY_S = 0.3
+SPELL_GAP_S = 2.0  # as the apps: a shorter absence from an area does not end a visit
 FloatArray = npt.NDArray[np.float64]
 
 
@@ -91,6 +92,42 @@ class Sequence:
         polygon = [(p[0], p[1]) for p in zone.polygon]
         here = self.anchors[self.frames == frame].astype(np.float32)
         return int(points_in_polygon(polygon, here).sum())
+
+    def spells(
+        self, polygon: list[list[float]], served: tuple[Point, Point] | None = None
+    ) -> list[float]:
+        """Every labelled person's spells in the polygon, in seconds: from the first frame
+        inside to the last (or to crossing `served`), absences under SPELL_GAP_S bridged."""
+        corners = [(p[0], p[1]) for p in polygon]
+        found: list[float] = []
+        for trajectory in self.trajectories:
+            anchors = trajectory.anchors.astype(np.float32)
+            inside = points_in_polygon(corners, anchors)
+            times = [self.frame_time(int(f)) for f in trajectory.frames]
+            crossed = [
+                k > 0
+                and served is not None
+                and self._meets_line(served, anchors[k - 1], anchors[k])
+                for k in range(len(times))
+            ]
+            found += _spells_of(times, inside.tolist(), crossed)
+        return found
+
+    def mean_occupancy(self, polygon: list[list[float]], seconds: list[float]) -> float:
+        """Mean number of labelled people in the polygon at these moments of the clip."""
+        corners = [(p[0], p[1]) for p in polygon]
+        counts = [
+            int(points_in_polygon(corners, self.anchors[self.frames == self.frame_at(t)]).sum())
+            for t in seconds
+        ]
+        return float(np.mean(counts)) if counts else 0.0
+
+    def _meets_line(self, line: tuple[Point, Point], p: FloatArray, q: FloatArray) -> bool:
+        a, b = line
+        sides = side_of_line(a, b, np.array([p, q], np.float32))
+        if (float(sides[0]) > 0) == (float(sides[1]) > 0):
+            return False
+        return self._meets_segment(a, b, p, q)
 
     def _crossings_of(self, trajectory: Trajectory, a: Point, b: Point) -> list[TrueCrossing]:
         distance = side_of_line(a, b, trajectory.anchors.astype(np.float32))
@@ -192,3 +229,27 @@ def _read_rows(path: Path) -> FloatArray:
     if not parsed:
         raise TruthError(f"{path}: no labelled boxes")
     return np.asarray(parsed, dtype=np.float64)
+
+
+def _spells_of(times: list[float], inside: list[bool], crossed: list[bool]) -> list[float]:
+    """One person's spells in an area, ended by an absence over SPELL_GAP_S or by crossing
+    the served line; after a crossing, a new spell needs such an absence first (as the app)."""
+    found: list[float] = []
+    start: float | None = None
+    served = False
+    last = float("-inf")  # last frame inside
+    for now, here, cross in zip(times, inside, crossed, strict=True):
+        if now - last > SPELL_GAP_S:
+            if start is not None:
+                found.append(last - start)
+            start, served = None, False
+        if cross and start is not None:
+            found.append(now - start)
+            start, served = None, True
+        if here:
+            if start is None and not served:
+                start = now
+            last = now
+    if start is not None:
+        found.append(last - start)
+    return found
