@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -161,3 +162,49 @@ def test_a_start_time_without_a_zone_is_one_clear_error(tmp_path: Path) -> None:
         )
         assert run.returncode == 1
         assert message in run.stderr and "Traceback" not in run.stderr
+
+
+def test_operations_apps_run_end_to_end_and_summarise(
+    tmp_path: Path, video: Callable[[str], Path]
+) -> None:
+    config = tmp_path / "ops.yaml"
+    config.write_text(
+        f"""cameras:
+  - name: square
+    url: "{video("vtest_480x360.avi")}"
+    fps: 5
+    purpose: operations
+    ignore: [[[0.0, 0.3], [0.14, 0.3], [0.14, 0.75], [0.0, 0.75]]]  # the sign
+    lines:
+      - {{name: path, points: [[0.5, 0.25], [0.5, 1.0]], alert_direction: out}}
+    queues:
+      - {{name: left, polygon: [[0, 0.3], [0.5, 0.3], [0.5, 1], [0, 1]], served_line: path}}
+    restricted:
+      - {{name: lower, polygon: [[0, 0.6], [1, 0.6], [1, 1], [0, 1]], after_seconds: 2}}
+    stations:
+      - {{name: bench, polygon: [[0, 0.3], [0.5, 0.3], [0.5, 1], [0, 1]]}}
+""",
+        encoding="utf-8",
+    )
+    summary_path = tmp_path / "summary.json"
+    run = subprocess.run(
+        [*ONSIGHT, "run", str(config), "--summary", str(summary_path)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    camera = json.loads(summary_path.read_text())["cameras"]["square"]
+    path = camera["lines"]["path"]
+    assert path["wrong_way"] == path["out"] > 0
+    queue = camera["queues"]["left"]
+    assert set(queue) == {"mean_length", "peak_length", "visits", "median_wait_s", "p90_wait_s"}
+    assert queue["peak_length"] >= 1 and queue["visits"] >= 5 and queue["median_wait_s"] > 0
+    assert camera["restricted"]["lower"]["alerts"] >= 1
+    assert set(camera["stations"]["bench"]) == {"cycles", "median_s"}
+    with sqlite3.connect(tmp_path / "onsight-data" / "onsight.db") as con:
+        alerts = con.execute("SELECT count(*) FROM restricted_alerts").fetchone()[0]
+        wrong = con.execute("SELECT count(*) FROM wrong_way_alerts").fetchone()[0]
+        minutes = con.execute("SELECT count(*) FROM queue_minutes").fetchone()[0]
+    assert alerts == camera["restricted"]["lower"]["alerts"] and wrong == path["out"]
+    assert minutes >= 1
