@@ -192,3 +192,24 @@ def test_a_viewer_cannot_reach_the_editor(browser: Browser, service: Service) ->
     expect(page.locator("h1")).to_contain_text("Not allowed")
     screenshot(page, "viewer-editor-forbidden")
     page.context.close()
+
+
+def test_the_editor_draws_a_queue_and_a_wrong_way_alert(browser: Browser, service: Service) -> None:
+    page = _open_editor(browser, service)
+    corners = [(0.10, 0.50), (0.40, 0.50), (0.40, 0.95), (0.10, 0.95)]
+    page.fill("#item-name", "checkout")
+    _draw_polygon(page, "#draw-queue", corners)
+    expect(page.locator("#queue-list")).to_contain_text("checkout")
+    first_line = page.locator("#line-list select").first
+    first_line.select_option("out")
+    page.click("#save-form button[type=submit]")
+    expect(page.locator(".message.ok")).to_contain_text("Saved")
+
+    camera = yaml.safe_load(service.config.read_text(encoding="utf-8"))["cameras"][0]
+    assert [queue["name"] for queue in camera["queues"]] == ["checkout"]
+    assert camera["lines"][0]["alert_direction"] == "out"
+    assert camera["lines"][0]["in_name"] == "westward"  # untouched settings survive
+    page.goto(f"/editor/{CAMERA}")
+    expect(page.locator("#line-list select").first).to_have_value("out")
+    page.goto(f"/cameras/{CAMERA}")
+    expect(page.locator("section.card h2", has_text="Queues")).to_be_visible()

@@ -77,6 +77,10 @@ class EventType:
     merge: str = ""
     payload_aliases: dict[str, str] = field(default_factory=dict)  # extra key -> column
     migrations: tuple[str, ...] = ()  # later ALTERs, applied in order after the CREATE
+    # A per-minute level the camera page charts per 10 minutes today (summed over the rows
+    # of one minute and name, e.g. classes), and the chart's title; "" for no chart.
+    chart_column: str = ""
+    chart_title: str = ""
 
     def record(self, event: Event) -> dict[str, Value | datetime]:
         """time column, camera, name column, then each column, read off the event."""
@@ -157,6 +161,12 @@ class AppKind(Generic[C, A]):
     # The API's and dashboard's live view of one running item (name, geometry, current
     # figures); None: the kind is not listed per camera.
     state: Callable[[A], dict[str, Any]] | None = None
+    # How the dashboard's editor draws an item: its `points` (a line) or `polygon`; None:
+    # not drawn (another kind on the same section is). `noun` names one item ("queue"), and
+    # `edits` are other fields the editor may set (e.g. a line's alert direction).
+    shape: Literal["points", "polygon"] | None = None
+    noun: str = ""
+    edits: tuple[str, ...] = ()
     # (state key, column label) pairs the camera page shows per item, beside the counts.
     live: tuple[tuple[str, str], ...] = ()
     entities: Callable[[C], list[Entity]] = lambda _: []

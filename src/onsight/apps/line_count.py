@@ -390,4 +390,7 @@ KIND: AppKind[LineConfig, LineCounter] = AppKind(
         "points": counter.config.points,
     },
     entities=_entities,
+    shape="points",
+    noun="line",
+    edits=("alert_direction",),
 )

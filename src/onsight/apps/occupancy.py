@@ -140,6 +140,8 @@ ZONE_MINUTE = EventType(
     ),
     retain=True,
     key=("minute", "camera", "zone", "class"),
+    chart_column="mean",
+    chart_title="Mean zone occupancy per 10 minutes",
     # A minute split across two flushes (restart mid-minute) merges by sample weight.
     merge="""DO UPDATE SET
         mean = (mean * samples + excluded.mean * excluded.samples)
@@ -187,4 +189,6 @@ KIND: AppKind[ZoneConfig, ZoneOccupancy] = AppKind(
         "polygon": zone.config.polygon,
     },
     entities=_entities,
+    shape="polygon",
+    noun="zone",
 )

@@ -304,6 +304,8 @@ QUEUE_MINUTE = EventType(
     ),
     retain=True,
     key=("minute", "camera", "queue"),
+    chart_column="mean_length",
+    chart_title="Mean queue length per 10 minutes",
     merge="""DO UPDATE SET
         mean_length = (mean_length * samples + excluded.mean_length * excluded.samples)
                       / (samples + excluded.samples),
@@ -351,4 +353,6 @@ KIND: AppKind[QueueConfig, QueueMonitor] = AppKind(
     state=_state,
     live=(("length", "People now"), ("wait_estimate_s", "Estimated wait (s)")),
     entities=_entities,
+    shape="polygon",
+    noun="queue",
 )

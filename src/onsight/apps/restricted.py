@@ -195,4 +195,7 @@ KIND: AppKind[RestrictedConfig, RestrictedArea] = AppKind(
         "alerts": area.alerts,
     },
     entities=_entities,
+    live=(("inside", "Inside now"), ("alerts", "Alerts")),
+    shape="polygon",
+    noun="restricted area",
 )

@@ -245,4 +245,7 @@ KIND: AppKind[StationConfig, StationTimer] = AppKind(
     notice_note="Cycle times are measured per workstation and hour, never per person, and "
     "cannot say who was at a station. Where one person staffs a station on a known rota, its "
     "hourly figures still describe that person's pace; they must not be used to judge anyone.",
+    live=(("busy", "Busy"), ("current_cycle_seconds", "Current cycle (s)"), ("cycles", "Cycles")),
+    shape="polygon",
+    noun="station",
 )

@@ -1,8 +1,9 @@
-"""The line/zone editor (admins only): draw on a redacted snapshot, validate, save, apply.
+"""The geometry editor (admins only): draw on a redacted snapshot, validate, save, apply.
 
-The browser posts the camera's complete set of lines, zones and ignored areas as JSON in a
-form field. A line or zone that keeps its name keeps its other settings (classes, in/out
-names, dwell).
+The browser posts, as JSON in a form field, the camera's complete set of items of each kind
+it draws (lines, zones, queues, restricted areas, stations: the registry's kinds with a
+`shape`) and its ignored areas. An item that keeps its name keeps its other settings
+(classes, in/out names, dwell, ...); a kind the client does not send is left as it is.
 """
 
 # No `from __future__ import annotations`: FastAPI reads route annotations at run time.
@@ -16,11 +17,13 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
+from onsight.apps.base import AppKind
 from onsight.apps.line_count import KIND as LINES
 from onsight.apps.occupancy import KIND as ZONES
+from onsight.apps.registry import kinds
 from onsight.config._base import Polygon
 from onsight.config.editor import save_geometry
-from onsight.config.models import CameraConfig, LineConfig, ZoneConfig
+from onsight.config.models import CameraConfig
 from onsight.errors import ConfigError
 from onsight.events.mqtt import MqttSink
 from onsight.runtime import CameraPipeline
@@ -28,7 +31,7 @@ from onsight.service.auth import User
 from onsight.service.overlay import frame_size, overlay
 from onsight.service.web import Web
 
-MAX_ITEMS = 50  # lines and zones each, per camera
+MAX_ITEMS = 50  # items of each kind (lines, zones, ...) per camera
 _MAX_FIELD = 200_000
 _NAME_RULE = "use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
 
@@ -72,24 +75,34 @@ def _items(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
 
 
 def _merged(
-    items: list[dict[str, Any]],
-    old: dict[str, dict[str, Any]],
-    shape: str,
-    model: type[LineConfig] | type[ZoneConfig],
-    what: str,
+    items: list[dict[str, Any]], old: dict[str, dict[str, Any]], kind: AppKind[Any, Any]
 ) -> list[dict[str, Any]]:
-    """Each item's fields over the settings of the same-named old item, checked by `model`."""
+    """Each drawn item's name, shape and editable fields over the settings of the same-named
+    old item (classes, in/out names, ...), checked by the kind's config model."""
+    assert kind.shape is not None
     merged: list[dict[str, Any]] = []
     for item in items:
         name = item.get("name")
         before = old.get(name, {}) if isinstance(name, str) else {}
-        fields = {**before, "name": name, shape: _rounded(item.get(shape))}
+        fields = {**before, "name": name, kind.shape: _rounded(item.get(kind.shape))}
+        for key in kind.edits:
+            if key in item:
+                fields[key] = item[key]
         try:
-            model.model_validate(fields)
+            kind.config.model_validate(fields)
         except ValidationError as exc:
-            raise GeometryError(f"{what} {name!r}: {_message(exc)}") from None
+            raise GeometryError(f"{kind.noun} {name!r}: {_message(exc)}") from None
         merged.append(fields)
     return merged
+
+
+def drawn_kinds() -> list[AppKind[Any, Any]]:
+    """The app kinds the editor draws, one per camera config section."""
+    found: dict[str, AppKind[Any, Any]] = {}
+    for kind in kinds():
+        if kind.shape is not None:
+            found.setdefault(kind.section, kind)
+    return list(found.values())
 
 
 def _ignore(data: dict[str, Any], current: list[Polygon]) -> list[Any]:
@@ -113,41 +126,46 @@ def parse_geometry(text: str, pipeline: CameraPipeline) -> Drawing:
         raise GeometryError("the drawing could not be read; reload the editor") from None
     if not isinstance(data, dict):
         raise GeometryError("the drawing could not be read; reload the editor")
-    old_lines = {line.config.name: line.config.model_dump() for line in (pipeline.running(LINES))}
-    old_zones = {zone.config.name: zone.config.model_dump() for zone in (pipeline.running(ZONES))}
-    lines = [
-        LineConfig.model_validate(fields)
-        for fields in _merged(_items(data, "lines"), old_lines, "points", LineConfig, "line")
-    ]
-    zones = [
-        ZoneConfig.model_validate(fields)
-        for fields in _merged(_items(data, "zones"), old_zones, "polygon", ZoneConfig, "zone")
-    ]
+    sections: dict[str, list[Any]] = {}
+    for kind in drawn_kinds():
+        current = list(getattr(pipeline.camera, kind.section))
+        if kind.section not in data:  # a client that does not draw this kind keeps it
+            sections[kind.section] = current
+            continue
+        old = {item.name: item.model_dump() for item in current}
+        merged = _merged(_items(data, kind.section), old, kind)
+        sections[kind.section] = [kind.config.model_validate(fields) for fields in merged]
     camera = pipeline.camera.model_dump()
     camera.update(
-        lines=[x.model_dump() for x in lines],
-        zones=[z.model_dump() for z in zones],
+        {key: [item.model_dump() for item in items] for key, items in sections.items()},
         ignore=_ignore(data, pipeline.camera.ignore),
     )
     try:  # unique names, areas, and the camera's purpose must allow what is drawn
         checked = CameraConfig.model_validate(camera)
     except ValidationError as exc:
         raise GeometryError(_message(exc)) from None
-    return Drawing({"lines": lines, "zones": zones}, checked.ignore)
+    return Drawing(sections, checked.ignore)
 
 
 def _current(pipeline: CameraPipeline) -> dict[str, Any]:
-    return {
-        "lines": [
-            {"name": c.name, "points": c.points, "in_name": c.in_name}
-            for c in (line.config for line in (pipeline.running(LINES)))
-        ],
-        "zones": [
-            {"name": c.name, "polygon": c.polygon}
-            for c in (zone.config for zone in (pipeline.running(ZONES)))
-        ],
-        "ignore": pipeline.camera.ignore,
-    }
+    """What the editor starts from: each drawn section's items, and the ignored areas."""
+    current: dict[str, Any] = {}
+    for kind in drawn_kinds():
+        assert kind.shape is not None
+        keep = {"name", kind.shape, "in_name", *kind.edits}
+        items = getattr(pipeline.camera, kind.section)
+        current[kind.section] = [item.model_dump(include=keep) for item in items]
+    current["ignore"] = pipeline.camera.ignore
+    return current
+
+
+def _sections(pipeline: CameraPipeline) -> list[dict[str, str]]:
+    """The kinds this camera's purpose allows, for the page's tools and its script."""
+    return [
+        {"key": k.section, "shape": k.shape or "", "noun": k.noun, "heading": k.heading}
+        for k in drawn_kinds()
+        if pipeline.camera.purpose in k.purposes
+    ]
 
 
 def router(web: Web) -> APIRouter:
@@ -176,6 +194,8 @@ def router(web: Web) -> APIRouter:
             camera=pipeline.camera.name,
             overlay=overlay(lines, zones, size),
             geometry=json.dumps(geometry or _current(pipeline)),
+            sections=_sections(pipeline),
+            sections_json=json.dumps(_sections(pipeline)),
             error=error,
             saved=saved,
             config_name=context.loaded.path.name,

@@ -97,8 +97,20 @@ def _camera_charts(web: Web, camera: str) -> list[charts.Chart]:
     week = [today - timedelta(days=n) for n in range(6, -1, -1)]
     by_day = web.queries.crossings_by(camera, local_day_start(week[0]), end, "%Y-%m-%d")
     slots = [f"{h:02d}:{m:02d}" for h in range(24) for m in range(0, 60, 10)]
-    occupancy = web.queries.occupancy_by_10_minutes(camera, start, end)
-    zones = sorted({zone for zone, _ in occupancy})
+    levels = []
+    for kind, event in ((k, e) for k in kinds() for e in k.events if e.chart_column):
+        values = web.queries.level_by_10_minutes(event, camera, start, end)
+        if not values and not kind.items(web.pipeline(camera).camera):
+            continue  # a camera without queues gets no empty queue chart
+        names = sorted({name for name, _ in values})
+        levels.append(
+            charts.line_chart(
+                f"{event.chart_title}, today ({_zone_name()})",
+                slots,
+                {name: [values.get((name, slot)) for slot in slots] for name in names},
+                label_every=18,
+            )
+        )
     return [
         charts.stacked_bars(
             f"Line crossings per hour, today ({_zone_name()})",
@@ -111,12 +123,7 @@ def _camera_charts(web: Web, camera: str) -> list[charts.Chart]:
             [day.strftime("%a %d") for day in week],
             {d: [by_day.get((day.isoformat(), d), 0) for day in week] for d in ("in", "out")},
         ),
-        charts.line_chart(
-            f"Mean zone occupancy per 10 minutes, today ({_zone_name()})",
-            slots,
-            {zone: [occupancy.get((zone, slot)) for slot in slots] for zone in zones},
-            label_every=18,
-        ),
+        *levels,
     ]
 
 

@@ -146,17 +146,19 @@ class EventQueries:
             rows = con.execute(sql, (bucket, camera, utc_iso(start), utc_iso(end))).fetchall()
         return {(str(b), str(d)): int(n) for b, d, n in rows}
 
-    def occupancy_by_10_minutes(
-        self, camera: str, start: datetime, end: datetime
+    def level_by_10_minutes(
+        self, event: EventType, camera: str, start: datetime, end: datetime
     ) -> dict[tuple[str, str], float]:
-        """(zone, local "HH:M0") -> mean occupancy (all classes) over the recorded minutes."""
-        sql = """
-            SELECT zone,
-                   strftime('%H:', minute, 'localtime')
-                   || (CAST(strftime('%M', minute, 'localtime') AS INTEGER) / 10) || '0',
+        """(name, local "HH:M0") -> mean of the event type's chart column over the recorded
+        minutes (summed over the rows of one minute and name first, e.g. classes)."""
+        minute, name, value = event.time_column, event.name_column, event.chart_column
+        sql = f"""
+            SELECT {name},
+                   strftime('%H:', {minute}, 'localtime')
+                   || (CAST(strftime('%M', {minute}, 'localtime') AS INTEGER) / 10) || '0',
                    avg(total)
-            FROM (SELECT minute, zone, sum(mean) AS total FROM zone_minutes
-                  WHERE camera = ? AND minute >= ? AND minute < ? GROUP BY minute, zone)
+            FROM (SELECT {minute}, {name}, sum("{value}") AS total FROM {event.table}
+                  WHERE camera = ? AND {minute} >= ? AND {minute} < ? GROUP BY 1, 2)
             GROUP BY 1, 2"""
         with self._connect() as con:
             rows = con.execute(sql, (camera, utc_iso(start), utc_iso(end))).fetchall()

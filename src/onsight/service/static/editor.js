@@ -1,5 +1,5 @@
-// Line/zone editor: click on the snapshot to draw lines, zones and ignored areas; the form
-// posts the whole set as JSON.
+// Geometry editor: click on the snapshot to draw lines, areas of each app kind (zones,
+// queues, restricted areas, stations) and ignored areas; the form posts the whole set as JSON.
 // Coordinates are normalised (0-1) from the click position in the picture's box.
 "use strict";
 (function () {
@@ -9,14 +9,19 @@
   const width = Number(editor.dataset.width);
   const height = Number(editor.dataset.height);
   const geometry = JSON.parse(editor.dataset.geometry);
+  // The kinds drawn here, e.g. {key: "queues", shape: "polygon", noun: "queue"}.
+  const sections = JSON.parse(editor.dataset.sections);
   // After a refused save the page shows what was posted: keep only what can be drawn.
   const isPoint = (p) => Array.isArray(p) && p.length === 2 && p.every(Number.isFinite);
-  const valid = (item, key, min) => item && typeof item.name === "string" &&
-    Array.isArray(item[key]) && item[key].length >= min && item[key].every(isPoint);
-  const lines = (Array.isArray(geometry.lines) ? geometry.lines : [])
-    .filter((l) => valid(l, "points", 2) && l.points.length === 2);
-  const zones = (Array.isArray(geometry.zones) ? geometry.zones : [])
-    .filter((z) => valid(z, "polygon", 3));
+  const valid = (item, section) => item && typeof item.name === "string" &&
+    Array.isArray(item[section.shape]) && item[section.shape].every(isPoint) &&
+    (section.shape === "points" ? item.points.length === 2 : item.polygon.length >= 3);
+  const items = {};
+  for (const section of sections) {
+    const given = Array.isArray(geometry[section.key]) ? geometry[section.key] : [];
+    items[section.key] = given.filter((item) => valid(item, section));
+  }
+  const allNamed = () => sections.flatMap((section) => items[section.key]);
   // Ignored areas have no name in the config; here they are shown as "ignore 1", "ignore 2".
   const ignored = (Array.isArray(geometry.ignore) ? geometry.ignore : [])
     .filter((p) => Array.isArray(p) && p.length >= 3 && p.every(isPoint))
@@ -24,15 +29,13 @@
   const nameInput = document.getElementById("item-name");
   const hint = document.getElementById("hint");
   const buttons = {
-    line: document.getElementById("draw-line"),
-    zone: document.getElementById("draw-zone"),
     ignore: document.getElementById("draw-ignore"),
     finish: document.getElementById("finish-zone"),
     cancel: document.getElementById("cancel"),
   };
   const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
   const SVG = "http://www.w3.org/2000/svg";
-  let mode = null; // null | "line" | "zone" | "ignore"
+  let mode = null; // null | a section (drawing one of its items) | "ignore"
   let pending = [];
 
   function el(tag, attributes, parent) {
@@ -81,50 +84,72 @@
     for (const p of points) el("line", { class: "vertex", x1: p[0], y1: p[1], x2: p[0], y2: p[1] }, g);
   }
 
-  function listItem(list, item, items, kind) {
+  function listItem(list, item, group, kind) {
     const li = document.createElement("li");
     const text = document.createElement("span");
-    if (kind === "ignored area") item.name = `ignore ${items.indexOf(item) + 1}`;
+    if (kind === "ignored area") item.name = `ignore ${group.indexOf(item) + 1}`;
     text.textContent = item.name;
+    li.append(text);
+    if (kind === "line") li.append(alertChoice(item));
     const remove = document.createElement("button");
     remove.type = "button";
     remove.textContent = "Delete";
     remove.setAttribute("aria-label", `Delete ${kind} ${item.name}`);
     remove.addEventListener("click", () => {
-      items.splice(items.indexOf(item), 1);
+      group.splice(group.indexOf(item), 1);
       render();
     });
-    li.append(text, remove);
+    li.append(remove);
     list.appendChild(li);
+  }
+
+  function alertChoice(line) {
+    // A crossing in the chosen direction is also a wrong-way alert.
+    const select = document.createElement("select");
+    select.setAttribute("aria-label", `Wrong-way alert for line ${line.name}`);
+    for (const [value, text] of [["", "no alert"], ["in", "alert on in"], ["out", "alert on out"]]) {
+      const option = document.createElement("option");
+      option.value = value;
+      option.textContent = text;
+      option.selected = (line.alert_direction || "") === value;
+      select.appendChild(option);
+    }
+    select.addEventListener("change", () => { line.alert_direction = select.value || null; });
+    return select;
   }
 
   function render() {
     for (const node of Array.from(svg.querySelectorAll("g"))) node.remove();
     ignored.forEach((a, i) => drawZone({ name: `ignore ${i + 1}`, polygon: a.polygon }, "ignore"));
-    zones.forEach((z) => drawZone(z, "zone"));
-    lines.forEach((l) => drawLine(l, ""));
+    for (const section of sections) {
+      if (section.shape === "polygon") items[section.key].forEach((z) => drawZone(z, "zone"));
+    }
+    for (const section of sections) {
+      if (section.shape === "points") items[section.key].forEach((l) => drawLine(l, ""));
+    }
     drawPending();
-    const lists = [["line-list", lines, "line"], ["zone-list", zones, "zone"],
-                   ["ignore-list", ignored, "ignored area"]];
-    for (const [id, items, kind] of lists) {
-      const list = document.getElementById(id);
+    const lists = sections.map((s) => [document.querySelector(`[data-list="${s.key}"]`),
+                                       items[s.key], s.noun]);
+    lists.push([document.getElementById("ignore-list"), ignored, "ignored area"]);
+    for (const [list, group, kind] of lists) {
       list.replaceChildren();
-      items.forEach((item) => listItem(list, item, items, kind));
-      if (!items.length) {
+      group.forEach((item) => listItem(list, item, group, kind));
+      if (!group.length) {
         const li = document.createElement("li");
         li.className = "muted";
         li.textContent = "none";
         list.appendChild(li);
       }
     }
-    buttons.finish.disabled = !((mode !== null && mode !== "line" && pending.length >= 3) ||
-                                (mode === "line" && pending.length === 2));
+    const line = mode !== null && mode !== "ignore" && mode.shape === "points";
+    buttons.finish.disabled = !((mode !== null && !line && pending.length >= 3) ||
+                                (line && pending.length === 2));
     buttons.cancel.disabled = mode === null;
     svg.classList.toggle("drawing", mode !== null);
   }
 
   function freeName(prefix) {
-    const taken = new Set([...lines, ...zones].map((i) => i.name));
+    const taken = new Set(allNamed().map((i) => i.name));
     let n = 1;
     while (taken.has(prefix + n)) n += 1;
     return prefix + n;
@@ -136,7 +161,7 @@
       hint.textContent = "Names use letters, digits, '_', '.' or '-' and start with a letter or digit.";
       return null;
     }
-    if ([...lines, ...zones].some((i) => i.name === name)) {
+    if (allNamed().some((i) => i.name === name)) {
       hint.textContent = `The name ${name} is taken; choose another.`;
       return null;
     }
@@ -146,12 +171,12 @@
   function start(kind) {
     mode = kind;
     pending = [];
-    hint.textContent = {
-      line: "Click the two ends of the line.",
-      zone: "Click each corner of the zone, then press Finish.",
-      ignore: "Click each corner of the area where nothing should count (a poster, a " +
-        "mirror, a screen), then press Finish.",
-    }[kind];
+    hint.textContent = kind === "ignore"
+      ? "Click each corner of the area where nothing should count (a poster, a mirror, a " +
+        "screen), then press Finish."
+      : kind.shape === "points"
+        ? `Click the two ends of the ${kind.noun}.`
+        : `Click each corner of the ${kind.noun}, then press Finish.`;
     render();
   }
 
@@ -165,29 +190,33 @@
       render();
       return;
     }
-    const name = takeName(kind);
+    const name = takeName(kind.noun.replace(/ /g, "_"));
     if (name === null) return;
-    if (kind === "line") lines.push({ name, points: pending, in_name: "in" });
-    else zones.push({ name, polygon: pending });
+    const item = { name, [kind.shape]: pending };
+    if (kind.shape === "points") item.in_name = "in";
+    items[kind.key].push(item);
     mode = null;
     pending = [];
     nameInput.value = "";
-    hint.textContent = `Added ${kind} ${name}. Press Save to keep it.`;
+    hint.textContent = `Added ${kind.noun} ${name}. Press Save to keep it.`;
     render();
   }
 
   svg.addEventListener("click", (event) => {
-    if (mode === null || (mode === "line" && pending.length >= 2)) return;
+    const line = mode !== null && mode !== "ignore" && mode.shape === "points";
+    if (mode === null || (line && pending.length >= 2)) return;
     const box = svg.getBoundingClientRect();
     const clamp = (v) => Math.min(1, Math.max(0, v));
     const round = (v) => Math.round(v * 10000) / 10000;
     pending.push([round(clamp((event.clientX - box.left) / box.width)),
                   round(clamp((event.clientY - box.top) / box.height))]);
-    if (mode === "line" && pending.length === 2) finish();
+    if (line && pending.length === 2) finish();
     else render();
   });
-  buttons.line.addEventListener("click", () => start("line"));
-  buttons.zone.addEventListener("click", () => start("zone"));
+  for (const section of sections) {
+    document.querySelector(`[data-draw="${section.key}"]`)
+      .addEventListener("click", () => start(section));
+  }
   buttons.ignore.addEventListener("click", () => start("ignore"));
   buttons.finish.addEventListener("click", finish);
   buttons.cancel.addEventListener("click", () => {
@@ -200,11 +229,15 @@
     if (event.key === "Escape" && mode !== null) buttons.cancel.click();
   });
   document.getElementById("save-form").addEventListener("submit", () => {
-    document.getElementById("geometry").value = JSON.stringify({
-      lines: lines.map((l) => ({ name: l.name, points: l.points })),
-      zones: zones.map((z) => ({ name: z.name, polygon: z.polygon })),
-      ignore: ignored.map((a) => a.polygon),
-    });
+    const drawing = { ignore: ignored.map((a) => a.polygon) };
+    for (const section of sections) {
+      drawing[section.key] = items[section.key].map((item) => {
+        const out = { name: item.name, [section.shape]: item[section.shape] };
+        if (section.shape === "points") out.alert_direction = item.alert_direction || null;
+        return out;
+      });
+    }
+    document.getElementById("geometry").value = JSON.stringify(drawing);
   });
   render();
 })();
