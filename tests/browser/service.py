@@ -19,8 +19,9 @@ from fastapi import FastAPI
 from onsight.config import load_config
 from onsight.privacy.finders import ModelFinders
 from onsight.runtime import Runner
-from onsight.service.app import ServiceContext, create_app
+from onsight.service.app import create_app
 from onsight.service.auth import UserStore
+from onsight.service.context import ServiceContext
 
 CLIP = "vtest_480x360.avi"  # people cross the counting line from the first seconds
 CAMERA = "square"

@@ -16,8 +16,8 @@ from onsight.config._base import NAME_PATTERN, Polygon, require_area
 from onsight.config._base import Strict as _Strict
 from onsight.config.privacy import CameraPrivacy, PrivacyConfig
 from onsight.config.purposes import UNREDACTED_ALLOWED, Purpose, check_apps
+from onsight.config.screening import ScreeningConfig
 from onsight.config.service import MqttConfig, ServerConfig, WebhookConfig
-from onsight.thermal.config import ScreeningConfig
 
 _NAME = NAME_PATTERN
 

@@ -5,15 +5,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from onsight.config import Config, LoadedConfig
+from onsight.config._base import Polygon
+from onsight.config.editor import save_geometry
 from onsight.detect import make_detector
-from onsight.errors import OnsightError
+from onsight.errors import ConfigError, OnsightError
 from onsight.events import EventBus, EventStore
 from onsight.events.bus import Sink
+from onsight.events.mqtt import MqttSink
 from onsight.privacy.audit import AuditLog, config_load_detail
 from onsight.privacy.retention import Retention
 from onsight.runtime.pipeline import CameraPipeline, FrameResult
@@ -64,6 +68,7 @@ class Runner:
             config.privacy.retention, self.store, loaded.resolve(config.privacy.media_dir)
         )
         self._stopping = threading.Event()
+        self._edit_lock = threading.Lock()
         try:
             self._enforce_retention()
             for camera in config.cameras:
@@ -89,6 +94,47 @@ class Runner:
         self._on_frame = on_frame
         self.errors: dict[str, str] = {}
         self._threads: list[threading.Thread] = []
+
+    def change_geometry(
+        self,
+        loaded: LoadedConfig,
+        camera: str,
+        sections: Mapping[str, Sequence[Any]],
+        ignore: list[Polygon],
+        actor: str,
+    ) -> LoadedConfig:
+        """A camera's new app items (config section -> items, validated as a camera config)
+        and ignored areas, from the next frame on and in the config file; returns the
+        config reloaded from the file.
+
+        If the file cannot be written, the camera goes back to what it ran before. Home
+        Assistant is told of new and removed entities, and the change is audited. Raises
+        ConfigError (having changed nothing) when the result is refused.
+        """
+        pipeline = next((p for p in self.pipelines if p.camera.name == camera), None)
+        if pipeline is None:
+            raise ConfigError(f"no camera named {camera!r} is running")
+        with self._edit_lock:  # one edit at a time: the file and the pipeline change together
+            before = {key: list(getattr(pipeline.camera, key)) for key in sections}
+            ignored_before = pipeline.camera.ignore
+            pipeline.apply_geometry(sections, ignore)  # changes nothing if it raises
+            try:
+                loaded = save_geometry(loaded, camera, sections, ignore)
+            except ConfigError:
+                pipeline.apply_geometry(before, ignored_before)
+                raise
+        for sink in self.sinks:
+            if isinstance(sink, MqttSink):
+                sink.update_cameras(list(loaded.config.cameras))
+        self.audit.append(
+            "config_change",
+            actor=actor,
+            camera=camera,
+            **{key: [item.name for item in items] for key, items in sections.items()},
+            ignored_areas=len(ignore),
+            source="editor",
+        )
+        return loaded
 
     def _mqtt(self, config: Config) -> LocalMqtt | None:
         """The local broker link for screening alerts and room sensors, made once if needed."""

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from onsight.config.models import CameraConfig
+from onsight.config.screening import ScreeningConfig
 from onsight.events.store import EventStore
-from onsight.thermal.config import ScreeningConfig
 from onsight.thermal.hourly import HourlyCounter, ScreeningHour
 from onsight.thermal.local_mqtt import LocalMqtt
 from onsight.thermal.source import thermal_frames

@@ -7,7 +7,6 @@ login (session cookie) or an API token, except /healthz, /login, /notice and /st
 # No `from __future__ import annotations`: FastAPI reads route annotations at run time.
 
 import contextlib
-from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -18,11 +17,9 @@ from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from onsight.config import LoadedConfig
-from onsight.privacy.redact import Finders
-from onsight.runtime import Runner
 from onsight.service import api, editing, live, login, pages
-from onsight.service.auth import LoginLimiter, User, UserStore
+from onsight.service.auth import LoginLimiter, User
+from onsight.service.context import ServiceContext
 from onsight.service.guards import BodyLimit, SameOrigin
 from onsight.service.security import Authenticator, AuthRequired, Forbidden, safe_next, wants_api
 from onsight.service.web import Web
@@ -37,18 +34,6 @@ _SECURITY_HEADERS = (
     (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
 )
-
-
-@dataclass
-class ServiceContext:
-    """Everything the web service reads; `loaded` is replaced when the editor saves."""
-
-    loaded: LoadedConfig
-    runner: Runner
-    users: UserStore
-    finders: Finders  # for redaction (onsight.privacy.finders.ModelFinders)
-    sinks: list[object] = field(default_factory=list)  # MQTT / webhook sinks, for /metrics
-    secure_cookies: bool = False
 
 
 def create_app(context: ServiceContext) -> FastAPI:

@@ -10,7 +10,6 @@ it draws (lines, zones, queues, restricted areas, stations: the registry's kinds
 
 import json
 import math
-import threading
 from typing import Annotated, Any, NamedTuple
 
 from fastapi import APIRouter, Depends, Form, Request
@@ -22,10 +21,8 @@ from onsight.apps.line_count import KIND as LINES
 from onsight.apps.occupancy import KIND as ZONES
 from onsight.apps.registry import kinds
 from onsight.config._base import Polygon
-from onsight.config.editor import save_geometry
 from onsight.config.models import CameraConfig
 from onsight.errors import ConfigError
-from onsight.events.mqtt import MqttSink
 from onsight.runtime import CameraPipeline
 from onsight.service.auth import User
 from onsight.service.overlay import frame_size, overlay
@@ -171,7 +168,6 @@ def _sections(pipeline: CameraPipeline) -> list[dict[str, str]]:
 def router(web: Web) -> APIRouter:
     routes = APIRouter(include_in_schema=False)
     context = web.context
-    lock = threading.Lock()  # one save at a time: the file and the pipeline change together
     Admin = Annotated[User, Depends(web.auth.admin)]
 
     def render(
@@ -223,31 +219,12 @@ def router(web: Web) -> APIRouter:
                 drawn = None
             shown = drawn if isinstance(drawn, dict) else None
             return render(request, user, pipeline, shown, str(exc), status=400)
-        with lock:
-            before = Drawing(
-                {key: getattr(pipeline.camera, key) for key in drawing.sections},
-                pipeline.camera.ignore,
+        try:
+            context.loaded = context.runner.change_geometry(
+                context.loaded, name, drawing.sections, drawing.ignore, user.name
             )
-            try:
-                pipeline.apply_geometry(*drawing)  # changes nothing if it raises
-                try:
-                    context.loaded = save_geometry(context.loaded, name, *drawing)
-                except ConfigError:
-                    pipeline.apply_geometry(*before)
-                    raise
-            except ConfigError as exc:
-                return render(request, user, pipeline, None, str(exc), status=400)
-        for sink in context.sinks:
-            if isinstance(sink, MqttSink):  # Home Assistant learns of new and removed entities
-                sink.update_cameras(list(context.loaded.config.cameras))
-        web.audit(
-            "config_change",
-            user,
-            camera=name,
-            **{key: [item.name for item in items] for key, items in drawing.sections.items()},
-            ignored_areas=len(drawing.ignore),
-            source="editor",
-        )
+        except ConfigError as exc:
+            return render(request, user, pipeline, None, str(exc), status=400)
         return RedirectResponse(f"/editor/{name}?saved=1", status_code=303)
 
     return routes

@@ -39,8 +39,9 @@ def serve_command(
 
     from onsight.privacy.finders import ModelFinders
     from onsight.runtime import Runner
-    from onsight.service.app import ServiceContext, create_app
+    from onsight.service.app import create_app
     from onsight.service.auth import UserStore
+    from onsight.service.context import ServiceContext
 
     setup_logging(verbose)
     loaded = load(config)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse
@@ -11,12 +11,10 @@ from onsight.ingest.urls import redact_text, url_secrets
 from onsight.privacy.audit import AuditAction
 from onsight.runtime import CameraPipeline
 from onsight.service.auth import User
+from onsight.service.context import ServiceContext
 from onsight.service.queries import EventQueries
 from onsight.service.security import CSRF_FIELD, Authenticator
 from onsight.templating import templates
-
-if TYPE_CHECKING:
-    from onsight.service.app import ServiceContext
 
 
 class Web:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from onsight.thermal.config import BlackbodyConfig
+from onsight.config.screening import BlackbodyConfig
 from onsight.thermal.frames import CelsiusFrame, MaskCache
 
 _MIN_PIXELS = 4

@@ -29,7 +29,7 @@ from datetime import date
 import numpy as np
 import numpy.typing as npt
 
-from onsight.thermal.config import RuleConfig
+from onsight.config.screening import RuleConfig
 from onsight.thermal.rules import RelativeBaselineRule
 from onsight.thermal.scores import FEVERS_C, Score, Values, replay, score
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from onsight.thermal.config import EnvironmentConfig
+from onsight.config.screening import EnvironmentConfig
 
 
 @dataclass(frozen=True, slots=True)

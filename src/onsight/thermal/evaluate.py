@@ -17,8 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from onsight.config.screening import EnvironmentConfig, RuleConfig
 from onsight.errors import OnsightError
-from onsight.thermal.config import EnvironmentConfig, RuleConfig
 from onsight.thermal.crossval import (
     GroupCrossValidation,
     choose_on,

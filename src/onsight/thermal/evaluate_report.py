@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from rich.console import Console
 from rich.table import Table
 
-from onsight.thermal.config import RuleConfig
+from onsight.config.screening import RuleConfig
 from onsight.thermal.crossval import (
     CV_MIN_SPECIFICITY,
     CV_OFFSETS_C,

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import numpy as np
 
-from onsight.thermal.config import RuleConfig
+from onsight.config.screening import RuleConfig
 
 
 class Verdict(StrEnum):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from onsight.thermal.config import RuleConfig
+from onsight.config.screening import RuleConfig
 from onsight.thermal.rules import ScreeningRule, Verdict, rule_from_config
 
 Values = Sequence[float] | npt.NDArray[np.float64]

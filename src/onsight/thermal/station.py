@@ -15,8 +15,8 @@ from enum import StrEnum
 
 import numpy as np
 
+from onsight.config.screening import ScreeningConfig
 from onsight.thermal.blackbody import BlackbodyMonitor
-from onsight.thermal.config import ScreeningConfig
 from onsight.thermal.environment import EnvironmentCheck
 from onsight.thermal.frames import Blob, CelsiusFrame, MaskCache, warm_blobs
 from onsight.thermal.rules import (

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import onsight.config  # noqa: F401  (first: onsight.thermal.config imports it; a cycle otherwise)
+import onsight.config  # noqa: F401  (first: onsight.config.screening imports it; a cycle otherwise)
 from onsight.thermal.evaluate import Evaluation, evaluate
 from onsight.thermal.fda import FdaTable, read_fda_csv
 from tests.conftest import assets_dir, require

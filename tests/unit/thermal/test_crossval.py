@@ -12,7 +12,7 @@ from datetime import date
 import numpy as np
 import pytest
 
-from onsight.thermal.config import RuleConfig
+from onsight.config.screening import RuleConfig
 from onsight.thermal.crossval import (
     GroupCrossValidation,
     Replays,

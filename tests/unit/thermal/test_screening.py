@@ -19,8 +19,8 @@ import yaml
 from pydantic import ValidationError
 
 from onsight.config.models import Config
+from onsight.config.screening import ScreeningConfig
 from onsight.events.store import EventStore
-from onsight.thermal.config import ScreeningConfig
 from onsight.thermal.hourly import HourlyCounter, release
 from onsight.thermal.rules import RelativeBaselineRule, Verdict
 from onsight.thermal.station import (
