@@ -76,6 +76,7 @@ TOY = AppKind(
     events=(
         EventType(
             kind="toy_zone_frames",
+            event=ZoneFrames,
             table="toy_zone_frames",
             time_column="time",
             name_column="zone",

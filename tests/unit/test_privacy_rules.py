@@ -17,7 +17,9 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from onsight.apps import ZoneDwellTimer
+from onsight.apps import ZoneDwellTimer, registry
+from onsight.apps.queue import QueueHour
+from onsight.apps.station import StationHour
 from onsight.cli import app
 from onsight.config import CameraConfig, load_config
 from onsight.config.models import ZoneConfig
@@ -67,7 +69,8 @@ def test_rule1_registered_models_only_detect() -> None:
 
 
 def _event_types() -> list[type]:
-    return [LineCrossing, ZoneMinute, ZoneDwell]
+    """Every event dataclass of every registered app kind (a new kind is checked too)."""
+    return [event.event for event in registry.event_types()]
 
 
 def test_rule1_no_event_type_carries_a_track_id_or_trajectory() -> None:
@@ -127,6 +130,39 @@ def test_rule8_dwell_is_released_per_zone_only_for_five_or_more_people() -> None
     assert _dwell_events(4) == []
     (event,) = _dwell_events(5)
     assert (event.zone, event.people, event.median_seconds) == ("desk", 5, 5.0)
+
+
+def test_rule2_every_released_distribution_has_a_k_floor_in_its_table() -> None:
+    """A kind that releases medians or percentiles must refuse rows under k in SQL too."""
+    for event in registry.event_types():
+        names = [column.name for column in event.columns]
+        if any("median" in name or "p90" in name for name in names):
+            assert any(">= 5" in column.check for column in event.columns), event.kind
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        QueueHour(T0, "cam", "till", 4, 30.0, 60.0),
+        StationHour(T0, "cam", "pack", "person", 4, 30.0, 60.0),
+    ],
+)
+def test_rule2_the_store_refuses_queue_and_station_rows_under_k(
+    tmp_path: Path, event: object
+) -> None:
+    store = EventStore(tmp_path / "onsight.db")
+    try:
+        with pytest.raises(Exception, match="CHECK"):
+            store.write([event])  # type: ignore[list-item]
+    finally:
+        store.close()
+
+
+def test_rule7_every_app_kind_explains_itself_on_the_notice() -> None:
+    for kind in registry.kinds():
+        assert kind.measures and kind.purposes and kind.heading, kind.name
+        for event in kind.events:
+            assert event.label and event.description, event.kind
 
 
 def test_rule2_the_store_refuses_a_dwell_row_under_k(tmp_path: Path) -> None:

@@ -62,6 +62,7 @@ class EventType:
     """
 
     kind: str  # e.g. "crossing": payload `kind`, webhook subscriptions, API filter
+    event: type[Any]  # the event dataclass
     table: str
     time_column: str  # also the event's attribute: when it happened / the period's start
     name_column: str  # also the event's attribute: the line, zone, queue ... it is about

@@ -77,6 +77,7 @@ class ZoneDwellTimer:
 
 ZONE_DWELL = EventType(
     kind="zone_dwell",
+    event=ZoneDwell,
     table="zone_dwell",
     time_column="hour",
     name_column="zone",

@@ -299,6 +299,7 @@ def _touches_edge(box: npt.NDArray[np.float32]) -> bool:
 
 CROSSING = EventType(
     kind="crossing",
+    event=LineCrossing,
     table="crossings",
     time_column="time",
     name_column="line",
@@ -344,6 +345,7 @@ def _entities(line: LineConfig) -> list[Entity]:
 
 WRONG_WAY = EventType(
     kind="wrong_way",
+    event=WrongWayAlert,
     table="wrong_way_alerts",
     time_column="time",
     name_column="line",

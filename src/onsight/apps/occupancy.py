@@ -126,6 +126,7 @@ class ZoneOccupancy:
 
 ZONE_MINUTE = EventType(
     kind="zone_minute",
+    event=ZoneMinute,
     table="zone_minutes",
     time_column="minute",
     name_column="zone",

@@ -291,6 +291,7 @@ def _entities(queue: QueueConfig) -> list[Entity]:
 
 QUEUE_MINUTE = EventType(
     kind="queue_minute",
+    event=QueueMinute,
     table="queue_minutes",
     time_column="minute",
     name_column="queue",
@@ -315,6 +316,7 @@ QUEUE_MINUTE = EventType(
 
 QUEUE_HOUR = EventType(
     kind="queue_hour",
+    event=QueueHour,
     table="queue_hours",
     time_column="hour",
     name_column="queue",

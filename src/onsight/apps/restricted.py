@@ -134,6 +134,7 @@ class RestrictedArea:
 
 RESTRICTED_ALERT = EventType(
     kind="restricted_alert",
+    event=RestrictedAlert,
     table="restricted_alerts",
     time_column="time",
     name_column="area",

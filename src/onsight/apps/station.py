@@ -185,6 +185,7 @@ class StationTimer:
 
 STATION_HOUR = EventType(
     kind="station_hour",
+    event=StationHour,
     table="station_hours",
     time_column="hour",
     name_column="station",
