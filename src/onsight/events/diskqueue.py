@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from onsight.errors import OnsightError
+from onsight.sqlite import open_database, transaction
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue (
@@ -48,15 +49,12 @@ class DiskQueue:
         self.max_items = max_items
         self.dropped = 0
         self._lock = threading.Lock()
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(_SCHEMA)
-            self._count = int(self._db.execute("SELECT count(*) FROM queue").fetchone()[0])
-        except (OSError, sqlite3.Error) as exc:
-            raise OnsightError(f"cannot open message queue {path}: {exc}") from None
+        self._db = open_database(path, "message queue", self._prepare)
+
+    def _prepare(self, db: sqlite3.Connection) -> None:
+        """Make the table if missing; count what an earlier run left in it."""
+        db.execute(_SCHEMA)
+        self._count = int(db.execute("SELECT count(*) FROM queue").fetchone()[0])
 
     def put(self, items: Sequence[QueueItem]) -> int:
         """Append a batch in one transaction; returns how many old rows were dropped for room."""
@@ -65,8 +63,7 @@ class DiskQueue:
         rows = [(ident, topic, payload, int(retain)) for ident, topic, payload, retain in items]
         with self._lock:
             try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
+                with transaction(self._db):
                     self._db.executemany(
                         "INSERT INTO queue (event_id, topic, payload, retain) VALUES (?,?,?,?)",
                         rows,
@@ -78,10 +75,6 @@ class DiskQueue:
                             "(SELECT seq FROM queue ORDER BY seq LIMIT ?)",
                             (overflow,),
                         )
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
             except sqlite3.Error as exc:
                 raise OnsightError(f"cannot write message queue {self.path}: {exc}") from None
             self._count += len(rows) - overflow
@@ -106,12 +99,9 @@ class DiskQueue:
         with self._lock:
             try:
                 before = self._db.total_changes
-                self._db.execute("BEGIN IMMEDIATE")
-                self._db.executemany("DELETE FROM queue WHERE seq = ?", keys)
-                self._db.execute("COMMIT")
+                with transaction(self._db):
+                    self._db.executemany("DELETE FROM queue WHERE seq = ?", keys)
             except sqlite3.Error as exc:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
                 raise OnsightError(f"cannot write message queue {self.path}: {exc}") from None
             deleted = self._db.total_changes - before
             self._count -= deleted

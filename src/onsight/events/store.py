@@ -14,6 +14,7 @@ from pathlib import Path
 from onsight.apps.base import EventType
 from onsight.apps.registry import event_type, event_types
 from onsight.errors import OnsightError
+from onsight.sqlite import open_database, transaction
 from onsight.types import Event, utc_iso
 
 # The store's own schema history, recorded in `PRAGMA user_version`. The apps' tables were
@@ -49,39 +50,8 @@ class EventStore:
     """Writes events in transactions; reads back for summaries and the API."""
 
     def __init__(self, path: Path) -> None:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._migrate()
-        except (OSError, sqlite3.Error) as exc:
-            raise OnsightError(f"cannot open event database {path}: {exc}") from None
+        self._db = open_database(path, "event database", _migrate)
         self.path = path
-
-    def _migrate(self) -> None:
-        version = int(self._db.execute("PRAGMA user_version").fetchone()[0])
-        if version > len(_MIGRATIONS):
-            raise OnsightError(
-                f"database schema version {version} is newer than this onsight "
-                f"({len(_MIGRATIONS)}); upgrade onsight"
-            )
-        for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
-            self._db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
-        recorded = dict(self._db.execute("SELECT kind, version FROM app_schema").fetchall())
-        for event in event_types():
-            done = int(recorded.get(event.kind, 0))
-            scripts = [event.create_table(), *event.migrations]
-            if done > len(scripts):
-                raise OnsightError(
-                    f"the {event.table} table is at version {done}, newer than this onsight "
-                    f"({len(scripts)}); upgrade onsight"
-                )
-            for number, script in enumerate(scripts[done:], start=done + 1):
-                self._db.executescript(
-                    f"BEGIN; {script}; INSERT INTO app_schema VALUES ('{event.kind}', {number}) "
-                    f"ON CONFLICT (kind) DO UPDATE SET version = {number}; COMMIT;"
-                )
 
     def write(self, events: Sequence[Event]) -> None:
         """Every event into its kind's table, all in one transaction."""
@@ -91,7 +61,7 @@ class EventStore:
             batches.setdefault(event.kind, []).append(
                 tuple(utc_iso(v) if isinstance(v, datetime) else v for v in values.values())
             )
-        with self._transaction():
+        with transaction(self._db):
             for kind, rows in batches.items():
                 self._db.executemany(_insert(event_type(kind)), rows)
 
@@ -101,7 +71,7 @@ class EventStore:
         An hour written twice (a restart mid-hour) adds up; a suppressed count stays suppressed.
         """
         rows = [(utc_iso(hour), camera, seen, alerted) for hour, camera, seen, alerted in hours]
-        with self._transaction():
+        with transaction(self._db):
             self._db.executemany(
                 """INSERT INTO screening_hours VALUES (?,?,?,?)
                    ON CONFLICT (hour, camera) DO UPDATE SET
@@ -110,10 +80,6 @@ class EventStore:
                                     ELSE alerted + excluded.alerted END""",
                 rows,
             )
-
-    def _transaction(self) -> _Commit:
-        self._db.execute("BEGIN IMMEDIATE")
-        return _Commit(self._db)
 
     def crossing_counts(self, camera: str | None = None) -> dict[tuple[str, str, str], int]:
         """(camera, line, direction) -> number of crossings."""
@@ -129,7 +95,7 @@ class EventStore:
         """Delete every row older than `cutoff`, in one transaction; rows deleted per table."""
         deleted: dict[str, int] = {}
         stamp = utc_iso(cutoff)
-        with self._transaction():
+        with transaction(self._db):
             for table, column in _time_columns().items():
                 cursor = self._db.execute(f"DELETE FROM {table} WHERE {column} < ?", (stamp,))
                 deleted[table] = cursor.rowcount
@@ -151,6 +117,32 @@ class EventStore:
         self._db.close()
 
 
+def _migrate(db: sqlite3.Connection) -> None:
+    """The store's own migrations (`PRAGMA user_version`), then each app kind's (`app_schema`)."""
+    version = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if version > len(_MIGRATIONS):
+        raise OnsightError(
+            f"database schema version {version} is newer than this onsight "
+            f"({len(_MIGRATIONS)}); upgrade onsight"
+        )
+    for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
+        db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+    recorded = dict(db.execute("SELECT kind, version FROM app_schema").fetchall())
+    for event in event_types():
+        done = int(recorded.get(event.kind, 0))
+        scripts = [event.create_table(), *event.migrations]
+        if done > len(scripts):
+            raise OnsightError(
+                f"the {event.table} table is at version {done}, newer than this onsight "
+                f"({len(scripts)}); upgrade onsight"
+            )
+        for number, script in enumerate(scripts[done:], start=done + 1):
+            db.executescript(
+                f"BEGIN; {script}; INSERT INTO app_schema VALUES ('{event.kind}', {number}) "
+                f"ON CONFLICT (kind) DO UPDATE SET version = {number}; COMMIT;"
+            )
+
+
 def _time_columns() -> dict[str, str]:
     """Every table with rows to expire, and its time column."""
     return {e.table: e.time_column for e in event_types()} | _OWN_TIME_COLUMNS
@@ -162,16 +154,3 @@ def _insert(event: EventType) -> str:
     marks = ", ".join("?" * len(columns))
     merge = f" ON CONFLICT ({', '.join(event.key)}) {event.merge}" if event.merge else ""
     return f"INSERT INTO {event.table} ({names}) VALUES ({marks}){merge}"
-
-
-class _Commit:
-    """Context manager: COMMIT on success, ROLLBACK on error (the transaction is already open)."""
-
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> sqlite3.Connection:
-        return self._db
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type is not None else "COMMIT")

@@ -34,11 +34,9 @@ from __future__ import annotations
 import json
 import logging
 import random
-import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -52,6 +50,7 @@ from onsight.config.service import WebhookConfig
 from onsight.errors import OnsightError
 from onsight.events.payloads import to_message
 from onsight.events.signing import signature_header
+from onsight.sqlite import open_database, transaction
 from onsight.types import Event, utc_iso
 
 log = logging.getLogger(__name__)
@@ -134,7 +133,9 @@ class WebhookSink:
         self._lock = threading.Lock()  # guards the connection, the counters and `_closed`
         self._stop = threading.Event()
         self._closed = False
-        self._db = _open(db_path)
+        self._db = open_database(
+            db_path, "webhook outbox", lambda db: db.executescript(_SCHEMA), busy_timeout_ms=5000
+        )
         self._delivered = 0
         with self._lock:
             self._recover(set(names))
@@ -178,7 +179,7 @@ class WebhookSink:
         with self._lock:
             if self._closed:
                 raise RuntimeError("webhook sink is closed")
-            with self._transaction():
+            with transaction(self._db):
                 self._db.executemany(
                     "INSERT INTO webhook_outbox (hook, event_id, kind, body, due)"
                     " VALUES (?, ?, ?, ?, ?)",
@@ -280,7 +281,7 @@ class WebhookSink:
         with self._lock:
             if self._closed:  # closed while this try was in flight: it is retried next start
                 return
-            with self._transaction():
+            with transaction(self._db):
                 if outcome.delivered:
                     self._db.execute("DELETE FROM webhook_outbox WHERE id = ?", (delivery.row,))
                 elif retry:
@@ -354,7 +355,7 @@ class WebhookSink:
     def _recover(self, configured: set[str]) -> None:
         """Dead-letter rows of hooks no longer configured; bring far-off retries within the cap."""
         rows = self._db.execute(f"SELECT hook, {_OUTBOX_COLUMNS} FROM webhook_outbox").fetchall()
-        with self._transaction():
+        with transaction(self._db):
             for hook, *fields in rows:
                 if hook not in configured:
                     delivery = _Delivery(*fields)
@@ -367,29 +368,6 @@ class WebhookSink:
 
     def _count(self, table: str) -> int:
         return int(self._db.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0])
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
-
-
-def _open(path: Path) -> sqlite3.Connection:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.execute("PRAGMA busy_timeout=5000")
-        db.executescript(_SCHEMA)
-    except (OSError, sqlite3.Error) as exc:
-        raise OnsightError(f"cannot open webhook outbox {path}: {exc}") from None
-    return db
 
 
 def _attempt(

@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any, Literal, Self, get_args
 
 from onsight.errors import OnsightError
+from onsight.sqlite import connect, transaction, use_wal
 from onsight.types import utc_iso
 
 log = logging.getLogger(__name__)
@@ -145,14 +146,9 @@ class AuditLog:
         self.path = path
         self._clock = clock
         self._lock = threading.Lock()
+        self._db = connect(path, "audit log")
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise OnsightError(f"cannot open audit log {path}: {exc}") from None
-        try:
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")  # an audit record must survive power loss
+            use_wal(self._db, synchronous="FULL")  # an audit record must survive power loss
             self._prepare()
         except sqlite3.DatabaseError as exc:
             self._db.close()
@@ -193,8 +189,7 @@ class AuditLog:
             try:
                 # IMMEDIATE takes the write lock before reading the head, so another process
                 # cannot append between our read and our insert.
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
+                with transaction(self._db):
                     head = self._db.execute(
                         "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
                     ).fetchone()
@@ -205,10 +200,6 @@ class AuditLog:
                         "INSERT INTO audit VALUES (?,?,?,?,?,?,?)",
                         (seq, time, action, actor, detail_json, prev, digest),
                     )
-                except BaseException:
-                    self._db.execute("ROLLBACK")
-                    raise
-                self._db.execute("COMMIT")
             except sqlite3.Error as exc:
                 raise OnsightError(f"cannot write audit log {self.path}: {exc}") from None
         return AuditRecord(seq, time, action, actor, detail_json, prev, digest)

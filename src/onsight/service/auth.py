@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import os
 import re
 import secrets
 import sqlite3
@@ -25,6 +24,7 @@ from types import TracebackType
 from typing import Literal, Self, get_args
 
 from onsight.errors import OnsightError
+from onsight.sqlite import connect, transaction, use_wal
 from onsight.types import utc_iso
 
 Role = Literal["admin", "viewer"]
@@ -170,15 +170,10 @@ class UserStore:
         self.path = path
         self._scrypt_n = scrypt_n
         self._lock = threading.Lock()
+        # Created with mode 0600 by us, so it is never world-readable, even for a moment.
+        self._db = connect(path, "users database", mode=0o600)
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Create the file ourselves so it is never world-readable, even for a moment.
-            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
-            self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        except (OSError, sqlite3.Error) as exc:
-            raise OnsightError(f"cannot open users database {path}: {exc}") from None
-        try:
-            self._db.execute("PRAGMA journal_mode=WAL")
+            use_wal(self._db, synchronous=None)  # synchronous: SQLite's default (FULL)
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             self._db.close()
@@ -204,16 +199,10 @@ class UserStore:
         return user
 
     def remove_user(self, name: str) -> None:
-        with self._lock:
-            # One transaction: the user and their sessions go together.
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                removed = self._db.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount
-                self._db.execute("DELETE FROM sessions WHERE user = ?", (name,))
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        # One transaction: the user and their sessions go together.
+        with self._lock, transaction(self._db):
+            removed = self._db.execute("DELETE FROM users WHERE name = ?", (name,)).rowcount
+            self._db.execute("DELETE FROM sessions WHERE user = ?", (name,))
         if not removed:
             raise ValueError(f"user {name} does not exist")
 
