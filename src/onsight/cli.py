@@ -72,10 +72,15 @@ def check(config: ConfigArg) -> None:
         f"database {loaded.database_path}",
         highlight=False,
     )
+    from onsight.apps.registry import kinds
+
     for camera in loaded.config.cameras:
+        # One count per configured section: "2 line(s), 1 queue(s)"; nothing when none.
+        counts = {k.noun or k.name: len(k.items(camera)) for k in kinds() if k.shape is not None}
+        items = ", ".join(f"{n} {noun}(s)" for noun, n in counts.items() if n) or "no apps"
         out.print(
             f"  {camera.name}: {redact_url(camera.url)} at {camera.fps:g} fps, purpose "
-            f"{camera.purpose}, {len(camera.lines)} line(s), {len(camera.zones)} zone(s)",
+            f"{camera.purpose}, {items}",
             highlight=False,
         )
 
