@@ -8,15 +8,18 @@ stays longer than `after_seconds`.
 
 from __future__ import annotations
 
+import dataclasses
 from functools import cache
 from pathlib import Path
 
 import pytest
 
+from onsight.apps.queue import QueueMonitor
 from onsight.config import load_config
 from onsight.evaluate import load_sequence
 from onsight.evaluate.replay import observe
 from onsight.evaluate.report import CameraReport, compare
+from onsight.types import Tracks
 from tests.conftest import assets_dir, require
 from tests.golden.replay import _detector
 
@@ -50,3 +53,25 @@ def test_restricted_alerts_match_the_true_long_stays(camera: str, area: str) -> 
 def test_no_alert_where_nobody_stayed() -> None:
     score = _report("parking").restricted["lane"]
     assert score.true_stays == 0 and score.alerts == 0
+
+
+def test_waits_survive_a_tracker_that_switches_ids_every_two_seconds() -> None:
+    """The same real tracks, once as tracked and once with every track given a new id every
+    2 s (a crowd, a post, a bad tracker): the visits and waits must not split."""
+    config = load_config(HERE / "operations.yaml").config
+    camera = next(c for c in config.cameras if c.name == "one-by-one")
+    frames: list[Tracks] = []
+    observe(camera, _detector(), lambda result: frames.append(result.tracks))
+    queue = next(q for q in camera.queues if q.name == "counter")
+    steady = QueueMonitor(camera.name, queue, list(_detector().class_names))
+    switching = QueueMonitor(camera.name, queue, list(_detector().class_names))
+    for tracks in frames:
+        steady.update(tracks)
+        epoch = int(tracks.pts // 2.0)  # a new id for everyone every 2 s
+        switched = dataclasses.replace(tracks, track_id=tracks.track_id * 1000 + epoch)
+        switching.update(switched)
+    steady.flush()
+    switching.flush()
+    assert len(steady.waits) >= 5
+    assert len(switching.waits) == len(steady.waits)
+    assert sorted(switching.waits) == pytest.approx(sorted(steady.waits), abs=0.5)
