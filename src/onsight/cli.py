@@ -9,7 +9,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -29,6 +29,11 @@ from onsight.service.cli import tokens_app, users_app
 from onsight.service.serve import serve_command
 from onsight.thermal.cli import thermal_app
 from onsight.thermal.station import ScreeningResult
+
+if TYPE_CHECKING:
+    from onsight.config.models import CameraConfig
+    from onsight.privacy.redact import Redaction
+    from onsight.types import Frame, Image
 
 app = typer.Typer(
     help="onsight: privacy-preserving analytics for the cameras a site already has.",
@@ -83,6 +88,14 @@ def check(config: ConfigArg) -> None:
             f"{camera.purpose}, {items}",
             highlight=False,
         )
+        if camera.calibration is not None:
+            errors = camera.calibration.errors_m()
+            out.print(
+                f"    calibration: {len(errors)} points, fit error per point (m): "
+                + ", ".join(f"{e:.2f}" for e in errors)
+                + f" (max {max(errors):.2f})",
+                highlight=False,
+            )
 
 
 @app.command()
@@ -128,6 +141,7 @@ def _run(
     start_time: datetime | None = None,
 ) -> dict[str, object]:
     from onsight.progress import Progress
+
     try:
         runner = Runner(
             loaded, on_frame=on_frame, on_screening=_station_display, start_time=start_time
@@ -170,16 +184,73 @@ def snapshot(
         _fail(f"{config}: no camera named {camera!r}; cameras: {', '.join(cameras)}")
     if out_file.suffix.lower() not in (".jpg", ".jpeg", ".png"):
         _fail(f"{out_file}: the snapshot must be a .jpg or .png file")
+    frame, redaction = _redacted_frame(loaded, cameras[camera], out_file, at)
+    height, width = frame.image.shape[:2]
+    if redaction.fail_closed:
+        err.print(f"[yellow]warning:[/yellow] whole frame pixelated: {redaction.reason}")
+    out.print(
+        f"{out_file}: {width}x{height} at {frame.pts:.2f} s, redaction {redaction.mode}, "
+        f"{len(redaction.regions)} region(s) blurred",
+        highlight=False,
+    )
+
+
+@app.command()
+def calibrate(
+    config: ConfigArg,
+    camera: Annotated[str, typer.Option("--camera", help="Camera name from the config.")],
+    out_file: Annotated[Path, typer.Option("--out", help="Output image (.jpg or .png).")],
+    at: Annotated[
+        float, typer.Option("--at", help="Seconds into a file; for a live camera, wait this long.")
+    ] = 0.0,
+    step: Annotated[float, typer.Option("--step", help="Grid spacing in metres.")] = 1.0,
+) -> None:
+    """Draw CAMERA's calibration as a metre grid over a redacted snapshot, and print how far
+    the fit puts each calibration point from where it was measured."""
+    setup_logging(False)
+    loaded = _load(config)
+    cameras = {c.name: c for c in loaded.config.cameras}
+    if camera not in cameras:
+        _fail(f"{config}: no camera named {camera!r}; cameras: {', '.join(cameras)}")
+    calibration = cameras[camera].calibration
+    if calibration is None:
+        _fail(f"{config}: camera {camera!r} has no `calibration:`; see docs/calibration.md")
+    if out_file.suffix.lower() not in (".jpg", ".jpeg", ".png"):
+        _fail(f"{out_file}: the image must be a .jpg or .png file")
+    if not 0.05 <= step <= 100:
+        _fail("--step: give the grid spacing in metres, between 0.05 and 100")
+    from onsight.calibrate import draw_grid
+
+    def grid(image: Image) -> None:
+        draw_grid(image, calibration, step)
+
+    _redacted_frame(loaded, cameras[camera], out_file, at, grid)
+    errors = calibration.errors_m()
+    out.print(
+        f"{out_file}: a {step:g} m grid over camera {camera}; fit error per point (m): "
+        + ", ".join(f"{e:.2f}" for e in errors)
+        + f" (max {max(errors):.2f})",
+        highlight=False,
+    )
+
+
+def _redacted_frame(
+    loaded: LoadedConfig,
+    chosen: CameraConfig,
+    out_file: Path,
+    at: float,
+    overlay: Callable[[Image], None] | None = None,
+) -> tuple[Frame, Redaction]:
+    """One frame of the camera, redacted, written to `out_file` (with `overlay` drawn on a
+    copy) and audited as an image view."""
     from onsight.ingest.snapshot import grab_frame
     from onsight.privacy import ModelFinders, redact, save_redacted
+    from onsight.privacy.audit import AuditLog
 
-    chosen = cameras[camera]
     try:
         frame = grab_frame(chosen.name, chosen.url, at)
         redaction = redact(frame.image, chosen, ModelFinders(loaded.config.detector))
-        save_redacted(out_file, redaction)
-        from onsight.privacy.audit import AuditLog
-
+        save_redacted(out_file, redaction, overlay)
         with AuditLog(loaded.resolve(loaded.config.privacy.audit_log)) as audit:
             audit.append(
                 "image_view",
@@ -191,14 +262,7 @@ def snapshot(
             )
     except (OnsightError, OSError) as exc:
         _fail(str(exc), loaded.secrets)
-    height, width = frame.image.shape[:2]
-    if redaction.fail_closed:
-        err.print(f"[yellow]warning:[/yellow] whole frame pixelated: {redaction.reason}")
-    out.print(
-        f"{out_file}: {width}x{height} at {frame.pts:.2f} s, redaction {redaction.mode}, "
-        f"{len(redaction.regions)} region(s) blurred",
-        highlight=False,
-    )
+    return frame, redaction
 
 
 def _station_display(camera: str, result: ScreeningResult) -> None:

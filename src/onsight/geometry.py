@@ -66,3 +66,48 @@ def to_pixels(points: list[Point], width: int, height: int) -> npt.NDArray[np.in
     """Normalised points to integer pixels, for drawing only."""
     arr = np.asarray(points, dtype=np.float64) * np.array([width, height])
     return np.asarray(np.round(arr), dtype=np.int32)
+
+
+class DegenerateCalibration(ValueError):
+    """The calibration points cannot give a ground-plane homography."""
+
+
+def fit_homography(image: FloatArray, ground: FloatArray) -> npt.NDArray[np.float64]:
+    """The homography from normalised image points to ground metres (least squares over all
+    points when more than 4). Raises DegenerateCalibration for collinear points or a fit
+    that folds the ground over the horizon."""
+    if len(image) != len(ground) or len(image) < 4:
+        raise DegenerateCalibration("give at least 4 image points and as many ground points")
+    for name, points in (("image", image), ("ground", ground)):
+        if _flatness(points) < 0.01:
+            raise DegenerateCalibration(
+                f"the {name} points lie on (or close to) one line; spread them over the floor"
+            )
+    import cv2  # heavy; only calibrated cameras need it
+
+    matrix, _ = cv2.findHomography(image.astype(np.float64), ground.astype(np.float64), 0)
+    if matrix is None or not np.all(np.isfinite(matrix)) or abs(np.linalg.det(matrix)) < 1e-12:
+        raise DegenerateCalibration("the points give no usable homography")
+    w = np.c_[image, np.ones(len(image))] @ matrix[2]
+    if not (np.all(w > 0) or np.all(w < 0)):
+        raise DegenerateCalibration(
+            "the points do not lie on one plane as seen by the camera (the fit puts some "
+            "beyond the horizon): check that each image point matches its ground point"
+        )
+    return np.asarray(matrix, np.float64)
+
+
+def to_ground(matrix: npt.NDArray[np.float64], points: FloatArray) -> npt.NDArray[np.float64]:
+    """Normalised image points (N, 2) to ground metres (N, 2) through `fit_homography`'s H."""
+    if len(points) == 0:
+        return np.zeros((0, 2), np.float64)
+    projected = np.c_[points.astype(np.float64), np.ones(len(points))] @ matrix.T
+    result: npt.NDArray[np.float64] = projected[:, :2] / projected[:, 2:3]
+    return result
+
+
+def _flatness(points: FloatArray) -> float:
+    """Smallest over largest spread of a point set: 0 for points on one line."""
+    centred = points.astype(np.float64) - points.mean(axis=0)
+    singular = np.linalg.svd(centred, compute_uv=False)
+    return float(singular[-1] / singular[0]) if singular[0] > 0 else 0.0

@@ -173,12 +173,19 @@ class AppKind(Generic[C, A]):
     entities: Callable[[C], list[Entity]] = lambda _: []
     enabled: Callable[[C], bool] = lambda _: True  # e.g. dwell only on zones with `dwell: true`
     needs_image: bool = False
+    # Configured once per camera (`distancing: {...}`), not as a list of named items; its
+    # `--summary` section is then the item's summary itself.
+    single: bool = False
     notice_note: str = ""  # a sentence the notice adds for a camera running this app
 
     def items(self, camera: BaseModel) -> list[C]:
-        """This kind's configured items on a camera (those it is enabled for)."""
-        configured: list[C] = getattr(camera, self.section, [])
-        return [item for item in configured if self.enabled(item)]
+        """This kind's configured items on a camera (those it is enabled for). A kind
+        configured once per camera (`single`) has a section that is one item or None."""
+        configured = getattr(camera, self.section, None)
+        if configured is None:
+            return []
+        items: list[C] = [configured] if self.single else list(configured)
+        return [item for item in items if self.enabled(item)]
 
     def classes(self, item: C) -> list[str]:
         return list(getattr(item, "classes", ["person"]))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from onsight.apps import dwell, line_count, occupancy, queue, restricted, station
+from onsight.apps import distancing, dwell, line_count, occupancy, queue, restricted, station
 from onsight.apps.base import AppKind, EventType, Purpose
 
 KINDS: list[AppKind[Any, Any]] = [
@@ -19,6 +19,7 @@ KINDS: list[AppKind[Any, Any]] = [
     queue.KIND,
     restricted.KIND,
     station.KIND,
+    distancing.KIND,
 ]
 
 

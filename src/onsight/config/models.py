@@ -7,6 +7,7 @@ from typing import Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
+from onsight.apps.distancing import DistancingConfig
 from onsight.apps.line_count import LineConfig as LineConfig
 from onsight.apps.occupancy import ZoneConfig as ZoneConfig
 from onsight.apps.queue import QueueConfig
@@ -14,6 +15,7 @@ from onsight.apps.restricted import RestrictedConfig
 from onsight.apps.station import StationConfig
 from onsight.config._base import NAME_PATTERN, Polygon, require_area
 from onsight.config._base import Strict as _Strict
+from onsight.config.calibration import CalibrationConfig
 from onsight.config.privacy import CameraPrivacy, PrivacyConfig
 from onsight.config.purposes import UNREDACTED_ALLOWED, Purpose, check_apps
 from onsight.config.screening import ScreeningConfig
@@ -108,6 +110,16 @@ class CameraConfig(_Strict):
         "mirror, a screen. A detection whose bottom centre is inside one is dropped before "
         "tracking.",
     )
+    distancing: DistancingConfig | None = Field(
+        None,
+        description="How often people stand closer than `threshold_m` to someone (needs "
+        "`calibration`; purposes occupancy and safety).",
+    )
+    calibration: CalibrationConfig | None = Field(
+        None,
+        description="Ground-plane calibration: at least 4 image points and where they are on "
+        "the floor, in metres. Needed for distancing; see docs/calibration.md.",
+    )
     still_objects: StillObjectsConfig = Field(
         default_factory=lambda: StillObjectsConfig(),
         description="Holding motionless person-like objects out of the counts.",
@@ -158,6 +170,15 @@ class CameraConfig(_Strict):
     def _unique_names(cls, items: list[Any]) -> list[Any]:
         _require_unique([item.name for item in items])
         return items
+
+    @model_validator(mode="after")
+    def _distancing_in_metres(self) -> Self:
+        if self.distancing is not None and self.calibration is None:
+            raise ValueError(
+                "distancing needs a `calibration:` (image points and where they are on the "
+                "floor, in metres): distances in pixels mean nothing on a real camera"
+            )
+        return self
 
     @model_validator(mode="after")
     def _served_lines_exist(self) -> Self:

@@ -23,10 +23,6 @@ PURPOSES: dict[Purpose, str] = {
 
 # Apps outside the registry: (what it measures, purposes that allow it).
 _OTHER_APPS: dict[str, tuple[str, frozenset[Purpose]]] = {
-    "distancing": (
-        "how often people stand closer than a set distance",
-        frozenset({"occupancy", "safety"}),
-    ),
     "ppe": ("share of people wearing required protective equipment", frozenset({"safety"})),
     "inspection": ("defect and label checks on products", frozenset({"inspection"})),
     "barcode": ("barcodes read from products", frozenset({"inspection"})),

@@ -315,8 +315,11 @@ class CameraPipeline:
         """Frames analysed, and each app kind's totals per item since the start."""
         out: dict[str, object] = {"frames": self.frames}
         for kind in kinds():
-            if kind.summary is not None:
-                out[kind.section] = {
-                    app.config.name: kind.summary(app) for app in self.running(kind)
-                }
+            if kind.summary is None:
+                continue
+            summaries = {app.config.name: kind.summary(app) for app in self.running(kind)}
+            if not kind.single:
+                out[kind.section] = summaries
+            elif summaries:
+                out[kind.section] = next(iter(summaries.values()))
         return out
