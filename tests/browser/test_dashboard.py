@@ -7,6 +7,7 @@ Each page is saved as a screenshot under test-artifacts/screenshots/ for a human
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import cv2
 import httpx
@@ -14,6 +15,8 @@ import numpy as np
 import yaml
 from playwright.sync_api import Browser, Page, expect
 
+from onsight.apps.flows import FlowHour
+from onsight.apps.heatmap import HeatmapCell
 from tests.browser.conftest import log_in, new_page, screenshot
 from tests.browser.service import CAMERA, CLIP_ENV, Service
 
@@ -213,3 +216,33 @@ def test_the_editor_draws_a_queue_and_a_wrong_way_alert(browser: Browser, servic
     expect(page.locator("#line-list select").first).to_have_value("out")
     page.goto(f"/cameras/{CAMERA}")
     expect(page.locator("section.card h2", has_text="Queues")).to_be_visible()
+
+
+def test_heatmap_and_flows_page_draws_released_cells_and_the_flow_chart(
+    browser: Browser, service: Service
+) -> None:
+    """Released rows (as the heatmap and flows apps store them at the end of an hour) are
+    drawn over the snapshot, as a floor plan in metres, and as a Sankey-style chart."""
+    hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    cells = [
+        HeatmapCell(hour, CAMERA, "ground", x, y, 1.0, 5 + x % 3, 30.0 + 10 * (x + y + 24))
+        for x in range(-14, -6)
+        for y in range(-10, -4)
+    ]
+    flows = [
+        FlowHour(hour, CAMERA, "line:path", "zone:left", 12),
+        FlowHour(hour, CAMERA, "zone:left", "line:path", 7),
+        FlowHour(hour, CAMERA, "other", "other", 3),
+    ]
+    service.runner.store.write([*cells, *flows])
+    service.play()
+    page = new_page(browser, service)
+    log_in(page, "viewer")
+    page.goto(f"/cameras/{CAMERA}")
+    page.click("text=Heatmap and flows")
+    page.wait_for_function("() => document.querySelector('.frame img').naturalWidth > 0")
+    assert page.locator("svg.overlay.heat polygon").count() >= 30  # cells on the picture
+    expect(page.locator("#floor-plan polygon")).to_have_count(len(cells))
+    expect(page.locator("#flow-chart path")).to_have_count(3)
+    expect(page.locator("table.events")).to_contain_text("zone:left")
+    screenshot(page, "heatmap-and-flows")

@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from onsight.apps import distancing, dwell, line_count, occupancy, queue, restricted, station
+from onsight.apps import (
+    distancing,
+    dwell,
+    flows,
+    heatmap,
+    line_count,
+    occupancy,
+    queue,
+    restricted,
+    station,
+)
 from onsight.apps.base import AppKind, EventType, Purpose
 
 KINDS: list[AppKind[Any, Any]] = [
@@ -20,6 +30,8 @@ KINDS: list[AppKind[Any, Any]] = [
     restricted.KIND,
     station.KIND,
     distancing.KIND,
+    heatmap.KIND,
+    flows.KIND,
 ]
 
 

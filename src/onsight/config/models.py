@@ -8,6 +8,8 @@ from typing import Any, Literal, Self
 from pydantic import Field, field_validator, model_validator
 
 from onsight.apps.distancing import DistancingConfig
+from onsight.apps.flows import FlowsConfig
+from onsight.apps.heatmap import HeatmapConfig
 from onsight.apps.line_count import LineConfig as LineConfig
 from onsight.apps.occupancy import ZoneConfig as ZoneConfig
 from onsight.apps.queue import QueueConfig
@@ -114,6 +116,16 @@ class CameraConfig(_Strict):
         None,
         description="How often people stand closer than `threshold_m` to someone (needs "
         "`calibration`; purposes occupancy and safety).",
+    )
+    heatmap: HeatmapConfig | None = Field(
+        None,
+        description="Time spent per floor cell per hour, released per cell for >= 5 visits "
+        "(metre cells with a `calibration`, picture cells without).",
+    )
+    flows: FlowsConfig | None = Field(
+        None,
+        description="People going from one of this camera's lines or zones to another, per "
+        "hour, released per pair for >= 5 people.",
     )
     calibration: CalibrationConfig | None = Field(
         None,

@@ -17,7 +17,7 @@ from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from onsight.service import api, editing, live, login, pages
+from onsight.service import api, editing, live, login, pages, spatial
 from onsight.service.auth import LoginLimiter, User
 from onsight.service.context import ServiceContext
 from onsight.service.guards import BodyLimit, SameOrigin
@@ -58,6 +58,7 @@ def create_app(context: ServiceContext) -> FastAPI:
     app.include_router(pages.router(web))
     app.include_router(live.router(web))
     app.include_router(editing.router(web))
+    app.include_router(spatial.router(web))
     app.mount("/static", StaticFiles(packages=[("onsight.service", "static")]), name="static")
     _install_handlers(app, web)
 

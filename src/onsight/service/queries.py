@@ -103,7 +103,7 @@ class EventQueries:
         self._uri = path.resolve().as_uri() + "?mode=ro"
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def connect(self) -> Iterator[sqlite3.Connection]:
         con = sqlite3.connect(self._uri, uri=True, timeout=5.0)
         try:
             yield con
@@ -130,7 +130,7 @@ class EventQueries:
             where_sql = " WHERE " + " AND ".join(conditions) if conditions else ""
             parts.append(_select(event) + where_sql)
         sql = " UNION ALL ".join(parts) + " ORDER BY 2 DESC, 3, 4, 1 LIMIT ? OFFSET ?"
-        with self._connect() as con:
+        with self.connect() as con:
             rows = con.execute(sql, [*params, limit, offset]).fetchall()
         return [EventRow(k, t, c, n, json.loads(f)) for k, t, c, n, f in rows]
 
@@ -142,7 +142,7 @@ class EventQueries:
             "SELECT strftime(?, time, 'localtime'), direction, count(*) FROM crossings "
             "WHERE camera = ? AND time >= ? AND time < ? GROUP BY 1, 2"
         )
-        with self._connect() as con:
+        with self.connect() as con:
             rows = con.execute(sql, (bucket, camera, utc_iso(start), utc_iso(end))).fetchall()
         return {(str(b), str(d)): int(n) for b, d, n in rows}
 
@@ -160,6 +160,6 @@ class EventQueries:
             FROM (SELECT {minute}, {name}, sum("{value}") AS total FROM {event.table}
                   WHERE camera = ? AND {minute} >= ? AND {minute} < ? GROUP BY 1, 2)
             GROUP BY 1, 2"""
-        with self._connect() as con:
+        with self.connect() as con:
             rows = con.execute(sql, (camera, utc_iso(start), utc_iso(end))).fetchall()
         return {(str(z), str(b)): float(v) for z, b, v in rows}
