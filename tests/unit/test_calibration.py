@@ -181,3 +181,28 @@ def test_a_distancing_minute_written_twice_adds_up(tmp_path: Path) -> None:
         "SELECT people, presence_seconds, close_seconds, close_share FROM distancing_minutes"
     )
     assert row.fetchall() == [(6, 200.0, 80.0, 0.4)]
+
+
+def test_walking_speed_in_metres_per_second_released_for_five_people() -> None:
+    from onsight.apps.speed import SpeedConfig, SpeedHour, WalkingSpeed
+
+    homography = CalibrationConfig.model_validate(SQUARE).homography()
+    events: list[SpeedHour] = []
+    speed = WalkingSpeed("cam", SpeedConfig(), ["person"], homography)
+    t = 0.0
+    for person, mps in enumerate([1.0, 1.2, 1.4, 1.6, 1.8]):
+        for step in range(50):  # 5 s at 10 fps, walking along x at `mps`
+            x = 1.0 + mps * step / 10
+            jitter = 0.03 * (-1) ** step  # a box jittering on the floor is not walking
+            events += speed.update(_tracks(t, [(x, 5 + jitter)], first_id=person + 1))
+            t += 0.1
+        t += 3.0
+        events += speed.update(_tracks(t, []))
+    events += speed.flush()
+    (hour,) = events
+    assert hour.visits == 5 and hour.median_mps == pytest.approx(1.4, rel=0.1)
+    assert speed.summary()["median_mps"] == pytest.approx(1.4, rel=0.1)
+    few = WalkingSpeed("cam", SpeedConfig(), ["person"], homography)
+    for step in range(50):
+        few.update(_tracks(step / 10, [(1 + step / 10, 5)]))
+    assert few.flush() == [] and few.suppressed_hours == 1

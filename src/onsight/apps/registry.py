@@ -18,6 +18,7 @@ from onsight.apps import (
     occupancy,
     queue,
     restricted,
+    speed,
     station,
 )
 from onsight.apps.base import AppKind, EventType, Purpose
@@ -32,6 +33,7 @@ KINDS: list[AppKind[Any, Any]] = [
     distancing.KIND,
     heatmap.KIND,
     flows.KIND,
+    speed.KIND,
 ]
 
 

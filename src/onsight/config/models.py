@@ -14,6 +14,7 @@ from onsight.apps.line_count import LineConfig as LineConfig
 from onsight.apps.occupancy import ZoneConfig as ZoneConfig
 from onsight.apps.queue import QueueConfig
 from onsight.apps.restricted import RestrictedConfig
+from onsight.apps.speed import SpeedConfig
 from onsight.apps.station import StationConfig
 from onsight.config._base import NAME_PATTERN, Polygon, require_area
 from onsight.config._base import Strict as _Strict
@@ -127,6 +128,10 @@ class CameraConfig(_Strict):
         description="People going from one of this camera's lines or zones to another, per "
         "hour, released per pair for >= 5 people.",
     )
+    speed: SpeedConfig | None = Field(
+        None,
+        description="Walking speed in m/s, per hour over >= 5 people (needs `calibration`).",
+    )
     calibration: CalibrationConfig | None = Field(
         None,
         description="Ground-plane calibration: at least 4 image points and where they are on "
@@ -185,11 +190,12 @@ class CameraConfig(_Strict):
 
     @model_validator(mode="after")
     def _distancing_in_metres(self) -> Self:
-        if self.distancing is not None and self.calibration is None:
-            raise ValueError(
-                "distancing needs a `calibration:` (image points and where they are on the "
-                "floor, in metres): distances in pixels mean nothing on a real camera"
-            )
+        for needs, section in ((self.distancing, "distancing"), (self.speed, "speed")):
+            if needs is not None and self.calibration is None:
+                raise ValueError(
+                    f"{section} needs a `calibration:` (image points and where they are on "
+                    "the floor, in metres): distances in pixels mean nothing on a real camera"
+                )
         return self
 
     @model_validator(mode="after")
