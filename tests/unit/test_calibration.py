@@ -206,3 +206,21 @@ def test_walking_speed_in_metres_per_second_released_for_five_people() -> None:
     for step in range(50):
         few.update(_tracks(step / 10, [(1 + step / 10, 5)]))
     assert few.flush() == [] and few.suppressed_hours == 1
+
+
+def test_a_calibrated_line_reports_crossings_per_hour_per_metre() -> None:
+    from onsight.apps.line_count import KIND as LINES
+
+    camera = CameraConfig.model_validate(
+        {
+            "name": "cam", "url": "x.mp4", "calibration": SQUARE,
+            "lines": [{"name": "door", "points": [[0.1, 0.5], [0.5, 0.5]]}],
+        }
+    )  # fmt: skip
+    counter = LINES.build(camera, camera.lines[0], ["person"])
+    for i in range(100):  # one person walks down across the 4 m line in 10 s
+        counter.update(_tracks(i / 10, [(3.0, 3.0 + i * 0.05)]))
+    assert LINES.summary is not None
+    summary = LINES.summary(counter)
+    assert summary["in"] + summary["out"] == 1 and summary["width_m"] == pytest.approx(4.0)
+    assert summary["per_hour_per_m"] == pytest.approx(3600 / 9.9 / 4, rel=0.01)

@@ -17,17 +17,20 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, Self
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import Field, model_validator
 
-from onsight.apps.base import AppKind, Column, Entity, EventType, per_item
+from onsight.apps.base import AppKind, Column, Entity, EventType
 from onsight.apps.visits import HANDOVER_S, reach_share
 from onsight.config._base import NAME_PATTERN, NormPoint, Strict
-from onsight.geometry import Point, projection_on_segment, side_of_line
+from onsight.geometry import Point, projection_on_segment, side_of_line, to_ground
 from onsight.types import Direction, LineCrossing, Tracks
+
+if TYPE_CHECKING:
+    from onsight.config.models import CameraConfig
 
 
 class LineConfig(Strict):
@@ -129,7 +132,10 @@ class LineCounter:
     class_names: list[str]
     counts: dict[Direction, dict[str, int]] = field(default_factory=lambda: {"in": {}, "out": {}})
     wrong_way: int = 0
+    width_m: float | None = None  # the line's length on a calibrated floor
+    seconds: float = 0.0  # source time analysed, for crossings per hour
     _states: dict[int, _TrackSide] = field(default_factory=dict)
+    _last_pts: float | None = None
 
     def __post_init__(self) -> None:
         (ax, ay), (bx, by) = self.config.points
@@ -141,6 +147,9 @@ class LineCounter:
         return sum(self.counts[direction].values())
 
     def update(self, tracks: Tracks) -> list[LineEvent]:
+        if self._last_pts is not None:
+            self.seconds += min(max(tracks.pts - self._last_pts, 0.0), 1.0)
+        self._last_pts = tracks.pts
         events: list[LineCrossing] = []
         anchors = tracks.bottom_centres()
         distances = side_of_line(self._a, self._b, anchors)
@@ -370,14 +379,27 @@ def _summary(counter: LineCounter) -> dict[str, Any]:
     totals: dict[str, Any] = {"in": counter.total("in"), "out": counter.total("out")}
     if counter.config.alert_direction is not None:
         totals["wrong_way"] = counter.wrong_way
+    if counter.width_m is not None and counter.width_m > 0 and counter.seconds > 0:
+        # Flow density: crossings per hour per metre of line, on a calibrated floor.
+        per_hour = (totals["in"] + totals["out"]) * 3600 / counter.seconds
+        totals["width_m"] = round(counter.width_m, 2)
+        totals["per_hour_per_m"] = round(per_hour / counter.width_m, 1)
     return totals
+
+
+def _build(camera: CameraConfig, line: LineConfig, names: list[str]) -> LineCounter:
+    width = None
+    if camera.calibration is not None:
+        ends = to_ground(camera.calibration.homography(), np.array(line.points, np.float64))
+        width = float(np.hypot(*(ends[1] - ends[0])))
+    return LineCounter(camera.name, line, names, width_m=width)
 
 
 KIND: AppKind[LineConfig, LineCounter] = AppKind(
     name="line_count",
     section="lines",
     config=LineConfig,
-    build=per_item(LineCounter),
+    build=_build,
     events=(CROSSING, WRONG_WAY),
     measures="counts of crossings of a line, per direction",
     purposes=frozenset({"footfall", "occupancy", "operations"}),
