@@ -246,3 +246,30 @@ def test_heatmap_and_flows_page_draws_released_cells_and_the_flow_chart(
     expect(page.locator("#flow-chart path")).to_have_count(3)
     expect(page.locator("table.events")).to_contain_text("zone:left")
     screenshot(page, "heatmap-and-flows")
+
+
+def test_the_editor_calibrates_by_clicking_floor_marks(browser: Browser, service: Service) -> None:
+    page = _open_editor(browser, service)
+    while page.locator("#calibration-list button").count():  # start from no marks
+        page.locator("#calibration-list button").first.click()
+    marks = [  # vtest's floor marks A-D: picture (normalised) and floor (metres)
+        ((37.5 / 480, 350 / 360), (-20.593, -9.369)),
+        ((450 / 480, 350 / 360), (-16.772, -16.209)),
+        ((400 / 480, 93.75 / 360), (6.846, -6.475)),
+        ((75 / 480, 100 / 360), (-0.524, 9.139)),
+    ]
+    canvas = page.locator("#canvas")
+    box = canvas.bounding_box()
+    assert box is not None
+    for (x, y), (gx, gy) in marks:
+        page.fill("#ground-x", str(gx))
+        page.fill("#ground-y", str(gy))
+        page.click("#add-calibration")
+        canvas.click(position={"x": x * box["width"], "y": y * box["height"]})
+    expect(page.locator("#calibration-list li")).to_have_count(4)
+    page.click("#save-form button[type=submit]")
+    expect(page.locator(".message.ok")).to_contain_text("Saved")
+    camera = yaml.safe_load(service.config.read_text(encoding="utf-8"))["cameras"][0]
+    assert camera["calibration"]["ground"][2] == [6.846, -6.475]
+    calibration = service.runner.pipelines[0].camera.calibration
+    assert calibration is not None and max(calibration.errors_m()) < 0.5

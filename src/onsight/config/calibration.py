@@ -7,7 +7,7 @@ ground instead of in pixels, which mean centimetres near the camera and metres a
 from __future__ import annotations
 
 import math
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -17,6 +17,9 @@ from onsight.config._base import NormPoint, Strict
 from onsight.geometry import DegenerateCalibration, fit_homography, to_ground
 
 GroundPoint = Annotated[list[float], Field(min_length=2, max_length=2)]
+
+# An edit that leaves a camera's calibration as it is (None removes it).
+KEEP: Literal["keep"] = "keep"
 
 
 class CalibrationConfig(Strict):

@@ -14,12 +14,13 @@ import stat
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel
 
 from onsight.config._base import Polygon
+from onsight.config.calibration import KEEP, CalibrationConfig
 from onsight.config.loader import LoadedConfig, load_config
 from onsight.errors import ConfigError
 
@@ -34,9 +35,11 @@ def save_geometry(
     camera_name: str,
     sections: Mapping[str, Sequence[BaseModel]],
     ignore: list[Polygon] | None = None,
+    calibration: CalibrationConfig | Literal["keep"] | None = KEEP,
 ) -> LoadedConfig:
     """Replace `camera_name`'s app items (section name -> items, e.g. {"lines": [...]}) and
-    `ignore` areas (unless None) in the config file and return it reloaded.
+    `ignore` areas (unless None) and calibration (unless KEEP; None removes it) in the
+    config file and return it reloaded.
 
     The file is re-read as plain YAML, not taken from `loaded`, so `${ENV}` references stay
     references and no secret is ever written. PyYAML does not round-trip comments: comments
@@ -57,6 +60,10 @@ def save_geometry(
         _put(entry, key, [item.model_dump(exclude_defaults=True) for item in items])
     if ignore is not None:
         _put(entry, "ignore", [[list(p) for p in polygon] for polygon in ignore])
+    if isinstance(calibration, CalibrationConfig):
+        entry["calibration"] = calibration.model_dump()
+    elif calibration is None:
+        entry.pop("calibration", None)
     backup = path.with_name(path.name + ".bak")
     body = yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, default_flow_style=None)
     new = _replace_validated(path, _HEADER.format(backup=backup.name) + body, backup)

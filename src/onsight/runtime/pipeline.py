@@ -8,13 +8,14 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 
 from onsight.apps.base import App, AppKind, FrameView
 from onsight.apps.registry import event_type, kinds
 from onsight.config._base import Polygon
+from onsight.config.calibration import KEEP, CalibrationConfig
 from onsight.config.models import CameraConfig
 from onsight.detect.protocol import Detector
 from onsight.errors import ConfigError
@@ -255,7 +256,10 @@ class CameraPipeline:
         return any(kind.needs_image and self._apps.get(kind.name) for kind in kinds())
 
     def apply_geometry(
-        self, sections: Mapping[str, Sequence[Any]], ignore: list[Polygon] | None = None
+        self,
+        sections: Mapping[str, Sequence[Any]],
+        ignore: list[Polygon] | None = None,
+        calibration: CalibrationConfig | Literal["keep"] | None = KEEP,
     ) -> None:
         """Replace app items (config section name -> items, e.g. {"lines": [...]}; sections
         not given stay) and the `ignore` areas (unless None) from the next frame on, without
@@ -263,17 +267,24 @@ class CameraPipeline:
 
         Unchanged items keep their totals and periods; a removed or changed one first
         publishes what it holds (a partial minute, an hour, a pending crossing), so nothing
-        counted is lost. Raises ConfigError (and changes nothing) if a class is unknown to
-        the model.
+        counted is lost. A new `calibration` (None removes it) rebuilds every app, since
+        distances, cells and line widths depend on it. Raises ConfigError (and changes
+        nothing) if a class is unknown to the model.
         """
         update: dict[str, object] = {key: list(items) for key, items in sections.items()}
         if ignore is not None:
             update["ignore"] = ignore
+        recalibrated = calibration != KEEP and calibration != self.camera.calibration
+        if calibration != KEEP:
+            update["calibration"] = calibration
         camera = self.camera.model_copy(update=update)
         names = list(self._detector.class_names)
         wanted = wanted_class_ids(camera, names)
         with self._apps_lock:
-            self._apps, dropped = _build(camera, names, self._apps)
+            old = self._apps
+            self._apps, dropped = _build(camera, names, {} if recalibrated else old)
+            if recalibrated:
+                dropped = [app for apps in old.values() for app in apps]
             flushed = [e for app in dropped for e in app.flush()]
             self.camera, self._wanted = camera, wanted
         self._publish(flushed)

@@ -8,10 +8,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from onsight.config import Config, LoadedConfig
 from onsight.config._base import Polygon
+from onsight.config.calibration import KEEP, CalibrationConfig
 from onsight.config.editor import save_geometry
 from onsight.detect import make_detector
 from onsight.errors import ConfigError, OnsightError
@@ -102,6 +103,7 @@ class Runner:
         sections: Mapping[str, Sequence[Any]],
         ignore: list[Polygon],
         actor: str,
+        calibration: CalibrationConfig | Literal["keep"] | None = KEEP,
     ) -> LoadedConfig:
         """A camera's new app items (config section -> items, validated as a camera config)
         and ignored areas, from the next frame on and in the config file; returns the
@@ -116,12 +118,12 @@ class Runner:
             raise ConfigError(f"no camera named {camera!r} is running")
         with self._edit_lock:  # one edit at a time: the file and the pipeline change together
             before = {key: list(getattr(pipeline.camera, key)) for key in sections}
-            ignored_before = pipeline.camera.ignore
-            pipeline.apply_geometry(sections, ignore)  # changes nothing if it raises
+            ignored_before, calibrated_before = pipeline.camera.ignore, pipeline.camera.calibration
+            pipeline.apply_geometry(sections, ignore, calibration)  # changes nothing if it raises
             try:
-                loaded = save_geometry(loaded, camera, sections, ignore)
+                loaded = save_geometry(loaded, camera, sections, ignore, calibration)
             except ConfigError:
-                pipeline.apply_geometry(before, ignored_before)
+                pipeline.apply_geometry(before, ignored_before, calibrated_before)
                 raise
         for sink in self.sinks:
             if isinstance(sink, MqttSink):
@@ -132,6 +134,9 @@ class Runner:
             camera=camera,
             **{key: [item.name for item in items] for key, items in sections.items()},
             ignored_areas=len(ignore),
+            calibration_points=None
+            if calibration == KEEP or calibration is None
+            else len(calibration.image),
             source="editor",
         )
         return loaded

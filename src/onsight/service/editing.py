@@ -10,7 +10,7 @@ it draws (lines, zones, queues, restricted areas, stations: the registry's kinds
 
 import json
 import math
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, Any, Literal, NamedTuple
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -21,6 +21,7 @@ from onsight.apps.line_count import KIND as LINES
 from onsight.apps.occupancy import KIND as ZONES
 from onsight.apps.registry import kinds
 from onsight.config._base import Polygon
+from onsight.config.calibration import KEEP, CalibrationConfig
 from onsight.config.models import CameraConfig
 from onsight.errors import ConfigError
 from onsight.runtime import CameraPipeline
@@ -40,6 +41,23 @@ class GeometryError(ValueError):
 class Drawing(NamedTuple):
     sections: dict[str, list[Any]]  # camera config section (e.g. "lines") -> items
     ignore: list[Polygon]
+    calibration: CalibrationConfig | Literal["keep"] | None = KEEP
+
+
+def _calibration(data: dict[str, Any]) -> CalibrationConfig | Literal["keep"] | None:
+    """The clicked calibration: kept when not sent, removed when sent without points."""
+    if "calibration" not in data:
+        return KEEP
+    sent = data["calibration"]
+    if sent is None or (isinstance(sent, dict) and not sent.get("image")):
+        return None
+    if not isinstance(sent, dict):
+        raise GeometryError("calibration must be an object with image and ground points")
+    fields = {"image": _rounded(sent.get("image")), "ground": sent.get("ground")}
+    try:
+        return CalibrationConfig.model_validate(fields)
+    except ValidationError as exc:
+        raise GeometryError(f"calibration: {_message(exc)}") from None
 
 
 def _message(exc: ValidationError) -> str:
@@ -132,16 +150,19 @@ def parse_geometry(text: str, pipeline: CameraPipeline) -> Drawing:
         old = {item.name: item.model_dump() for item in current}
         merged = _merged(_items(data, kind.section), old, kind)
         sections[kind.section] = [kind.config.model_validate(fields) for fields in merged]
+    calibration = _calibration(data)
     camera = pipeline.camera.model_dump()
     camera.update(
         {key: [item.model_dump() for item in items] for key, items in sections.items()},
         ignore=_ignore(data, pipeline.camera.ignore),
     )
+    if calibration != KEEP:
+        camera["calibration"] = None if calibration is None else calibration.model_dump()
     try:  # unique names, areas, and the camera's purpose must allow what is drawn
         checked = CameraConfig.model_validate(camera)
     except ValidationError as exc:
         raise GeometryError(_message(exc)) from None
-    return Drawing(sections, checked.ignore)
+    return Drawing(sections, checked.ignore, calibration)
 
 
 def _current(pipeline: CameraPipeline) -> dict[str, Any]:
@@ -153,6 +174,8 @@ def _current(pipeline: CameraPipeline) -> dict[str, Any]:
         items = getattr(pipeline.camera, kind.section)
         current[kind.section] = [item.model_dump(include=keep) for item in items]
     current["ignore"] = pipeline.camera.ignore
+    calibration = pipeline.camera.calibration
+    current["calibration"] = None if calibration is None else calibration.model_dump()
     return current
 
 
@@ -221,8 +244,9 @@ def router(web: Web) -> APIRouter:
             return render(request, user, pipeline, shown, str(exc), status=400)
         try:
             context.loaded = context.runner.change_geometry(
-                context.loaded, name, drawing.sections, drawing.ignore, user.name
-            )
+                context.loaded, name, drawing.sections, drawing.ignore, user.name,
+                drawing.calibration,
+            )  # fmt: skip
         except ConfigError as exc:
             return render(request, user, pipeline, None, str(exc), status=400)
         return RedirectResponse(f"/editor/{name}?saved=1", status_code=303)

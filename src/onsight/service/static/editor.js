@@ -26,10 +26,16 @@
   const ignored = (Array.isArray(geometry.ignore) ? geometry.ignore : [])
     .filter((p) => Array.isArray(p) && p.length >= 3 && p.every(isPoint))
     .map((polygon) => ({ polygon }));
+  // Calibration: picture points and where they are on the floor (metres), in pairs.
+  const given = geometry.calibration && Array.isArray(geometry.calibration.image)
+    ? geometry.calibration : { image: [], ground: [] };
+  const marks = given.image.map((p, i) => ({ image: p, ground: given.ground[i] }))
+    .filter((m) => isPoint(m.image) && isPoint(m.ground));
   const nameInput = document.getElementById("item-name");
   const hint = document.getElementById("hint");
   const buttons = {
     ignore: document.getElementById("draw-ignore"),
+    mark: document.getElementById("add-calibration"),
     finish: document.getElementById("finish-zone"),
     cancel: document.getElementById("cancel"),
   };
@@ -127,7 +133,14 @@
     for (const section of sections) {
       if (section.shape === "points") items[section.key].forEach((l) => drawLine(l, ""));
     }
+    marks.forEach((m, i) => {
+      const g = el("g", { class: "mark" }, svg);
+      const [x, y] = px(m.image);
+      el("circle", { cx: x, cy: y, r: fontSize * 0.4 }, g);
+      label(g, x, y - fontSize * 0.6, `${i + 1}: ${m.ground[0]}, ${m.ground[1]} m`);
+    });
     drawPending();
+    renderMarks();
     const lists = sections.map((s) => [document.querySelector(`[data-list="${s.key}"]`),
                                        items[s.key], s.noun]);
     lists.push([document.getElementById("ignore-list"), ignored, "ignored area"]);
@@ -146,6 +159,26 @@
                                 (line && pending.length === 2));
     buttons.cancel.disabled = mode === null;
     svg.classList.toggle("drawing", mode !== null);
+  }
+
+  function renderMarks() {
+    const list = document.getElementById("calibration-list");
+    list.replaceChildren();
+    marks.forEach((m) => {
+      const li = document.createElement("li");
+      const text = document.createElement("span");
+      text.textContent = `(${m.image.join(", ")}) = ${m.ground[0]} m, ${m.ground[1]} m`;
+      const remove = document.createElement("button");
+      remove.type = "button";
+      remove.textContent = "Delete";
+      remove.setAttribute("aria-label", `Delete calibration mark ${marks.indexOf(m) + 1}`);
+      remove.addEventListener("click", () => {
+        marks.splice(marks.indexOf(m), 1);
+        render();
+      });
+      li.append(text, remove);
+      list.appendChild(li);
+    });
   }
 
   function freeName(prefix) {
@@ -171,6 +204,21 @@
   function start(kind) {
     mode = kind;
     pending = [];
+    if (kind === "mark") {
+      const x = Number.parseFloat(document.getElementById("ground-x").value);
+      const y = Number.parseFloat(document.getElementById("ground-y").value);
+      if (!Number.isFinite(x) || !Number.isFinite(y)) {
+        mode = null;
+        hint.textContent = "Type the mark's x and y on the floor, in metres, first.";
+        render();
+        return;
+      }
+      pending = [];
+      mode = { mark: [x, y] };
+      hint.textContent = `Click the floor mark at ${x} m, ${y} m on the picture.`;
+      render();
+      return;
+    }
     hint.textContent = kind === "ignore"
       ? "Click each corner of the area where nothing should count (a poster, a mirror, a " +
         "screen), then press Finish."
@@ -205,6 +253,16 @@
   svg.addEventListener("click", (event) => {
     const line = mode !== null && mode !== "ignore" && mode.shape === "points";
     if (mode === null || (line && pending.length >= 2)) return;
+    if (mode.mark) {
+      const box = svg.getBoundingClientRect();
+      const at = (v) => Math.round(Math.min(1, Math.max(0, v)) * 10000) / 10000;
+      marks.push({ image: [at((event.clientX - box.left) / box.width),
+                           at((event.clientY - box.top) / box.height)], ground: mode.mark });
+      mode = null;
+      hint.textContent = `Added calibration mark ${marks.length}. Press Save to keep it.`;
+      render();
+      return;
+    }
     const box = svg.getBoundingClientRect();
     const clamp = (v) => Math.min(1, Math.max(0, v));
     const round = (v) => Math.round(v * 10000) / 10000;
@@ -218,6 +276,7 @@
       .addEventListener("click", () => start(section));
   }
   buttons.ignore.addEventListener("click", () => start("ignore"));
+  buttons.mark.addEventListener("click", () => start("mark"));
   buttons.finish.addEventListener("click", finish);
   buttons.cancel.addEventListener("click", () => {
     mode = null;
@@ -229,7 +288,10 @@
     if (event.key === "Escape" && mode !== null) buttons.cancel.click();
   });
   document.getElementById("save-form").addEventListener("submit", () => {
-    const drawing = { ignore: ignored.map((a) => a.polygon) };
+    const drawing = {
+      ignore: ignored.map((a) => a.polygon),
+      calibration: { image: marks.map((m) => m.image), ground: marks.map((m) => m.ground) },
+    };
     for (const section of sections) {
       drawing[section.key] = items[section.key].map((item) => {
         const out = { name: item.name, [section.shape]: item[section.shape] };
