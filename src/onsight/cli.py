@@ -53,6 +53,11 @@ out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
 ConfigArg = Annotated[Path, typer.Argument(help="Path to the YAML config.", show_default=False)]
+CameraOpt = Annotated[str, typer.Option("--camera", help="Camera name from the config.")]
+ImageOut = Annotated[Path, typer.Option("--out", help="Output image (.jpg or .png).")]
+AtOpt = Annotated[
+    float, typer.Option("--at", help="Seconds into a file; for a live camera, wait this long.")
+]
 
 
 @app.command()
@@ -170,21 +175,13 @@ def _run(
 @app.command()
 def snapshot(
     config: ConfigArg,
-    camera: Annotated[str, typer.Option("--camera", help="Camera name from the config.")],
-    out_file: Annotated[Path, typer.Option("--out", help="Output image (.jpg or .png).")],
-    at: Annotated[
-        float, typer.Option("--at", help="Seconds into a file; for a live camera, wait this long.")
-    ] = 0.0,
+    camera: CameraOpt,
+    out_file: ImageOut,
+    at: AtOpt = 0.0,
 ) -> None:
     """Write one redacted frame of a camera at its resolution (its configured redaction mode)."""
-    setup_logging(False)
-    loaded = _load(config)
-    cameras = {c.name: c for c in loaded.config.cameras}
-    if camera not in cameras:
-        _fail(f"{config}: no camera named {camera!r}; cameras: {', '.join(cameras)}")
-    if out_file.suffix.lower() not in (".jpg", ".jpeg", ".png"):
-        _fail(f"{out_file}: the snapshot must be a .jpg or .png file")
-    frame, redaction = _redacted_frame(loaded, cameras[camera], out_file, at)
+    loaded, chosen = _camera_and_image(config, camera, out_file)
+    frame, redaction = _redacted_frame(loaded, chosen, out_file, at)
     height, width = frame.image.shape[:2]
     if redaction.fail_closed:
         err.print(f"[yellow]warning:[/yellow] whole frame pixelated: {redaction.reason}")
@@ -198,25 +195,17 @@ def snapshot(
 @app.command()
 def calibrate(
     config: ConfigArg,
-    camera: Annotated[str, typer.Option("--camera", help="Camera name from the config.")],
-    out_file: Annotated[Path, typer.Option("--out", help="Output image (.jpg or .png).")],
-    at: Annotated[
-        float, typer.Option("--at", help="Seconds into a file; for a live camera, wait this long.")
-    ] = 0.0,
+    camera: CameraOpt,
+    out_file: ImageOut,
+    at: AtOpt = 0.0,
     step: Annotated[float, typer.Option("--step", help="Grid spacing in metres.")] = 1.0,
 ) -> None:
     """Draw CAMERA's calibration as a metre grid over a redacted snapshot, and print how far
     the fit puts each calibration point from where it was measured."""
-    setup_logging(False)
-    loaded = _load(config)
-    cameras = {c.name: c for c in loaded.config.cameras}
-    if camera not in cameras:
-        _fail(f"{config}: no camera named {camera!r}; cameras: {', '.join(cameras)}")
-    calibration = cameras[camera].calibration
+    loaded, chosen = _camera_and_image(config, camera, out_file)
+    calibration = chosen.calibration
     if calibration is None:
         _fail(f"{config}: camera {camera!r} has no `calibration:`; see docs/calibration.md")
-    if out_file.suffix.lower() not in (".jpg", ".jpeg", ".png"):
-        _fail(f"{out_file}: the image must be a .jpg or .png file")
     if not 0.05 <= step <= 100:
         _fail("--step: give the grid spacing in metres, between 0.05 and 100")
     from onsight.calibrate import draw_grid
@@ -224,7 +213,7 @@ def calibrate(
     def grid(image: Image) -> None:
         draw_grid(image, calibration, step)
 
-    _redacted_frame(loaded, cameras[camera], out_file, at, grid)
+    _redacted_frame(loaded, chosen, out_file, at, grid)
     errors = calibration.errors_m()
     out.print(
         f"{out_file}: a {step:g} m grid over camera {camera}; fit error per point (m): "
@@ -232,6 +221,20 @@ def calibrate(
         + f" (max {max(errors):.2f})",
         highlight=False,
     )
+
+
+def _camera_and_image(
+    config: Path, camera: str, out_file: Path
+) -> tuple[LoadedConfig, CameraConfig]:
+    """The loaded config and the named camera, for a command that writes an image."""
+    setup_logging(False)
+    loaded = _load(config)
+    cameras = {c.name: c for c in loaded.config.cameras}
+    if camera not in cameras:
+        _fail(f"{config}: no camera named {camera!r}; cameras: {', '.join(cameras)}")
+    if out_file.suffix.lower() not in (".jpg", ".jpeg", ".png"):
+        _fail(f"{out_file}: the image must be a .jpg or .png file")
+    return loaded, cameras[camera]
 
 
 def _redacted_frame(
