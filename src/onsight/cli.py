@@ -289,10 +289,8 @@ def demo(
         _fail(f"demo clip not found: {video} (set ONSIGHT_ASSETS to the shared assets folder)")
     out_dir.mkdir(parents=True, exist_ok=True)
     config_path = out_dir / "demo.yaml"
-    config_path.write_text(
-        resources.files("onsight.demo").joinpath("demo.yaml").read_text(encoding="utf-8"),
-        encoding="utf-8",
-    )
+    text = resources.files("onsight.demo").joinpath("demo.yaml").read_text(encoding="utf-8")
+    config_path.write_text(text + _demo_calibration(assets), encoding="utf-8")
     try:
         loaded = load_config(config_path, {**os.environ, "ONSIGHT_DEMO_VIDEO": str(video)})
     except OnsightError as exc:
@@ -315,6 +313,15 @@ def demo(
         for zone, z in camera["zones"].items():
             table.add_row(name, "", f"zone {zone}", "", "", str(z["peak"]), f"{z['mean']:.2f}")
     out.print(table)
+    for name, camera in cameras.items():
+        distancing, speed = camera.get("distancing"), camera.get("speed")
+        if isinstance(distancing, dict) and distancing.get("close_share") is not None:
+            out.print(
+                f"{name}: people were within 2 m of someone {distancing['close_share']:.0%} "
+                "of the time (ground-plane calibration from the shared assets)"
+            )
+        if isinstance(speed, dict) and speed.get("median_mps") is not None:
+            out.print(f"{name}: median walking speed {speed['median_mps']:.2f} m/s")
     (out_dir / "summary.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     from onsight.privacy import ModelFinders
 
@@ -325,6 +332,25 @@ def demo(
     )
     if preview is not None:
         out.print(f"preview (people blurred): {preview}")
+
+
+def _demo_calibration(assets: Path) -> str:
+    """YAML lines adding the clip's real ground-plane calibration, distancing and walking
+    speed to the demo camera, when the shared assets have the calibration. (It is derived
+    from PETS2009 data: read from the assets at run time, never shipped with onsight.)"""
+    path = assets / "calibration" / "pets09_view001_homography.json"
+    try:
+        points = json.loads(path.read_text(encoding="utf-8"))["correspondences"]
+        image = [[p["px_480x360"][0] / 480, p["px_480x360"][1] / 360] for p in points]
+        ground = [p["ground_m"] for p in points]
+    except (OSError, ValueError, KeyError, TypeError):
+        return ""
+    calibration = json.dumps({"image": image, "ground": ground})
+    return (
+        f"    calibration: {calibration}\n"
+        "    distancing: {threshold_m: 2.0}\n"
+        "    speed: {}\n"
+    )
 
 
 def _assets_dir() -> Path:
