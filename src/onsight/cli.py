@@ -75,6 +75,7 @@ def check(config: ConfigArg) -> None:
         class_names = locate(model).class_names()
         for camera in loaded.config.cameras:
             wanted_class_ids(camera, class_names)
+            _check_files(camera)
     except OnsightError as exc:
         _fail(f"{config}: {exc}", loaded.secrets)
     out.print(
@@ -100,6 +101,21 @@ def check(config: ConfigArg) -> None:
                 + ", ".join(f"{e:.2f}" for e in errors)
                 + f" (max {max(errors):.2f})",
                 highlight=False,
+            )
+
+
+def _check_files(camera: CameraConfig) -> None:
+    """A camera whose source is a file needs that file (a live source is tried by `run`)."""
+    from onsight.ingest.urls import classify
+
+    for field, url in (("url", camera.url), ("detect_url", camera.detect_url)):
+        if url is None or classify(url) != "file":
+            continue
+        path = Path(url.removeprefix("file://"))
+        if not path.is_file():
+            raise OnsightError(
+                f"camera {camera.name!r}: {field}: no such file {redact_url(url)} "
+                f"(relative paths are from the folder onsight runs in: {Path.cwd()})"
             )
 
 

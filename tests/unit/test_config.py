@@ -85,7 +85,7 @@ BAD = [
         ":7: cameras[0].lines[0].colour:",
         "unknown field",
     ),
-    (MINIMAL.replace("name: square", "name: 'bad name!'"), ":2: cameras[0].name:", "pattern"),
+    (MINIMAL.replace("name: square", "name: 'bad name!'"), ":2: cameras[0].name:", "1-64 letters"),
     (MINIMAL + MINIMAL.replace("cameras:\n", ""), ":1: cameras:", "duplicate name 'square'"),
     (
         MINIMAL.replace("url: /path/to/video.mp4", "url: rtsp://u:${ONSIGHT_TEST_UNSET}@h/s"),
@@ -205,3 +205,11 @@ def test_check_cli_unknown_class(tmp_path: Path) -> None:
     path = _write(tmp_path, MINIMAL.replace("polygon:", "classes: [unicorn]\n        polygon:"))
     result = CliRunner().invoke(app, ["check", str(path)])
     assert result.exit_code == 1 and "['unicorn'] are not detected" in result.output, result.output
+
+
+def test_check_refuses_a_video_file_that_does_not_exist(tmp_path: Path) -> None:
+    path = tmp_path / "site.yaml"
+    path.write_text("cameras:\n  - name: cam\n    url: /no/such/clip.mp4\n", encoding="utf-8")
+    result = CliRunner().invoke(app, ["check", str(path)])
+    assert result.exit_code == 1
+    assert "camera 'cam': url: no such file /no/such/clip.mp4" in result.output

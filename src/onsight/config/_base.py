@@ -10,6 +10,7 @@ from onsight.geometry import polygon_area
 
 # Names of cameras, lines, zones, ...: safe in MQTT topics, URLs, file names and SQL values.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+NAME_RULE = "use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
 
 Coordinate = Annotated[float, Field(ge=0.0, le=1.0, strict=False)]
 NormPoint = Annotated[list[Coordinate], Field(min_length=2, max_length=2)]

@@ -11,6 +11,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from onsight.config._base import NAME_RULE
 from onsight.config.models import Config
 from onsight.errors import ConfigError
 
@@ -116,6 +117,8 @@ def _describe(exc: ValidationError, path: Path, lines: dict[Loc, int]) -> str:
         message = "unknown field (check the spelling; see README for the fields)"
     elif error["type"] == "missing":
         message = "required field is missing"
+    elif error["type"] == "string_pattern_mismatch" and loc and loc[-1] in ("name", "site"):
+        message = f"not a valid name: {NAME_RULE}"
     message = message.removeprefix("Value error, ")
     more = len(exc.errors())
     suffix = f" (and {more - 1} more error{'s' if more > 2 else ''})" if more > 1 else ""

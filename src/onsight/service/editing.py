@@ -20,7 +20,7 @@ from onsight.apps.base import AppKind
 from onsight.apps.line_count import KIND as LINES
 from onsight.apps.occupancy import KIND as ZONES
 from onsight.apps.registry import kinds
-from onsight.config._base import Polygon
+from onsight.config._base import NAME_RULE, Polygon
 from onsight.config.calibration import KEEP, CalibrationConfig
 from onsight.config.models import CameraConfig
 from onsight.errors import ConfigError
@@ -31,7 +31,6 @@ from onsight.service.web import Web
 
 MAX_ITEMS = 50  # items of each kind (lines, zones, ...) per camera
 _MAX_FIELD = 200_000
-_NAME_RULE = "use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
 
 
 class GeometryError(ValueError):
@@ -65,7 +64,7 @@ def _message(exc: ValidationError) -> str:
     loc = [str(part) for part in error["loc"]]
     text = str(error["msg"]).removeprefix("Value error, ")
     if loc and loc[-1] == "name" and error["type"] == "string_pattern_mismatch":
-        text = _NAME_RULE
+        text = NAME_RULE
     return f"{'.'.join(loc)}: {text}" if loc else text
 
 
