@@ -36,6 +36,18 @@ def projection_on_segment(a: Point, b: Point, points: FloatArray) -> FloatArray:
     return np.asarray(t, dtype=np.float32)
 
 
+def step_crosses(a: Point, b: Point, p: Point, q: Point, tolerance: float = 0.0) -> bool:
+    """Whether the step p -> q changes side of line AB (exactly on it is the negative side)
+    where the segment is, its ends extended by `tolerance` of its length."""
+    dp, dq = (float(d) for d in side_of_line(a, b, np.array([p, q], np.float32)))
+    if (dp > 0) == (dq > 0):
+        return False
+    w = dp / (dp - dq)
+    at = np.array([[p[0] + w * (q[0] - p[0]), p[1] + w * (q[1] - p[1])]], np.float32)
+    t = float(projection_on_segment(a, b, at)[0])
+    return -tolerance <= t <= 1 + tolerance
+
+
 def points_in_polygon(polygon: list[Point], points: FloatArray) -> npt.NDArray[np.bool_]:
     """Even-odd rule test for many points against one polygon (vectorised)."""
     if len(points) == 0:

@@ -22,6 +22,7 @@ import numpy as np
 from pydantic import Field
 
 from onsight.apps.base import AppKind, Column, Entity, EventType
+from onsight.apps.occupancy import of_classes
 from onsight.config._base import NAME_PATTERN, Strict
 from onsight.geometry import to_ground
 from onsight.privacy.kanon import K
@@ -87,7 +88,7 @@ class DistancingMonitor:
         return self.close_person_seconds / self.person_seconds if self.person_seconds else None
 
     def update(self, tracks: Tracks) -> list[DistancingMinute]:
-        wanted = np.array([self._names[int(c)] in self._classes for c in tracks.class_id], bool)
+        wanted = of_classes(tracks, self._classes, self._names)
         feet = to_ground(self._homography, tracks.bottom_centres()[wanted])
         interval = 0.0 if self._last_pts is None else tracks.pts - self._last_pts
         interval = min(max(interval, 0.0), _MAX_INTERVAL_S)

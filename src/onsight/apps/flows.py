@@ -19,9 +19,10 @@ import numpy as np
 from pydantic import Field
 
 from onsight.apps.base import AppKind, Column, EventType
+from onsight.apps.occupancy import of_classes
 from onsight.apps.visits import VisitKeys
 from onsight.config._base import Strict
-from onsight.geometry import Point, points_in_polygon, projection_on_segment, side_of_line
+from onsight.geometry import Point, points_in_polygon, step_crosses
 from onsight.privacy.kanon import K
 from onsight.types import Tracks
 
@@ -85,7 +86,7 @@ class Flows:
         self.journeys = 0  # visits that went from one place to another, since start
 
     def update(self, tracks: Tracks) -> list[FlowHour]:
-        wanted = np.array([self._names[int(c)] in self._classes for c in tracks.class_id], bool)
+        wanted = of_classes(tracks, self._classes, self._names)
         mine = tracks.select(wanted)
         hour = tracks.wall_time.replace(minute=0, second=0, microsecond=0)
         events = self._close_hour() if self._hour is not None and hour != self._hour else []
@@ -130,17 +131,7 @@ class Flows:
         ]
 
     def _lines_crossed(self, p: tuple[float, float], q: tuple[float, float]) -> list[str]:
-        crossed = []
-        step = np.array([p, q], np.float32)
-        for name, (a, b) in self._lines.items():
-            dp, dq = (float(d) for d in side_of_line(a, b, step))
-            if (dp > 0) == (dq > 0):
-                continue
-            w = dp / (dp - dq)
-            at = np.array([[p[0] + w * (q[0] - p[0]), p[1] + w * (q[1] - p[1])]], np.float32)
-            if 0.0 <= float(projection_on_segment(a, b, at)[0]) <= 1.0:
-                crossed.append(f"line:{name}")
-        return crossed
+        return [f"line:{name}" for name, (a, b) in self._lines.items() if step_crosses(a, b, p, q)]
 
     def _close_hour(self) -> list[FlowHour]:
         pairs, self._pairs = self._pairs, Counter()

@@ -21,6 +21,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from onsight.apps.base import AppKind, Column, EventType
+from onsight.apps.occupancy import of_classes
 from onsight.apps.visits import VisitKeys
 from onsight.config._base import Strict
 from onsight.geometry import to_ground
@@ -105,7 +106,7 @@ class Heatmap:
         return [(int(x), int(y)) for x, y in np.floor(points / self.size)]
 
     def update(self, tracks: Tracks) -> list[HeatmapCell]:
-        wanted = np.array([self._names[int(c)] in self._classes for c in tracks.class_id], bool)
+        wanted = of_classes(tracks, self._classes, self._names)
         mine = tracks.select(wanted)
         interval = 0.0 if self._last_pts is None else tracks.pts - self._last_pts
         interval = min(max(interval, 0.0), _MAX_INTERVAL_S)

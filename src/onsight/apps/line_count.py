@@ -26,7 +26,7 @@ from pydantic import Field, model_validator
 from onsight.apps.base import AppKind, Column, Entity, EventType
 from onsight.apps.visits import HANDOVER_S, reach_share
 from onsight.config._base import NAME_PATTERN, NormPoint, Strict
-from onsight.geometry import Point, projection_on_segment, side_of_line, to_ground
+from onsight.geometry import Point, side_of_line, step_crosses, to_ground
 from onsight.types import Direction, LineCrossing, Tracks
 
 if TYPE_CHECKING:
@@ -226,8 +226,8 @@ class LineCounter:
     ) -> Direction | None:
         # Exactly on the line counts as the `out` side, as in the evaluator's truth.
         if state.last_point is not None and (distance > 0) != (state.last_distance > 0):
-            state.crossed_within = self._passes_within(
-                state.last_point, state.last_distance, point, distance
+            state.crossed_within = step_crosses(
+                self._a, self._b, state.last_point, point, _END_TOLERANCE
             )
             state.crossed_at = tracks.wall_time
             state.stay_since = None
@@ -284,15 +284,6 @@ class LineCounter:
             if share <= best_share:
                 best, best_share = track_id, share
         return self._states.pop(best) if best is not None else _TrackSide()
-
-    def _passes_within(
-        self, p: tuple[float, float], dp: float, q: tuple[float, float], dq: float
-    ) -> bool:
-        """Whether the step p->q meets the line within the segment (ends extended slightly)."""
-        w = dp / (dp - dq) if dp != dq else 0.5
-        crossing = np.array([[p[0] + w * (q[0] - p[0]), p[1] + w * (q[1] - p[1])]], np.float32)
-        t = float(projection_on_segment(self._a, self._b, crossing)[0])
-        return -_END_TOLERANCE <= t <= 1 + _END_TOLERANCE
 
     def _forget(self, now: float) -> None:
         stale = [tid for tid, s in self._states.items() if now - s.last_seen > _FORGET_AFTER_S]

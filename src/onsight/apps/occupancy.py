@@ -36,11 +36,16 @@ class ZoneConfig(Strict):
         return self
 
 
+def of_classes(tracks: Tracks, classes: set[str], class_names: list[str]) -> BoolArray:
+    """Which tracks are of one of `classes` (by the model's class names)."""
+    return np.array([class_names[int(c)] in classes for c in tracks.class_id], bool)
+
+
 def in_zone(
     tracks: Tracks, polygon: list[tuple[float, float]], classes: set[str], class_names: list[str]
 ) -> BoolArray:
     """Which tracks are of a counted class and stand in the zone (bottom centre inside)."""
-    wanted = np.array([class_names[int(c)] in classes for c in tracks.class_id], bool)
+    wanted = of_classes(tracks, classes, class_names)
     inside: BoolArray = points_in_polygon(polygon, tracks.bottom_centres()) & wanted
     return inside
 

@@ -23,10 +23,10 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from onsight.apps.base import AppKind, Column, Entity, EventType
-from onsight.apps.occupancy import Minute, MinuteTally, in_zone
+from onsight.apps.occupancy import Minute, MinuteTally, in_zone, of_classes
 from onsight.apps.visits import VisitKeys
 from onsight.config._base import NAME_PATTERN, Polygon, Strict, require_area
-from onsight.geometry import Point, projection_on_segment, side_of_line
+from onsight.geometry import Point, step_crosses
 from onsight.privacy.kanon import K, release_durations
 from onsight.types import Tracks
 
@@ -129,8 +129,7 @@ class QueueMonitor:
         return self._length_sum / self.frames if self.frames else 0.0
 
     def update(self, tracks: Tracks) -> list[QueueMinute | QueueHour]:
-        wanted = np.array([self.class_names[int(c)] in self._classes for c in tracks.class_id])
-        mine = tracks.select(wanted.astype(bool)) if len(tracks) else tracks
+        mine = tracks.select(of_classes(tracks, self._classes, self.class_names))
         inside = in_zone(mine, self._polygon, self._classes, self.class_names)
         keys = self._keys.keys(mine)
         anchors = mine.bottom_centres()
@@ -185,17 +184,7 @@ class QueueMonitor:
         return mean / (len(self._recent_ends) / span)
 
     def _crossed_served(self, visit: _Visit, point: tuple[float, float]) -> bool:
-        if self.served is None:
-            return False
-        a, b = self.served
-        sides = side_of_line(a, b, np.array([visit.last_point, point], np.float32))
-        before, after = float(sides[0]), float(sides[1])
-        if (before > 0) == (after > 0):
-            return False
-        w = before / (before - after)
-        (px, py), (qx, qy) = visit.last_point, point
-        crossing = np.array([[px + w * (qx - px), py + w * (qy - py)]], np.float32)
-        return 0.0 <= float(projection_on_segment(a, b, crossing)[0]) <= 1.0
+        return self.served is not None and step_crosses(*self.served, visit.last_point, point)
 
     def _end(self, wait: float, when: float) -> None:
         self.waits.append(wait)

@@ -17,11 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Self
 
-import numpy as np
 from pydantic import Field, model_validator
 
 from onsight.apps.base import AppKind, Column, Entity, EventType, per_item
-from onsight.apps.occupancy import in_zone
+from onsight.apps.occupancy import in_zone, of_classes
 from onsight.apps.visits import VisitKeys
 from onsight.config._base import NAME_PATTERN, Polygon, Strict, require_area
 from onsight.types import Tracks
@@ -97,8 +96,7 @@ class RestrictedArea:
         self.inside = 0  # objects of the classes in the area in the last frame
 
     def update(self, tracks: Tracks) -> list[RestrictedAlert]:
-        wanted = [self._class_names[int(c)] in self._classes for c in tracks.class_id.tolist()]
-        watched = tracks.select(np.array(wanted, bool))
+        watched = tracks.select(of_classes(tracks, self._classes, self._class_names))
         keys = self._visits.keys(watched)
         inside = in_zone(watched, self._polygon, self._classes, self._class_names)
         self.inside = int(inside.sum())

@@ -18,6 +18,7 @@ import numpy as np
 from pydantic import Field
 
 from onsight.apps.base import AppKind, Column, EventType
+from onsight.apps.occupancy import of_classes
 from onsight.apps.visits import VisitKeys
 from onsight.config._base import Strict
 from onsight.geometry import to_ground
@@ -84,7 +85,7 @@ class WalkingSpeed:
         self.suppressed_hours = 0
 
     def update(self, tracks: Tracks) -> list[SpeedHour]:
-        wanted = np.array([self._names[int(c)] in self._classes for c in tracks.class_id], bool)
+        wanted = of_classes(tracks, self._classes, self._names)
         mine = tracks.select(wanted)
         hour = tracks.wall_time.replace(minute=0, second=0, microsecond=0)
         events = self._close_hour() if self._hour is not None and hour != self._hour else []

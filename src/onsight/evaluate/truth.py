@@ -25,7 +25,7 @@ import numpy.typing as npt
 
 from onsight.config.models import LineConfig, ZoneConfig
 from onsight.errors import OnsightError
-from onsight.geometry import Point, points_in_polygon, projection_on_segment, side_of_line
+from onsight.geometry import Point, points_in_polygon, side_of_line, step_crosses
 from onsight.types import Direction
 
 PERSON_CLASSES = (1, -1)
@@ -107,7 +107,7 @@ class Sequence:
             crossed = [
                 k > 0
                 and served is not None
-                and self._meets_line(served, anchors[k - 1], anchors[k])
+                and step_crosses(*served, _point(anchors[k - 1]), _point(anchors[k]))
                 for k in range(len(times))
             ]
             found += _spells_of(times, inside.tolist(), crossed)
@@ -122,13 +122,6 @@ class Sequence:
         ]
         return float(np.mean(counts)) if counts else 0.0
 
-    def _meets_line(self, line: tuple[Point, Point], p: FloatArray, q: FloatArray) -> bool:
-        a, b = line
-        sides = side_of_line(a, b, np.array([p, q], np.float32))
-        if (float(sides[0]) > 0) == (float(sides[1]) > 0):
-            return False
-        return self._meets_segment(a, b, p, q)
-
     def _crossings_of(self, trajectory: Trajectory, a: Point, b: Point) -> list[TrueCrossing]:
         distance = side_of_line(a, b, trajectory.anchors.astype(np.float32))
         sides = np.where(distance > 0, 1, -1)
@@ -141,7 +134,7 @@ class Sequence:
         crossings = []
         for before, after in pairwise(runs):
             i, j = before[1] - 1, after[0]  # last frame on the old side, first on the new
-            if not self._meets_segment(a, b, trajectory.anchors[i], trajectory.anchors[j]):
+            if not step_crosses(a, b, _point(trajectory.anchors[i]), _point(trajectory.anchors[j])):
                 continue
             direction: Direction = "in" if after[2] > 0 else "out"
             crossings.append(TrueCrossing(self.frame_time(int(trajectory.frames[j])), direction))
@@ -163,14 +156,6 @@ class Sequence:
                     changed = True
                     break
         return runs
-
-    @staticmethod
-    def _meets_segment(a: Point, b: Point, p: FloatArray, q: FloatArray) -> bool:
-        dp, dq = (float(d) for d in side_of_line(a, b, np.array([p, q], np.float32)))
-        w = dp / (dp - dq) if dp != dq else 0.5
-        point = np.array([p + w * (q - p)], np.float32)
-        t = float(projection_on_segment(a, b, point)[0])
-        return 0.0 <= t <= 1.0
 
 
 def load_sequence(folder: Path) -> Sequence:
@@ -253,3 +238,7 @@ def _spells_of(times: list[float], inside: list[bool], crossed: list[bool]) -> l
     if start is not None:
         found.append(last - start)
     return found
+
+
+def _point(row: FloatArray) -> Point:
+    return float(row[0]), float(row[1])

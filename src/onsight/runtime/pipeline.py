@@ -69,6 +69,11 @@ def wanted_class_ids(camera: CameraConfig, class_names: Sequence[str]) -> IntArr
 A = TypeVar("A", bound=App)
 
 
+def _needs_image(apps: Mapping[str, list[App]]) -> bool:
+    """Whether a running app asked for the frame's image (most only read tracks)."""
+    return any(kind.needs_image and apps.get(kind.name) for kind in kinds())
+
+
 def _build(
     camera: CameraConfig, names: list[str], running: Mapping[str, list[App]]
 ) -> tuple[dict[str, list[App]], list[App]]:
@@ -125,6 +130,7 @@ class CameraPipeline:
             still.after_seconds if still.enabled else 0.0, still.after_moving_seconds
         )
         self._apps, _ = _build(camera, names, {})
+        self._needs_image = _needs_image(self._apps)
         self._wanted = wanted_class_ids(camera, names)
         self.times = StageTimes()
         self.frames = 0
@@ -251,10 +257,6 @@ class CameraPipeline:
         """The running apps of one kind (a copy: an edit may swap them at any time)."""
         return cast(list[A], list(self._apps.get(kind.name, [])))
 
-    @property
-    def _needs_image(self) -> bool:
-        return any(kind.needs_image and self._apps.get(kind.name) for kind in kinds())
-
     def apply_geometry(
         self,
         sections: Mapping[str, Sequence[Any]],
@@ -285,6 +287,7 @@ class CameraPipeline:
             self._apps, dropped = _build(camera, names, {} if recalibrated else old)
             if recalibrated:
                 dropped = [app for apps in old.values() for app in apps]
+            self._needs_image = _needs_image(self._apps)
             flushed = [e for app in dropped for e in app.flush()]
             self.camera, self._wanted = camera, wanted
         self._publish(flushed)
