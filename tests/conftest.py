@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -15,6 +16,20 @@ os.environ.setdefault("ONSIGHT_ASSETS", str(REPO.parent / "shared" / "assets"))
 
 def assets_dir() -> Path:
     return Path(os.environ["ONSIGHT_ASSETS"])
+
+
+def vtest_calibration() -> dict[str, Any]:
+    """The vtest clip's real ground-plane calibration as a config section (image points
+    normalised, ground in metres), read from the shared assets: it is PETS2009-derived, for
+    tests only, and never copied into the repository."""
+    path = require(
+        assets_dir() / "calibration" / "pets09_view001_homography.json", "vtest calibration"
+    )
+    points = json.loads(path.read_text(encoding="utf-8"))["correspondences"]
+    return {
+        "image": [[p["px_480x360"][0] / 480, p["px_480x360"][1] / 360] for p in points],
+        "ground": [p["ground_m"] for p in points],
+    }
 
 
 def missing(message: str) -> NoReturn:

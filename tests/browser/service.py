@@ -23,7 +23,7 @@ from onsight.runtime import Runner
 from onsight.service.app import create_app
 from onsight.service.auth import UserStore
 from onsight.service.context import ServiceContext
-from tests.conftest import assets_dir, require
+from tests.conftest import vtest_calibration
 
 CLIP = "vtest_480x360.avi"  # people cross the counting line from the first seconds
 CAMERA = "square"
@@ -104,19 +104,9 @@ class Service:
 def build(folder: Path, clip: Path) -> Service:
     os.environ[CLIP_ENV] = str(clip)
     config = folder / "onsight.yaml"
-    config.write_text(CONFIG.replace("{calibration}", _vtest_calibration()), encoding="utf-8")
+    calibration = json.dumps(vtest_calibration())
+    config.write_text(CONFIG.replace("{calibration}", calibration), encoding="utf-8")
     return from_config(config)
-
-
-def _vtest_calibration() -> str:
-    """The real ground-plane calibration of the vtest clip, from the shared assets (PETS2009
-    derived: read at test time, never copied into the repository)."""
-    path = require(
-        assets_dir() / "calibration" / "pets09_view001_homography.json", "vtest calibration"
-    )
-    points = json.loads(path.read_text(encoding="utf-8"))["correspondences"]
-    image = [[p["px_480x360"][0] / 480, p["px_480x360"][1] / 360] for p in points]
-    return json.dumps({"image": image, "ground": [p["ground_m"] for p in points]})
 
 
 def from_config(config: Path) -> Service:

@@ -14,7 +14,7 @@ from onsight.config.models import CameraConfig
 from onsight.evaluate.replay import observe
 from onsight.geometry import to_ground
 from onsight.runtime import FrameResult
-from tests.conftest import assets_dir, require
+from tests.conftest import assets_dir, require, vtest_calibration
 from tests.golden.replay import _detector
 
 HERE = Path(__file__).parent
@@ -22,14 +22,7 @@ THRESHOLD_M = 2.0
 
 
 def _calibration() -> CalibrationConfig:
-    path = require(
-        assets_dir() / "calibration" / "pets09_view001_homography.json", "vtest calibration"
-    )
-    points = json.loads(path.read_text(encoding="utf-8"))["correspondences"]
-    return CalibrationConfig(
-        image=[[p["px_480x360"][0] / 480, p["px_480x360"][1] / 360] for p in points],
-        ground=[p["ground_m"] for p in points],
-    )
+    return CalibrationConfig.model_validate(vtest_calibration())
 
 
 def test_close_share_at_two_metres_matches_the_labelled_feet() -> None:

@@ -19,7 +19,7 @@ from onsight.config.calibration import CalibrationConfig
 from onsight.config.models import CameraConfig
 from onsight.geometry import to_ground
 from onsight.types import Tracks
-from tests.conftest import assets_dir, require
+from tests.conftest import assets_dir, require, vtest_calibration
 
 T0 = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 SQUARE = {"image": [[0, 0], [1, 0], [1, 1], [0, 1]], "ground": [[0, 0], [10, 0], [10, 10], [0, 10]]}
@@ -34,11 +34,7 @@ def _pets() -> dict[str, Any]:
 
 
 def _vtest_calibration() -> CalibrationConfig:
-    points = _pets()["correspondences"]
-    return CalibrationConfig(
-        image=[[p["px_480x360"][0] / 480, p["px_480x360"][1] / 360] for p in points],
-        ground=[p["ground_m"] for p in points],
-    )
+    return CalibrationConfig.model_validate(vtest_calibration())
 
 
 def test_the_vtest_calibration_fits_its_points_within_ten_centimetres() -> None:
