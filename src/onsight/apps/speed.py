@@ -1,10 +1,12 @@
 """Walking speed on a calibrated floor, as a distribution per hour over at least 5 visits.
 
-Per visit (`visits.VisitKeys`: an id switch does not split it) onsight keeps, in memory, the
+Per visit (`visits.VisitKeys`: an id switch within reach does not split it) onsight keeps, in memory, the
 foot point on the floor every `_SAMPLE_S` and the distance walked between those samples.
 Sampling, rather than adding up every frame's step, keeps a jittering box from looking like
-someone walking. A visit that walked at least `_MIN_PATH_M` counts once it ends, with its
-distance over its duration. Per hour, the median and the 90th percentile are released only when
+someone walking: on 7 walkers labelled by eye in vtest, 0.5 s samples read 3% fast on average
+(up to 8%), 1 s samples 1.5% (-1% to +4%), while a 1 s chord of a walking curve loses little.
+A visit that walked at least `_MIN_PATH_M` counts once it ends, with its distance over its
+duration. Per hour, the median and the 90th percentile are released only when
 at least 5 visits ended in that hour (privacy rule 2); nothing per person is kept.
 """
 
@@ -28,7 +30,7 @@ from onsight.types import Tracks
 if TYPE_CHECKING:
     from onsight.config.models import CameraConfig
 
-_SAMPLE_S = 0.5
+_SAMPLE_S = 1.0
 _MIN_PATH_M = 1.0
 _END_S = 2.0
 
