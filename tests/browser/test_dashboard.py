@@ -243,6 +243,10 @@ def test_heatmap_and_flows_page_draws_released_cells_and_the_flow_chart(
     page.wait_for_function("() => document.querySelector('.frame img').naturalWidth > 0")
     assert page.locator("svg.overlay.heat polygon").count() >= 30  # cells on the picture
     expect(page.locator("#floor-plan polygon")).to_have_count(len(cells))
+    # a line every metre over the 8 x 6 m of cells, numbered axes and a 1 m scale bar
+    expect(page.locator("#floor-plan line.grid")).to_have_count(9 + 7)
+    expect(page.locator("#floor-plan text", has_text="1 m")).to_have_count(1)
+    expect(page.locator("#floor-plan text", has_text="-14")).to_have_count(1)
     expect(page.locator("#flow-chart path")).to_have_count(3)
     expect(page.locator("table.events")).to_contain_text("zone:left")
     screenshot(page, "heatmap-and-flows")

@@ -78,11 +78,23 @@ def image_cells(
     return cells
 
 
-def floor_cells(rows: list[tuple[str, int, int, float, float]]) -> tuple[list[Cell], str]:
-    """Ground cells as a floor plan in metres, and the SVG viewBox around them."""
+@dataclass(frozen=True)
+class FloorPlan:
+    """Released ground cells in metres, with a metre grid and a scale bar to read them by."""
+
+    cells: list[Cell]
+    box: str  # SVG viewBox
+    grid: list[tuple[float, float, float, float]]  # x1, y1, x2, y2 of each grid line
+    ticks: list[tuple[float, float, str]]  # x, y, text of each axis label
+    scale: tuple[float, float, float, str]  # scale bar: x, y, length, text
+    font: float  # label size, metres
+
+
+def floor_plan(rows: list[tuple[str, int, int, float, float]]) -> FloorPlan | None:
+    """Ground cells as a floor plan in metres (None without any ground cell)."""
     ground = [row for row in rows if row[0] == "ground"]
     if not ground:
-        return [], ""
+        return None
     top = max(seconds for *_, seconds in ground)
     cells = []
     for _, x, y, step, seconds in ground:
@@ -92,10 +104,23 @@ def floor_cells(rows: list[tuple[str, int, int, float, float]]) -> tuple[list[Ce
         cells.append(Cell(points, _opacity(seconds, top), f"{seconds:.0f} person-seconds"))
     xs = [x * step for _, x, _, step, _ in ground] + [(x + 1) * step for _, x, _, step, _ in ground]
     ys = [y * step for _, _, y, step, _ in ground] + [(y + 1) * step for _, _, y, step, _ in ground]
-    pad = 0.5
-    box = f"{min(xs) - pad:.2f} {min(ys) - pad:.2f} {max(xs) - min(xs) + 2 * pad:.2f} "
-    box += f"{max(ys) - min(ys) + 2 * pad:.2f}"
-    return cells, box
+    left, right = np.floor(min(xs)), np.ceil(max(xs))
+    top_m, bottom = np.floor(min(ys)), np.ceil(max(ys))
+    span = max(right - left, bottom - top_m)
+    every = 1.0 if span <= 12 else 5.0 if span <= 60 else 10.0  # keep the grid readable
+    font = round(max(0.25, span * 0.03), 2)
+    grid, ticks = [], []
+    for x in np.arange(np.ceil(left / every) * every, right + 1e-9, every):
+        grid.append((float(x), float(top_m), float(x), float(bottom)))
+        ticks.append((float(x), float(bottom) + 1.2 * font, f"{x:g}"))
+    for y in np.arange(np.ceil(top_m / every) * every, bottom + 1e-9, every):
+        grid.append((float(left), float(y), float(right), float(y)))
+        ticks.append((float(left) - 0.8 * font, float(y) + 0.35 * font, f"{y:g}"))
+    scale = (float(right) - every, float(top_m) - 0.6 * font, every, f"{every:g} m")
+    pad = 2.5 * font
+    box = f"{left - pad:.2f} {top_m - pad:.2f} {right - left + 2 * pad:.2f} "
+    box += f"{bottom - top_m + 2 * pad:.2f}"
+    return FloorPlan(cells, box, grid, ticks, scale, font)
 
 
 def sankey(pairs: list[tuple[str, str, int]]) -> tuple[list[Node], list[Band]]:
@@ -165,7 +190,6 @@ def router(web: Web) -> APIRouter:
         calibration = pipeline.camera.calibration
         homography = None if calibration is None else calibration.homography()
         size = frame_size(pipeline)
-        floor, box = floor_cells(cells)
         nodes, bands = sankey(pairs)
         return web.page(
             request,
@@ -175,8 +199,7 @@ def router(web: Web) -> APIRouter:
             width=size[0],
             height=size[1],
             cells=image_cells(cells, homography, size),
-            floor=floor,
-            floor_box=box,
+            floor=floor_plan(cells),
             pairs=pairs,
             nodes=nodes,
             bands=bands,
