@@ -18,7 +18,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -c "import cv2, av, onnxruntime, trackers"
 	touch $@
 
+# The bundled models go into the user cache, so `onsight` works from any shell afterwards.
 demo: install
+	$(BIN)/onsight models install --from "$(ONSIGHT_ASSETS)/models"
 	$(BIN)/onsight demo
 
 lint: install

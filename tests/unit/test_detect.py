@@ -32,6 +32,7 @@ from onsight.detect.decoders import (
     nms,
 )
 from onsight.detect.registry import (
+    DEFAULT_MODEL,
     BackendName,
     ModelSpec,
     fetch,
@@ -313,6 +314,40 @@ def test_cli_verify(models_dir: Path, isolated_env: Path) -> None:
     assert missing.exit_code == 1 and "yolox_nano_416_coco.onnx" in missing.output
     listing = runner.invoke(models_app, ["list", "--model-dir", str(models_dir)])
     assert listing.exit_code == 0 and "present" in listing.output
+
+
+def test_install_copies_the_bundled_models_for_any_shell(
+    models_dir: Path, isolated_env: Path
+) -> None:
+    """`onsight models install` (run by `make demo`) puts hash-checked copies in the user
+    cache: afterwards every model and the face model are found with no ONSIGHT_ASSETS."""
+    from onsight.privacy.faces import find_weights
+
+    runner = CliRunner()
+    with pytest.raises(ModelError):
+        verify(DEFAULT_MODEL)
+    done = runner.invoke(models_app, ["install", "--from", str(models_dir)])
+    assert done.exit_code == 0, done.output
+    cache = isolated_env / "cache" / "onsight" / "models"
+    for name in MODELS:
+        assert verify(name).directory == cache
+    assert find_weights() == cache / "centerface.onnx"
+    assert list(cache.glob("LICENSE*"))  # the licences travel with the weights
+    assert not list(cache.glob("*.part"))
+    again = runner.invoke(models_app, ["install", "--from", str(models_dir)])
+    assert again.exit_code == 0, again.output  # idempotent
+    # A damaged source file is refused, not copied over the good one.
+    damaged = isolated_env / "damaged"
+    damaged.mkdir()
+    data = bytearray((models_dir / "centerface.onnx").read_bytes())
+    data[100] ^= 0xFF
+    (damaged / "centerface.onnx").write_bytes(bytes(data))
+    (cache / "centerface.onnx").unlink()
+    refused = runner.invoke(models_app, ["install", "--from", str(damaged)])
+    assert refused.exit_code == 1 and "sha256" in refused.output
+    assert not (cache / "centerface.onnx").exists()
+    nowhere = runner.invoke(models_app, ["install"])
+    assert nowhere.exit_code == 1 and "ONSIGHT_ASSETS" in nowhere.output
 
 
 # --- (c) decoding maths ---------------------------------------------------------------------

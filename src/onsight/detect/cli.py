@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +11,16 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from onsight.detect.registry import DEFAULT_MODEL, MODELS, fetch, locate, search_dirs, verify
+from onsight.detect.registry import (
+    DEFAULT_MODEL,
+    MODELS,
+    fetch,
+    install,
+    locate,
+    search_dirs,
+    user_cache_dir,
+    verify,
+)
 from onsight.errors import ModelError
 
 models_app = typer.Typer(help="List, verify and download detector models.", no_args_is_help=True)
@@ -71,6 +81,47 @@ def verify_models(
         console.print(Text.assemble(("ok ", "green"), f"{model} {files.directory}"))
     if failed:
         raise typer.Exit(code=1)
+
+
+@models_app.command("install")
+def install_models(
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--from",
+            help="Folder holding the model files (default: $ONSIGHT_ASSETS/models).",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Copy the bundled models (hash-checked) into the user cache, so `onsight` finds them
+    from any shell without ONSIGHT_ASSETS (`make demo` does this)."""
+    from onsight.privacy import faces
+
+    if source is None:
+        assets = os.environ.get("ONSIGHT_ASSETS")
+        if not assets:
+            _error("give --from FOLDER, or set ONSIGHT_ASSETS to the shared assets folder")
+            raise typer.Exit(code=1)
+        source = Path(assets) / "models"
+    if not source.is_dir():
+        _error(f"no such folder: {source}")
+        raise typer.Exit(code=1)
+    wanted = {name: sha for spec in MODELS.values() for name, sha in spec.files.items()}
+    wanted[faces.WEIGHTS] = faces.SHA256
+    try:
+        done, missing = install(source, wanted)
+    except ModelError as exc:
+        _error(str(exc))
+        raise typer.Exit(code=1) from None
+    console = Console(soft_wrap=True, highlight=False)
+    console.print(
+        Text.assemble(("installed ", "green"), f"{len(done)} files into {user_cache_dir()}")
+    )
+    if missing:
+        console.print(
+            f"not in {source} (fetch with `onsight models fetch NAME`): {', '.join(missing)}"
+        )
 
 
 @models_app.command("fetch")

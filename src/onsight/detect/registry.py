@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import tempfile
 import urllib.error
 import urllib.request
@@ -240,6 +241,50 @@ def fetch(name: str | ModelSpec, dest: Path | None = None, timeout: float = 60.0
             continue
         _download(spec, filename, target, timeout)
     return ModelFiles(spec, target)
+
+
+def install(
+    source: Path, wanted: Mapping[str, str], dest: Path | None = None
+) -> tuple[list[str], list[str]]:
+    """Copy each wanted file (name -> sha256) found in `source` with the right hash into `dest`
+    (default: the user cache), with the licence texts beside them, so the installed `onsight`
+    finds its models from any shell. Returns (installed or already there, missing from source).
+
+    A file in `source` with the wrong hash is refused (ModelError), never copied.
+    """
+    target = Path(dest) if dest is not None else user_cache_dir()
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ModelError(f"cannot create model directory {target}: {exc.strerror}") from None
+    done, missing = [], []
+    for filename, expected in wanted.items():
+        origin, path = source / filename, target / filename
+        if path.is_file() and sha256_of(path) == expected:
+            done.append(filename)
+        elif not origin.is_file():
+            missing.append(filename)
+        elif sha256_of(origin) != expected:
+            raise ModelError(f"{origin} does not have the expected sha256 {expected[:12]}…")
+        else:
+            _copy_into(origin, target)
+            done.append(filename)
+    for licence in sorted(source.glob("LICENSE*")):
+        _copy_into(licence, target)
+    return done, missing
+
+
+def _copy_into(origin: Path, target: Path) -> None:
+    """Copy through a temporary file, renamed into place, so a crash leaves no half file."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{origin.name}.", suffix=".part", dir=target)
+    os.close(fd)
+    try:
+        shutil.copyfile(origin, tmp_name)
+        Path(tmp_name).replace(target / origin.name)
+    except OSError as exc:
+        raise ModelError(f"cannot copy {origin} into {target}: {exc.strerror}") from None
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)
 
 
 def _download(spec: ModelSpec, filename: str, target: Path, timeout: float) -> None:
