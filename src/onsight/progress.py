@@ -32,13 +32,20 @@ def progress_table(pipelines: list[CameraPipeline], errors: dict[str, str]) -> T
             str(p.frames),
             f"{p.fps:.1f}",
             f"{p.skip_ratio:.0%}",
-            ", ".join(
-                f"{ln.config.name} {ln.total('in')}/{ln.total('out')}" for ln in p.running(LINES)
-            )
-            or "-",
-            ", ".join(f"{z.config.name} {z.current}/{z.peak}" for z in p.running(ZONES)) or "-",
+            _line_counts(p) or "-",
+            _zone_counts(p) or "-",
         )
     return table
+
+
+def _line_counts(p: CameraPipeline) -> str:
+    return ", ".join(
+        f"{line.config.name} {line.total('in')}/{line.total('out')}" for line in p.running(LINES)
+    )
+
+
+def _zone_counts(p: CameraPipeline) -> str:
+    return ", ".join(f"{z.config.name} {z.current}/{z.peak}" for z in p.running(ZONES))
 
 
 def _status(p: CameraPipeline, errors: dict[str, str]) -> str:
@@ -75,11 +82,13 @@ class Progress:
         elif time.monotonic() - self._last_line >= 5.0:
             self._last_line = time.monotonic()
             for p in self._pipelines:
-                self._console.print(
-                    f"{p.camera.name}: {p.frames} frames, {p.fps:.1f} fps, "
-                    f"skipped {p.skip_ratio:.0%}, {_status(p, self._errors)}",
-                    highlight=False,
-                )
+                parts = [f"{p.camera.name}: {p.frames} frames", f"{p.fps:.1f} fps"]
+                parts += [f"skipped {p.skip_ratio:.0%}", _status(p, self._errors)]
+                if lines := _line_counts(p):
+                    parts.append(f"lines in/out {lines}")
+                if zones := _zone_counts(p):
+                    parts.append(f"zones now/peak {zones}")
+                self._console.print(", ".join(parts), highlight=False)
 
     def __exit__(self, *exc: object) -> None:
         if self._live is not None:

@@ -140,6 +140,7 @@ def test_start_time_stamps_a_recording_with_when_it_was_recorded(
         timeout=300,
     )
     assert run.returncode == 0, run.stderr
+    assert "lines in/out" in run.stderr  # piped progress shows the counts, not just frames
     with sqlite3.connect(tmp_path / "onsight-data" / "onsight.db") as con:
         times = [row[0] for row in con.execute("SELECT time FROM crossings ORDER BY time")]
     assert times, "no crossings stored"
