@@ -17,6 +17,7 @@ import av
 import numpy as np
 import pytest
 
+from onsight.config import load_config
 from onsight.errors import SourceError
 from onsight.ingest import BackoffPolicy, VideoSource, redact_text, url_secrets
 from onsight.types import Frame
@@ -70,6 +71,37 @@ def _check_timeline(frames: list[Frame]) -> None:
     assert [f.index for f in frames] == list(range(len(frames)))
     assert np.all(np.diff([f.pts for f in frames]) > 0)
     assert all(f.image.shape == (180, 320, 3) for f in frames)
+
+
+def test_a_password_with_at_slash_and_percent_from_the_environment_logs_in(
+    clip: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`${CAM_PASS}` holding `@ / % :` is encoded into the URL by the config loader, and the
+    camera logs in with it (FFmpeg decodes it before authenticating); it is never logged."""
+    password = "p@ss/w%rd:9"
+    config = tmp_path / "site.yaml"
+    with RtspServer(clip, user="user", password=password) as srv:
+        config.write_text(
+            "cameras:\n  - name: gate\n"
+            f"    url: rtsp://user:${{CAM_PASS}}@127.0.0.1:{srv.port}/{srv.path}\n"
+            "    purpose: footfall\n",
+            encoding="utf-8",
+        )
+        loaded = load_config(config, {"CAM_PASS": password})
+        stop = threading.Event()
+        timer = _deadline(stop)
+        frames: list[Frame] = []
+        try:
+            with caplog.at_level(logging.DEBUG):
+                for frame in _source(loaded.config.cameras[0].url, stop).frames():
+                    frames.append(frame)
+                    if len(frames) == 5:
+                        break
+        finally:
+            stop.set()
+            timer.cancel()
+    assert len(frames) == 5
+    assert not any(password in r.getMessage() for r in caplog.records)
 
 
 def test_reconnects_after_server_restart(

@@ -171,13 +171,20 @@ def test_env_secret_is_interpolated_and_never_printed(tmp_path: Path) -> None:
     text = MINIMAL.replace("url: /path/to/video.mp4", "url: rtsp://admin:${CAM_PASS}@10.0.0.9/s")
     path = _write(tmp_path, text)
     loaded = load_config(path, environ={"CAM_PASS": secret})
-    assert loaded.config.cameras[0].url == f"rtsp://admin:{secret}@10.0.0.9/s"
-    assert loaded.secrets == (secret,)
+    # Encoded in the URL's user-info, so its `@ : /` do not end it (FFmpeg decodes it again).
+    assert loaded.config.cameras[0].url == "rtsp://admin:p%40ss%3Aw%2Frd@10.0.0.9/s"
+    assert loaded.secrets == (secret, "p%40ss%3Aw%2Frd")
     result = CliRunner().invoke(app, ["check", str(path)], env={"CAM_PASS": secret})
     assert result.exit_code == 0, result.output
     assert "admin" not in result.output or secret not in result.output
     for form in (secret, "p%40ss%3Aw%2Frd", "p%40ss"):
         assert form not in result.output
+
+
+def test_env_values_outside_a_urls_user_info_are_not_encoded(tmp_path: Path) -> None:
+    text = MINIMAL.replace("url: /path/to/video.mp4", "url: rtsp://cam.local/${STREAM}?a=${Q}")
+    loaded = load_config(_write(tmp_path, text), environ={"STREAM": "live/main", "Q": "1%2"})
+    assert loaded.config.cameras[0].url == "rtsp://cam.local/live/main?a=1%2"
 
 
 def test_yaml_is_loaded_safely(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 from pydantic import ValidationError
@@ -14,9 +15,13 @@ from pydantic import ValidationError
 from onsight.config._base import NAME_RULE
 from onsight.config.models import Config
 from onsight.errors import ConfigError
+from onsight.ingest.urls import userinfo_span
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 Loc = tuple[str | int, ...]
+# Stands in for an unset ${ENV} when the caller never uses secrets (long enough for a
+# webhook secret, URL-safe); never a real credential.
+UNSET_SECRET = "onsight-unset-secret"
 
 
 @dataclass(frozen=True)
@@ -40,7 +45,12 @@ class LoadedConfig:
         return self.resolve(self.config.database or "onsight-data/onsight.db")
 
 
-def load_config(path: Path, environ: dict[str, str] | None = None) -> LoadedConfig:
+def load_config(
+    path: Path, environ: dict[str, str] | None = None, *, require_secrets: bool = True
+) -> LoadedConfig:
+    """`require_secrets=False` (commands that never connect, like `audit show`): an unset
+    ${ENV} becomes `UNSET_SECRET` instead of an error. Such a config must not be used to
+    connect to anything or be saved."""
     env = dict(os.environ) if environ is None else environ
     try:
         text = path.read_text(encoding="utf-8")
@@ -48,6 +58,8 @@ def load_config(path: Path, environ: dict[str, str] | None = None) -> LoadedConf
         raise ConfigError(f"{path}: config file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config: {exc}") from None
+    if not require_secrets:
+        env = {name: UNSET_SECRET for name in _ENV_REF.findall(text)} | env
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -78,6 +90,7 @@ def _expand_env(
     if isinstance(value, list):
         return [_expand_env(v, env, secrets, path, lines, (*loc, i)) for i, v in enumerate(value)]
     if isinstance(value, str) and "${" in value:
+        userinfo = userinfo_span(value)
 
         def substitute(match: re.Match[str]) -> str:
             name = match.group(1)
@@ -87,6 +100,13 @@ def _expand_env(
                     f"{where}: {_dotted(loc)}: environment variable {name} is not set"
                 )
             secrets.append(env[name])
+            if userinfo is not None and userinfo[0] <= match.start() < userinfo[1]:
+                # A user or password in a URL: `@ / % :` in it must not end the user-info.
+                # FFmpeg percent-decodes it again before authenticating.
+                encoded = quote(env[name], safe="")
+                if encoded != env[name]:
+                    secrets.append(encoded)
+                return encoded
             return env[name]
 
         return _ENV_REF.sub(substitute, value)

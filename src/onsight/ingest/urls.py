@@ -56,8 +56,8 @@ def classify(url: str) -> SourceKind:
     return kind
 
 
-def _split_userinfo(url: str) -> tuple[str, str, str] | None:
-    """Split ``scheme://userinfo@rest`` into its three parts, or None without user-info.
+def userinfo_span(url: str) -> tuple[int, int] | None:
+    """Where the user-info of ``scheme://userinfo@rest`` is (start, end), or None without.
 
     The authority ends at the first ``/``, ``?`` or ``#`` (as in FFmpeg's parser);
     the user-info is everything before the *last* ``@`` in it, so an unencoded ``@``
@@ -80,6 +80,15 @@ def _split_userinfo(url: str) -> tuple[str, str, str] | None:
         at = url.rfind("@", end)
         if at == -1 or ":" not in url[start:at]:
             return None
+    return start, at
+
+
+def _split_userinfo(url: str) -> tuple[str, str, str] | None:
+    """``scheme://userinfo@rest`` as its three parts (see `userinfo_span`), or None."""
+    span = userinfo_span(url)
+    if span is None:
+        return None
+    start, at = span
     return url[:start], url[start:at], url[at + 1 :]
 
 
