@@ -54,5 +54,11 @@ fuzz: install
 bench: install
 	$(BIN)/python bench/run.py
 
+# An hour of 8 live RTSP cameras under `onsight serve` (CSV and plot in test-artifacts/soak/),
+# and 100 camera faults; `make test` runs both briefly.
+soak: install
+	ONSIGHT_SOAK_SECONDS=$${ONSIGHT_SOAK_SECONDS:-3600} ONSIGHT_RTSP_FAULTS=$${ONSIGHT_RTSP_FAULTS:-100} \
+	  $(BIN)/python -m pytest -q tests/integration/test_soak.py tests/integration/test_rtsp_faults.py
+
 clean:
 	rm -rf $(VENV) onsight-demo .pytest_cache .mypy_cache .ruff_cache

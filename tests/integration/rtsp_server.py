@@ -11,7 +11,9 @@ Digest authentication lets tests check that passwords stay out of logs.
 `stop()` closes every connection at once and frees the port; `start()` again binds
 the same port, so tests can simulate a camera that goes away and comes back;
 `stall()` keeps connections open but stops sending media (a dead camera behind a
-live switch).
+live switch); `cut()` sends half of the next media packet and drops the connection; and
+between `stop()` and `start()` a test may change `password` (wrong credentials after a
+restart) or `clip` (a camera whose resolution changes).
 """
 
 from __future__ import annotations
@@ -168,6 +170,8 @@ class RtspServer:
         self.port = port
         self.mtu = mtu
         self.plays = 0  # PLAY requests served, across restarts
+        self.refused = 0  # requests answered 401, across restarts
+        self._cut = threading.Event()
         self._realm = "onsight-test"
         self._nonce = secrets.token_hex(16)
         self._listener: socket.socket | None = None
@@ -213,6 +217,10 @@ class RtspServer:
             conn.close()
         for thread in threads:
             thread.join(timeout=5)
+
+    def cut(self) -> None:
+        """Send half of the next media packet, then close that connection."""
+        self._cut.set()
 
     def stall(self, stalled: bool = True) -> None:
         """Keep connections open but send no media while `stalled`."""
@@ -300,6 +308,7 @@ class RtspServer:
                 if self.auth == "digest"
                 else f'Basic realm="{self._realm}"'
             )
+            self.refused += 1
             return self._reply(conn, cseq, 401, {"WWW-Authenticate": challenge})
         if method == "DESCRIBE":
             if not uri.rstrip("/").endswith("/" + self.path):
@@ -421,7 +430,13 @@ class RtspServer:
                         )
                         seq = (seq + 1) & 0xFFFF
                         packet = header + payload
-                        conn.send(struct.pack(">BBH", 0x24, conn.channel, len(packet)) + packet)
+                        framed = struct.pack(">BBH", 0x24, conn.channel, len(packet)) + packet
+                        if self._cut.is_set():
+                            self._cut.clear()
+                            conn.send(framed[: len(framed) // 2])
+                            conn.close()
+                            return
+                        conn.send(framed)
                 offset += self.clip.duration
         except OSError:
             conn.close()
