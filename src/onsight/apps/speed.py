@@ -1,7 +1,8 @@
 """Walking speed on a calibrated floor, as a distribution per hour over at least 5 visits.
 
-Per visit (`visits.VisitKeys`: an id switch within reach does not split it) onsight keeps, in memory, the
-foot point on the floor every `_SAMPLE_S` and the distance walked between those samples.
+Per visit (`visits.VisitKeys`: an id switch within reach does not split it) onsight keeps,
+in memory, the foot point on the floor every `_SAMPLE_S` and the distance walked between
+those samples.
 Sampling, rather than adding up every frame's step, keeps a jittering box from looking like
 someone walking: on 7 walkers labelled by eye in vtest, 0.5 s samples read 3% fast on average
 (up to 8%), 1 s samples 1.5% (-1% to +4%), while a 1 s chord of a walking curve loses little.
