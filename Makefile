@@ -44,12 +44,13 @@ system-deps:
 test: lint system-deps
 	$(BIN)/python -m pytest -q
 
-# Long hostile-client runs (schemathesis on the API, random requests on every route);
-# `make test` runs the same tests with a few examples each.
+# Long hostile-client runs (schemathesis on the API, random requests on every route) and
+# 10,000 mutated clips through the decoder; `make test` runs the same tests, shorter.
 fuzz: install
 	ONSIGHT_FUZZ_EXAMPLES=$${ONSIGHT_FUZZ_EXAMPLES:-500} $(BIN)/python -m pytest -q \
 	  tests/integration/test_service_api.py::test_schemathesis_finds_no_server_error \
 	  tests/integration/test_service_hostile.py::test_random_hostile_requests
+	ONSIGHT_FUZZ_CASES=$${ONSIGHT_FUZZ_CASES:-10000} $(BIN)/python -m pytest -q tests/fuzz
 
 bench: install
 	$(BIN)/python bench/run.py

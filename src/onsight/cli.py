@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from onsight.cli_support import fail as _fail
 from onsight.cli_support import interrupt, setup_logging
@@ -22,6 +23,7 @@ from onsight.config import LoadedConfig, load_config
 from onsight.detect.cli import models_app
 from onsight.errors import OnsightError
 from onsight.evaluate.cli import evaluate_command
+from onsight.events.cli import backup_command
 from onsight.ingest import redact_text, redact_url
 from onsight.privacy.cli import audit_app, notice_command
 from onsight.runtime import CameraPipeline, FrameResult, Runner
@@ -46,6 +48,7 @@ app.command("notice")(notice_command)
 app.add_typer(thermal_app, name="thermal", help="Read radiometric files; evaluate screening.")
 app.command("serve")(serve_command)
 app.command("evaluate")(evaluate_command)
+app.command("backup")(backup_command)
 app.add_typer(users_app, name="users", help="Create, list and remove dashboard users.")
 app.add_typer(tokens_app, name="tokens", help="Create, list and revoke API tokens.")
 
@@ -123,7 +126,11 @@ def _check_files(camera: CameraConfig) -> None:
 def run(
     config: ConfigArg,
     summary: Annotated[
-        Path | None, typer.Option(help="Write per-camera counts as JSON here when done.")
+        Path | None,
+        typer.Option(
+            help="Write per-camera counts as JSON here when done, with an `errors` map of the "
+            "cameras that failed (written then too; the exit code is still 1)."
+        ),
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log reconnects etc.")] = False,
     start_time: Annotated[
@@ -135,13 +142,28 @@ def run(
             "cameras always use the clock.",
         ),
     ] = None,
+    reset_damaged_store: Annotated[
+        bool,
+        typer.Option(
+            "--reset-damaged-store",
+            help="If a database fails its integrity check at start, move it aside (renamed, "
+            "never deleted) and start a fresh one, instead of refusing to start.",
+        ),
+    ] = False,
 ) -> None:
     """Run every camera of CONFIG; files run to their end, live cameras until Ctrl-C."""
     setup_logging(verbose)
     loaded = _load(config)
-    result = _run(loaded, start_time=_parse_start_time(start_time))
+    result = _run(
+        loaded, start_time=_parse_start_time(start_time), reset_damaged=reset_damaged_store
+    )
     if summary is not None:
-        summary.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        try:
+            summary.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        except OSError as exc:
+            _fail(f"--summary {summary}: cannot write it: {exc.strerror or exc}")
+    if result["errors"]:  # failed cameras were named above, and are in the summary
+        raise typer.Exit(1)
 
 
 def _parse_start_time(text: str | None) -> datetime | None:
@@ -160,10 +182,15 @@ def _run(
     loaded: LoadedConfig,
     on_frame: Callable[[CameraPipeline, FrameResult], None] | None = None,
     start_time: datetime | None = None,
+    reset_damaged: bool = False,
 ) -> dict[str, object]:
+    from onsight.events.databases import check_databases, config_databases
     from onsight.progress import Progress
 
     try:
+        files = config_databases(loaded, users=False)  # `run` has no dashboard users
+        for line in check_databases(files, reset=reset_damaged):
+            err.print(f"warning: {line}", markup=False, highlight=False)
         runner = Runner(
             loaded, on_frame=on_frame, on_screening=_station_display, start_time=start_time
         )
@@ -181,10 +208,10 @@ def _run(
                 runner.stop()
     finally:
         runner.close()
-    if runner.errors:
-        for message in runner.errors.values():
-            err.print(f"[red]error:[/red] {redact_text(message, loaded.secrets)}", highlight=False)
-        raise typer.Exit(1)
+    # One line per failed camera (Text, not markup: paths may hold brackets). The caller
+    # exits non-zero when the summary's `errors` map is not empty.
+    for message in runner.errors.values():
+        err.print(Text("error: ", style="red") + Text(redact_text(message, loaded.secrets)))
     return runner.summary()
 
 
@@ -316,6 +343,8 @@ def demo(
 
     picker = PreviewPicker()
     result = _run(loaded, on_frame=picker)
+    if result["errors"]:
+        raise typer.Exit(1)
     cameras = result["cameras"]
     assert isinstance(cameras, dict)
     table = Table(title=f"onsight demo: {video.name}")

@@ -1,9 +1,17 @@
 """`VideoSource`: decode a camera or file with PyAV and yield frames at the analysis rate.
 
 Files are decoded to the end as fast as the machine allows (timestamps, not the wall
-clock, choose the frames) and then the iterator ends. Damaged packets in a file are
-skipped and counted; a truncated file yields what it holds and ends normally. A file
-that cannot be opened, is not a video or has no video stream raises `SourceError`.
+clock, choose the frames) and then the iterator ends. Damaged packets and frames in a
+file are skipped and counted, and decoding resumes after them; a truncated file yields
+what it holds and ends normally. A file that cannot be opened, is not a video, has no
+video stream or yields no frame at all raises `SourceError`, and so does one that stays
+unreadable: `_MAX_READ_ERRORS` failed reads in a row, or `_MAX_PACKETS_WITHOUT_FRAME`
+packets without a decoded frame (counts, not time, so the outcome does not depend on
+the machine). Whatever PyAV raises (its FFmpeg errors, a UnicodeDecodeError in
+metadata, ValueError, OverflowError, MemoryError for absurd sizes) becomes a one-line
+`SourceError` naming the camera. A read that blocks for ``watchdog_seconds`` is
+aborted by PyAV's read timeout, and `VideoSource.stuck_seconds` lets a supervisor
+notice a decoder that never returns at all.
 
 Live sources (RTSP, HTTP, V4L2) never end by themselves: any error, or no frame for
 ``watchdog_seconds``, closes the connection, logs one warning (credentials redacted),
@@ -32,6 +40,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import unquote
 
 import av
@@ -49,8 +58,16 @@ logger = logging.getLogger(__name__)
 
 # Demuxers that render arbitrary text as "video" (FFmpeg opens any .txt as ANSI art).
 _TEXT_CODECS = frozenset({"ansi", "bintext", "xbin", "idf"})
-# Consecutive demux errors after which a damaged file is given up on.
-_MAX_DEMUX_ERRORS = 20
+# Consecutive failed reads after which a damaged file is given up.
+_MAX_READ_ERRORS = 20
+# Packets in a row that decode to nothing after which a file is given up (a damaged
+# H.264 stream normally recovers at the next key frame, a few hundred packets at most).
+_MAX_PACKETS_WITHOUT_FRAME = 3000
+# Frames larger than this (8K video is 33 Mpx) come from a damaged header; converting one
+# could take gigabytes, so it is skipped as damaged.
+_MAX_PIXELS = 8192 * 8192
+# PyAV decodes metadata text strictly by default; a damaged tag must not end a camera.
+_METADATA_ERRORS = "replace"
 
 
 @dataclass(slots=True)
@@ -67,10 +84,15 @@ class SourceStats:
     width: int | None = None  # size of the source stream, before any resize
     height: int | None = None
     duration_seconds: float | None = None  # files only, when the container knows it
+    last_error: str | None = None  # why the last connection failed or ended, in words
 
 
 class _Stalled(Exception):
     """No frame within the watchdog period although packets (or nothing) arrived."""
+
+
+class _Unreadable(Exception):
+    """A file stays unreadable past the limits above; the message says why."""
 
 
 class VideoSource:
@@ -106,6 +128,7 @@ class VideoSource:
         self.stop_event = stop or threading.Event()
         self._lock = threading.Lock()
         self._stats = SourceStats()
+        self._busy_since: float | None = None  # when the decoding thread entered PyAV
         FrameSampler(fps)  # validate fps now rather than on first use
 
     @property
@@ -125,6 +148,15 @@ class VideoSource:
     def __repr__(self) -> str:
         return f"VideoSource(camera={self.camera!r}, url={self.url!r}, fps={self.fps})"
 
+    def stuck_seconds(self) -> float:
+        """How long the decoding thread has been inside one PyAV call (0 while it is not).
+
+        Time the consumer spends on a yielded frame does not count. A supervisor can give
+        up on a file whose decoder never returns (something no timeout inside PyAV ends).
+        """
+        since = self._busy_since
+        return 0.0 if since is None else max(0.0, time.monotonic() - since)
+
     def redact(self, text: str) -> str:
         """Scrub this source's credentials from `text`."""
         return redact_text(text, self._secrets)
@@ -139,19 +171,31 @@ class VideoSource:
     # -- files -----------------------------------------------------------------------
 
     def _file_frames(self, container: av.container.InputContainer) -> Iterator[Frame]:
+        sampler = FrameSampler(self.fps)
+        last_pts: float | None = None
         try:
-            stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
-            sampler = FrameSampler(self.fps, self._rate(stream))
-            last_pts: float | None = None
-            for frame in self._decode(container, stream, sampler, start_index=0):
-                last_pts = frame.pts
-                yield frame
+            try:
+                stream = container.streams.video[0]
+                stream.thread_type = "AUTO"
+                sampler.set_source_rate(self._rate(stream))
+                for frame in self._decode(container, stream, sampler, start_index=0):
+                    last_pts = frame.pts
+                    yield frame
+            except (_Unreadable, av.error.ExitError) as exc:
+                where = "before the first frame" if last_pts is None else f"at {last_pts:.1f} s"
+                why = str(exc) if isinstance(exc, _Unreadable) else self._no_data()
+                raise self._error(f"gave up on {self.url} {where}: {why}") from None
+            except Exception as exc:  # anything else PyAV may raise on a damaged file
+                raise self._error(f"cannot decode {self.url}: {_describe(exc)}") from None
         finally:
-            container.close()
+            self._busy_since = None
+            _close(container)
             with self._lock:
                 self._stats.connected = False
         stats = self.stats
+        if stats.frames_decoded == 0 and not self.stop_event.is_set():
+            detail = f" ({stats.decode_errors} damaged)" if stats.decode_errors else ""
+            raise self._error(f"no frame could be decoded from {self.url}{detail}")
         if stats.decode_errors:
             logger.warning(
                 "camera %r: %d damaged packet(s) skipped in %s",
@@ -179,7 +223,14 @@ class VideoSource:
         reason: str | None = None
         container: av.container.InputContainer | None = None
         try:
-            container = av.open(path, "r", options=dict(self._options))
+            self._busy_since = time.monotonic()
+            container = av.open(
+                path,
+                "r",
+                options=dict(self._options),
+                metadata_errors=_METADATA_ERRORS,
+                timeout=(self.open_timeout, self.watchdog_seconds),
+            )
         except IsADirectoryError:
             reason = "is a directory"
         except FileNotFoundError:
@@ -188,20 +239,38 @@ class VideoSource:
             reason = "permission denied"
         except av.error.InvalidDataError as exc:
             reason = f"not a video file ({exc.strerror or 'invalid data'})"
-        except (av.FFmpegError, OSError) as exc:
-            reason = getattr(exc, "strerror", None) or type(exc).__name__
+        except av.error.ExitError:
+            reason = f"no data within {self.open_timeout:g} s"
+        except Exception as exc:  # anything PyAV raises on a damaged file
+            reason = _describe(exc)
+        finally:
+            self._busy_since = None
         if container is None:
             raise self._error(f"cannot open {self.url}: {reason}")
+        try:
+            problem = self._unusable(container)
+            if problem is None:
+                self._on_connected(container, container.streams.video[0])
+        except Exception as exc:  # a damaged header can make any property raise
+            problem = _describe(exc)
+        if problem is not None:
+            _close(container)
+            raise self._error(f"cannot open {self.url}: {problem}")
+        return container
+
+    @staticmethod
+    def _unusable(container: av.container.InputContainer) -> str | None:
+        """Why an opened file cannot be analysed, or None."""
         videos = container.streams.video
         if not videos:
             found = ", ".join(sorted({s.type for s in container.streams})) or "none"
-            container.close()
-            raise self._error(f"cannot open {self.url}: no video stream (streams: {found})")
-        if videos[0].codec_context.name in _TEXT_CODECS:
-            container.close()
-            raise self._error(f"cannot open {self.url}: not a video file (looks like text)")
-        self._on_connected(container, videos[0])
-        return container
+            return f"no video stream (streams: {found})"
+        codec = videos[0].codec_context
+        if codec is None:  # PyAV found no decoder for the codec the file names
+            return "unknown or unsupported video codec"
+        if codec.name in _TEXT_CODECS:
+            return "not a video file (looks like text)"
+        return None
 
     # -- live sources ----------------------------------------------------------------
 
@@ -265,6 +334,7 @@ class VideoSource:
             "r",
             format=fmt,
             options=options,
+            metadata_errors=_METADATA_ERRORS,
             timeout=(self.open_timeout, self.watchdog_seconds / 2),
         )
         if not container.streams.video:
@@ -278,6 +348,7 @@ class VideoSource:
             return
         delay = backoff.next_delay()
         detail = self.redact(_describe(exc))
+        self._stats.last_error = f"{what}: {detail}"
         logger.warning(
             "camera %r: %s %s: %s; retrying in %.1f s", self.camera, what, self.url, detail, delay
         )
@@ -293,57 +364,96 @@ class VideoSource:
         start_index: int,
         backoff: Backoff | None = None,
     ) -> Iterator[Frame]:
+        """Frames of `stream`; damaged packets and frames are skipped and counted.
+
+        A failed read ends a live connection (the caller reconnects); in a file it is
+        skipped and reading resumes after it, up to the limits in the module docstring.
+        """
         index = start_index
         failures_in_row = 0
+        packets_without_frame = 0
         last_progress = time.monotonic()
         while True:
             try:
+                self._busy_since = time.monotonic()
                 for packet in container.demux(stream):
                     if self.stop_event.is_set():
                         return
-                    try:
-                        decoded = packet.decode()
-                    except av.FFmpegError:
-                        with self._lock:
-                            self._stats.decode_errors += 1
-                        continue
                     failures_in_row = 0
+                    decoded = self._decode_packet(packet)
                     now = time.monotonic()
                     if decoded:
                         last_progress = now
+                        packets_without_frame = 0
                         if backoff is not None:
                             backoff.reset()
                     elif self.is_live and now - last_progress > self.watchdog_seconds:
                         raise _Stalled(f"no frame for {self.watchdog_seconds:g} s")
+                    else:
+                        packets_without_frame += 1
+                        if not self.is_live and packets_without_frame >= _MAX_PACKETS_WITHOUT_FRAME:
+                            raise _Unreadable(f"no frame in {packets_without_frame} packets")
                     for vframe in decoded:
-                        t = sampler.offer(*_timestamps(vframe))
-                        with self._lock:
-                            self._stats.frames_decoded += 1
-                            self._stats.last_frame_monotonic = now
-                            if t is not None:
-                                self._stats.frames_sampled += 1
-                        if t is None:
+                        frame = self._sample(vframe, sampler, index, now)
+                        if frame is None:
                             continue
-                        yield Frame(self.camera, index, t, self._to_bgr(vframe), datetime.now(UTC))
+                        self._busy_since = None  # the consumer's time is not the decoder's
+                        yield frame
+                        self._busy_since = time.monotonic()
                         index += 1
+                    self._busy_since = time.monotonic()
                 return
-            except av.FFmpegError:
+            except (_Stalled, _Unreadable, av.error.ExitError):
+                raise
+            except Exception as exc:
                 if self.is_live:
                     raise
                 # A damaged file: skip what cannot be read and carry on from there.
                 failures_in_row += 1
                 with self._lock:
                     self._stats.decode_errors += 1
-                if failures_in_row >= _MAX_DEMUX_ERRORS:
-                    logger.warning(
-                        "camera %r: giving up on %s after %d read errors in a row",
-                        self.camera,
-                        self.url,
-                        failures_in_row,
-                    )
-                    return
+                if failures_in_row >= _MAX_READ_ERRORS:
+                    raise _Unreadable(
+                        f"{failures_in_row} read errors in a row ({_describe(exc)})"
+                    ) from None
+            finally:
+                self._busy_since = None
+
+    def _no_data(self) -> str:
+        return f"no data for {self.watchdog_seconds:g} s"
+
+    def _decode_packet(self, packet: av.Packet[Any]) -> list[av.VideoFrame]:
+        """The frames of one packet; a packet that fails to decode is counted and skipped."""
+        try:
+            return [f for f in packet.decode() if isinstance(f, av.VideoFrame)]
+        except Exception:  # FFmpeg errors, and anything else a damaged packet causes
+            with self._lock:
+                self._stats.decode_errors += 1
+            return []
+
+    def _sample(
+        self, vframe: av.VideoFrame, sampler: FrameSampler, index: int, now: float
+    ) -> Frame | None:
+        """The frame as a `Frame` if the sampler keeps it; a damaged frame is counted."""
+        try:
+            t = sampler.offer(*_timestamps(vframe))
+            image = None if t is None else self._to_bgr(vframe)
+        except Exception:  # e.g. a size or pixel format a damaged header made up
+            with self._lock:
+                self._stats.decode_errors += 1
+            return None
+        with self._lock:
+            self._stats.frames_decoded += 1
+            self._stats.last_frame_monotonic = now
+            if t is not None:
+                self._stats.frames_sampled += 1
+        if t is None or image is None:
+            return None
+        return Frame(self.camera, index, t, image, datetime.now(UTC))
 
     def _to_bgr(self, frame: av.VideoFrame) -> Image:
+        if frame.width * frame.height > _MAX_PIXELS:
+            raise ValueError(f"absurd frame size {frame.width}x{frame.height}")
         if self.width is None or frame.width <= self.width:  # downscale only, never up
             image = frame.to_ndarray(format="bgr24")
         else:
@@ -382,8 +492,22 @@ def _describe(exc: BaseException | None) -> str:
         return "unknown error"
     if isinstance(exc, av.FFmpegError) and exc.strerror:
         return str(exc.strerror)
-    text = str(exc).splitlines()[0] if str(exc) else ""
-    return text or type(exc).__name__
+    if isinstance(exc, UnicodeError):
+        return "unreadable text in the file's metadata"
+    if isinstance(exc, MemoryError):
+        return "out of memory (a damaged header giving an absurd frame size?)"
+    lines = str(exc).splitlines()
+    text = lines[0].strip() if lines else ""
+    name = type(exc).__name__
+    return f"{name}: {text[:200]}" if text else name
+
+
+def _close(container: av.container.InputContainer) -> None:
+    """Close a container; closing a damaged one must not raise over the real error."""
+    try:
+        container.close()
+    except Exception:
+        logger.debug("closing a damaged container failed", exc_info=True)
 
 
 def _timestamps(frame: av.VideoFrame) -> tuple[float | None, float | None]:
