@@ -2,11 +2,20 @@
 
 WAL mode; each `write` is one transaction, so a committed batch survives `kill -9`.
 The schema evolves through numbered migrations recorded in `PRAGMA user_version`.
+
+When the disk is full (or fails), a write is rolled back whole and its rows are held in
+memory, up to `hold_limit` rows; the held batches are written, oldest first, as soon as a
+write succeeds again: on the next write, or on a retry every `retry_seconds`. Once the
+buffer is full, newer rows are dropped and counted (`dropped`), never the held ones, so the
+record stays whole up to the moment the buffer filled.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+import threading
+from collections import deque
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -14,8 +23,20 @@ from pathlib import Path
 from onsight.apps.base import EventType
 from onsight.apps.registry import event_type, event_types
 from onsight.errors import OnsightError
-from onsight.sqlite import open_database, transaction
+from onsight.sqlite import open_database, storage_problem, transaction
 from onsight.types import Event, utc_iso
+
+log = logging.getLogger(__name__)
+
+HOLD_LIMIT = 100_000  # rows held in memory while the disk is full (about 30 MB)
+RETRY_SECONDS = 10.0
+# One batch to write: (statement, parameters) in order, committed in one transaction.
+_Rows = list[tuple[str, tuple[object, ...]]]
+_SCREENING_UPSERT = """INSERT INTO screening_hours VALUES (?,?,?,?)
+   ON CONFLICT (hour, camera) DO UPDATE SET
+     screened = screened + excluded.screened,
+     alerted = CASE WHEN alerted IS NULL OR excluded.alerted IS NULL THEN NULL
+                    ELSE alerted + excluded.alerted END"""
 
 # The store's own schema history, recorded in `PRAGMA user_version`. The apps' tables were
 # made here before the registry existed (versions 1 and 3); they are now each app kind's own
@@ -47,39 +68,147 @@ _OWN_TIME_COLUMNS: dict[str, str] = {"screening_hours": "hour"}
 
 
 class EventStore:
-    """Writes events in transactions; reads back for summaries and the API."""
+    """Writes events in transactions (holding them while the disk is full); reads back for
+    summaries and the API."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        hold_limit: int = HOLD_LIMIT,
+        retry_seconds: float = RETRY_SECONDS,
+    ) -> None:
         self._db = open_database(path, "event database", _migrate)
         self.path = path
+        self.hold_limit = hold_limit
+        self._retry_seconds = retry_seconds
+        self._lock = threading.Lock()  # one transaction at a time on the shared connection
+        self._held: deque[_Rows] = deque()
+        self._statements: dict[str, str] = {}
+        self._closing = threading.Event()
+        self._retrier: threading.Thread | None = None
+        self._told_full = False
+        self.held = 0  # rows waiting in memory
+        self.written = 0  # rows committed by this store
+        self.dropped = 0  # rows lost because the buffer was full
+        self.write_failures = 0  # writes refused by the storage
+        self.problem: str | None = None  # "disk full" while writes fail, else None
 
     def write(self, events: Sequence[Event]) -> None:
-        """Every event into its kind's table, all in one transaction."""
-        batches: dict[str, list[tuple[object, ...]]] = {}
+        """Every event into its kind's table, all in one transaction (or held, disk full)."""
+        rows: _Rows = []
         for event in events:
             values = event_type(event.kind).record(event)
-            batches.setdefault(event.kind, []).append(
-                tuple(utc_iso(v) if isinstance(v, datetime) else v for v in values.values())
-            )
-        with transaction(self._db):
-            for kind, rows in batches.items():
-                self._db.executemany(_insert(event_type(kind)), rows)
+            row = tuple(utc_iso(v) if isinstance(v, datetime) else v for v in values.values())
+            if event.kind not in self._statements:  # held rows share one string per kind
+                self._statements[event.kind] = _insert(event_type(event.kind))
+            rows.append((self._statements[event.kind], row))
+        self._write(rows)
 
     def write_screening_hours(self, hours: Sequence[tuple[datetime, str, int, int | None]]) -> None:
         """(hour start, camera, screened, alerted or None if suppressed), already k-suppressed.
 
         An hour written twice (a restart mid-hour) adds up; a suppressed count stays suppressed.
         """
-        rows = [(utc_iso(hour), camera, seen, alerted) for hour, camera, seen, alerted in hours]
+        self._write(
+            [
+                (_SCREENING_UPSERT, (utc_iso(hour), camera, seen, alerted))
+                for hour, camera, seen, alerted in hours
+            ]
+        )
+
+    def retry(self) -> bool:
+        """Write the held rows now if the storage takes them; True when none are left."""
+        with self._lock:
+            return self._flush_held()
+
+    def _write(self, rows: _Rows) -> None:
+        if not rows:
+            return
+        with self._lock:
+            if self._flush_held():
+                try:
+                    self._commit(rows)
+                    return
+                except (sqlite3.Error, OSError) as exc:
+                    if storage_problem(exc) is None:
+                        raise  # bad data: it would fail again; the bus counts it
+                    self._failed(exc)
+            self._hold(rows)
+
+    def _commit(self, rows: _Rows) -> None:
         with transaction(self._db):
-            self._db.executemany(
-                """INSERT INTO screening_hours VALUES (?,?,?,?)
-                   ON CONFLICT (hour, camera) DO UPDATE SET
-                     screened = screened + excluded.screened,
-                     alerted = CASE WHEN alerted IS NULL OR excluded.alerted IS NULL THEN NULL
-                                    ELSE alerted + excluded.alerted END""",
-                rows,
+            start = 0
+            while start < len(rows):  # consecutive rows of one statement: one executemany
+                sql = rows[start][0]
+                end = start
+                while end < len(rows) and rows[end][0] == sql:
+                    end += 1
+                self._db.executemany(sql, [params for _, params in rows[start:end]])
+                start = end
+        self.written += len(rows)
+
+    def _flush_held(self) -> bool:
+        """Commit held batches oldest first; True when none are left. Under the lock."""
+        while self._held:
+            rows = self._held[0]
+            try:
+                self._commit(rows)
+            except (sqlite3.Error, OSError) as exc:
+                if storage_problem(exc) is not None:
+                    self._failed(exc)
+                    return False
+                # Cannot be written even with space: drop it rather than block the rest.
+                log.error(
+                    "event store: dropped %d held rows the database refused: %s", len(rows), exc
+                )
+                self.dropped += len(rows)
+            self._held.popleft()
+            self.held -= len(rows)
+        if self.problem is not None:
+            log.warning("event store: writing again (%s is over); no held rows left", self.problem)
+            self.problem = None
+            self._told_full = False
+        return True
+
+    def _failed(self, exc: BaseException) -> None:
+        self.write_failures += 1
+        if self.problem is None:
+            self.problem = storage_problem(exc)
+            log.error(
+                "event store %s: %s (%s); holding events in memory (up to %d) and retrying "
+                "every %g s",
+                self.path,
+                self.problem,
+                exc,
+                self.hold_limit,
+                self._retry_seconds,
             )
+
+    def _hold(self, rows: _Rows) -> None:
+        kept = rows[: max(0, self.hold_limit - self.held)]
+        if len(kept) < len(rows):
+            if not self._told_full:  # once per outage
+                self._told_full = True
+                log.error(
+                    "event store: memory buffer full (%d rows); dropping newer events "
+                    "until the disk has space",
+                    self.hold_limit,
+                )
+            self.dropped += len(rows) - len(kept)
+        if kept:
+            self._held.append(kept)
+            self.held += len(kept)
+        if self._retrier is None or not self._retrier.is_alive():
+            self._retrier = threading.Thread(
+                target=self._retry_loop, name="event-store-retry", daemon=True
+            )
+            self._retrier.start()
+
+    def _retry_loop(self) -> None:
+        while not self._closing.wait(self._retry_seconds):
+            if self.retry():
+                return
 
     def crossing_counts(self, camera: str | None = None) -> dict[tuple[str, str, str], int]:
         """(camera, line, direction) -> number of crossings."""
@@ -95,7 +224,7 @@ class EventStore:
         """Delete every row older than `cutoff`, in one transaction; rows deleted per table."""
         deleted: dict[str, int] = {}
         stamp = utc_iso(cutoff)
-        with transaction(self._db):
+        with self._lock, transaction(self._db):
             for table, column in _time_columns().items():
                 cursor = self._db.execute(f"DELETE FROM {table} WHERE {column} < ?", (stamp,))
                 deleted[table] = cursor.rowcount
@@ -114,7 +243,19 @@ class EventStore:
         return int(self._db.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
 
     def close(self) -> None:
-        self._db.close()
+        """Stop retrying, try the held rows a last time, close; rows still held are lost
+        (and logged as such)."""
+        self._closing.set()
+        if self._retrier is not None:
+            self._retrier.join()
+        with self._lock:
+            if not self._flush_held():
+                log.error(
+                    "event store: %d held events could not be written (%s) and are lost",
+                    self.held,
+                    self.problem,
+                )
+            self._db.close()
 
 
 def _migrate(db: sqlite3.Connection) -> None:

@@ -16,6 +16,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from onsight.events import EventStore
 from onsight.runtime import Runner
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -48,6 +49,7 @@ class _RunnerCollector(Collector):
             "onsight_event_sink_failures", "Batches a sink failed to take.", bus.failed_batches
         )
         yield from self._sink_metrics()
+        yield from _store_metrics(self._runner.store)
 
     def _cameras(self) -> Iterator[Metric]:
         labels = ["camera"]
@@ -109,6 +111,29 @@ class _RunnerCollector(Collector):
                     found = True
             if found:
                 yield family
+
+
+def _store_metrics(store: EventStore) -> Iterator[Metric]:
+    yield _gauge(
+        "onsight_store_buffered_events",
+        "Events held in memory because the event store cannot write (disk full).",
+        store.held,
+    )
+    yield _gauge(
+        "onsight_store_writable",
+        "0 while the event store's disk refuses writes.",
+        not store.problem,
+    )
+    yield _counter(
+        "onsight_store_write_failures",
+        "Writes the event store's disk refused.",
+        store.write_failures,
+    )
+    yield _counter(
+        "onsight_store_dropped_events",
+        "Events lost: memory buffer full while disk full.",
+        store.dropped,
+    )
 
 
 def sink_name(sink: object) -> str:
