@@ -24,10 +24,11 @@ def fail(message: str, secrets: tuple[str, ...] = ()) -> NoReturn:
     raise typer.Exit(1)
 
 
-def load(path: Path) -> LoadedConfig:
-    """Load and validate a config, or exit with its one-line error."""
+def load(path: Path, *, require_secrets: bool = True) -> LoadedConfig:
+    """Load and validate a config, or exit with its one-line error. `require_secrets=False`
+    only for commands that never connect (see `load_config`)."""
     try:
-        return load_config(path)
+        return load_config(path, require_secrets=require_secrets)
     except OnsightError as exc:
         fail(str(exc))
 
@@ -38,6 +39,8 @@ def setup_logging(verbose: bool) -> None:
         format="onsight: %(levelname)s %(message)s",
         stream=sys.stderr,
     )
+    # The audit head line is a witness (privacy rule 6): always in the log, even when quiet.
+    logging.getLogger("onsight.privacy.witness").setLevel(logging.INFO)
 
 
 def interrupt(signum: int, frame: object) -> None:

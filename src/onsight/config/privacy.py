@@ -100,5 +100,15 @@ class PrivacyConfig(_Strict):
     )
     audit_log: str = Field(
         "onsight-data/audit.db",
-        description="Append-only, hash-chained audit log (SQLite); relative to the config file.",
+        description="Append-only, hash-chained audit log (SQLite); relative to the config file. "
+        "Its HMAC key is `<audit_log>.key` (mode 0600, made at first start: back it up apart "
+        "from the log) and its last head `<audit_log>.head`.",
+    )
+    audit_witness_minutes: float = Field(
+        5.0,
+        gt=0.0,
+        le=1440.0,
+        strict=False,
+        description="How often the audit log's head (SEQ:HASH) is published to the log and, "
+        "when MQTT is set up, to the retained `<prefix>/<site>/status/audit` topic.",
     )

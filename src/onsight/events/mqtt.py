@@ -42,6 +42,11 @@ def status_topic(config: MqttConfig, site: str) -> str:
     return f"{config.topic_prefix}/{site}/status"
 
 
+def audit_topic(config: MqttConfig, site: str) -> str:
+    """Retained: the audit log's last witnessed head (see privacy.witness)."""
+    return f"{status_topic(config, site)}/audit"
+
+
 def discovery_messages(
     config: MqttConfig, site: str, cameras: Sequence[CameraConfig]
 ) -> dict[str, bytes]:
@@ -105,6 +110,8 @@ class MqttSink:
         self._discovery = discovery_messages(config, site, cameras) if config.discovery else {}
         self._discovery_retired: set[str] = set()
         self._discovery_dirty = False
+        self._audit_head: bytes | None = None  # latest audit head message, guarded as above
+        self._audit_dirty = False
 
         self.delivered = 0
         self.reconnects = 0
@@ -147,6 +154,12 @@ class MqttSink:
             self._discovery_retired -= set(fresh)
             self._discovery = fresh
             self._discovery_dirty = True
+
+    def publish_audit_head(self, payload: bytes) -> None:
+        """Publish (retained, QoS 1) the audit head now if connected, else on connecting."""
+        with self._discovery_lock:
+            self._audit_head = payload
+            self._audit_dirty = True
 
     def close(self, timeout: float = 5.0) -> None:
         """Try to deliver what is queued, say "offline", disconnect. The rest stays on disk."""
@@ -277,6 +290,7 @@ class MqttSink:
         client.on_publish = on_publish
         client.publish(status_topic(self._config, self._site), "online", qos=1, retain=True)
         self._announce(client, everything=True)
+        self._publish_audit_head(client, everything=True)
         try:
             while True:
                 rc = client.loop(timeout=_IDLE_POLL)  # returns early on any traffic
@@ -289,6 +303,8 @@ class MqttSink:
                     acked.clear()
                 if self._discovery_dirty:
                     self._announce(client, everything=False)
+                if self._audit_dirty:
+                    self._publish_audit_head(client, everything=False)
                 if self._closing.is_set() and (
                     (not inflight and self._queue.pending == 0)
                     or time.monotonic() >= self._deadline
@@ -317,6 +333,14 @@ class MqttSink:
             client.publish(topic, b"", qos=1, retain=True)
         for topic, payload in messages.items():
             client.publish(topic, payload, qos=1, retain=True)
+
+    def _publish_audit_head(self, client: paho.Client, everything: bool) -> None:
+        with self._discovery_lock:
+            payload = self._audit_head
+            if payload is None or (not everything and not self._audit_dirty):
+                return
+            self._audit_dirty = False
+        client.publish(audit_topic(self._config, self._site), payload, qos=1, retain=True)
 
     def _goodbye(self, client: paho.Client) -> None:
         info = client.publish(status_topic(self._config, self._site), "offline", qos=1, retain=True)

@@ -1,22 +1,33 @@
-"""Append-only, hash-chained audit log (privacy rule 6) in its own SQLite file.
+"""Append-only, hash-chained, keyed audit log (privacy rule 6) in its own SQLite file.
 
-Each record's `hash` is the SHA-256 (hex) of the UTF-8 bytes of the compact JSON array
+Each record's `hash` is the HMAC-SHA256 (hex), under the key in ``<audit_log>.key`` (see
+`audit_files`), of the UTF-8 bytes of the compact JSON array
 ``[seq, time, action, actor, detail, prev_hash]`` (``separators=(",", ":")``, non-ASCII kept),
 where `detail` is the stored canonical JSON text (sorted keys, compact). The first record's
 `prev_hash` is 64 zeros. SQLite triggers refuse UPDATE and DELETE; edits that bypass them (a
 raw file editor, dropped triggers) break the chain, and `verify` names the first broken record.
-An attacker who removes records from the END and nothing else cannot be detected from the file
-alone: compare `records` with an earlier verdict or an exported head hash for that.
+Without the key nobody can re-hash edited records so that they verify.
+
+Logs written before the key (``user_version`` 1) used plain SHA-256 of the same bytes. At the
+first start of a version that keys the chain, a key is made and one `audit_keyed` record is
+appended (``user_version`` 2): records before the first `audit_keyed` record keep verifying
+with SHA-256, that record and all after it with the HMAC. A keyed log with no such record is
+keyed from record 1. A keyed log whose key file is missing is an error, never a new key.
+
+Deleting the newest records leaves a valid chain. Every append therefore also writes the new
+head (``SEQ:HASH``) to ``<audit_log>.head``, and `AuditWitness` publishes it periodically
+(log line, MQTT); `verify` compares the log with those heads.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +35,15 @@ from types import TracebackType
 from typing import Any, Literal, Self, get_args
 
 from onsight.errors import OnsightError
+from onsight.privacy.audit_files import (
+    AuditHead,
+    create_key,
+    head_path,
+    key_path,
+    read_head,
+    read_key,
+    write_head,
+)
 from onsight.sqlite import connect, transaction, use_wal
 from onsight.types import utc_iso
 
@@ -42,9 +62,11 @@ AuditAction = Literal[
     "live_view",  # user, camera: a redacted live stream was opened
     "retention",  # what was deleted, counts
     "user_add",  # name, role (never the password)
+    "user_password",  # name (never the password); their sessions ended
     "user_remove",
     "token_add",  # name, role (never the token)
     "token_revoke",
+    "audit_keyed",  # the chain is HMAC-keyed from this record on; legacy record count
 ]
 ACTIONS: frozenset[str] = frozenset(get_args(AuditAction))
 
@@ -64,6 +86,7 @@ CREATE TABLE audit (
 PRAGMA application_id = {_APPLICATION_ID};
 PRAGMA user_version = 1;
 """
+_KEYED_VERSION = 2  # user_version of a log whose chain is keyed
 _TRIGGERS = """
 CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
 BEGIN SELECT RAISE(ABORT, 'the audit log is append-only: records cannot be changed'); END;
@@ -100,11 +123,22 @@ class AuditVerdict:
     reason: str
 
 
-def record_hash(seq: int, time: str, action: str, actor: str, detail: str, prev_hash: str) -> str:
+def record_hash(
+    seq: int,
+    time: str,
+    action: str,
+    actor: str,
+    detail: str,
+    prev_hash: str,
+    key: bytes | None = None,
+) -> str:
+    """HMAC-SHA256 under `key`; plain SHA-256 (records of a legacy, unkeyed log) without."""
     payload = json.dumps(
         [seq, time, action, actor, detail, prev_hash], ensure_ascii=False, separators=(",", ":")
-    )
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    ).encode("utf-8")
+    if key is None:
+        return hashlib.sha256(payload).hexdigest()
+    return hmac.new(key, payload, hashlib.sha256).hexdigest()
 
 
 def canonical_json(detail: dict[str, Any]) -> str:
@@ -140,16 +174,26 @@ def config_load_detail(path: Path) -> dict[str, str]:
 
 
 class AuditLog:
-    """Appends records under a lock (and a write transaction, so processes interleave safely)."""
+    """Appends records under a lock (and a write transaction, so processes interleave safely).
 
-    def __init__(self, path: Path, clock: Callable[[], datetime] = _utc_now) -> None:
+    A new log gets a key file at once; a legacy unkeyed log is keyed on open when `upgrade`
+    (the service and every command that writes). With `upgrade=False` (the read-only `audit`
+    commands) a legacy log is only read and verified, and `append` refuses.
+    """
+
+    def __init__(
+        self, path: Path, clock: Callable[[], datetime] = _utc_now, *, upgrade: bool = True
+    ) -> None:
         self.path = path
+        self.key_path = key_path(path)
+        self.head_path = head_path(path)
         self._clock = clock
         self._lock = threading.Lock()
+        self._key: bytes | None = None
         self._db = connect(path, "audit log")
         try:
             use_wal(self._db, synchronous="FULL")  # an audit record must survive power loss
-            self._prepare()
+            self._prepare(upgrade)
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise OnsightError(
@@ -159,12 +203,17 @@ class AuditLog:
             self._db.close()
             raise
 
-    def _prepare(self) -> None:
+    def _prepare(self, upgrade: bool) -> None:
         tables = {
             r[0] for r in self._db.execute("SELECT name FROM sqlite_master WHERE type='table'")
         }
         if not tables:
-            self._db.executescript(f"BEGIN IMMEDIATE; {_SCHEMA} {_TRIGGERS} COMMIT;")
+            # An existing key is kept: a deleted log then still fails against its old head.
+            self._key = read_key(self.key_path) or create_key(self.key_path)
+            self._db.executescript(
+                f"BEGIN IMMEDIATE; {_SCHEMA} {_TRIGGERS} "
+                f"PRAGMA user_version = {_KEYED_VERSION}; COMMIT;"
+            )
             return
         app_id = int(self._db.execute("PRAGMA application_id").fetchone()[0])
         columns = tuple(r[1] for r in self._db.execute("PRAGMA table_info(audit)"))
@@ -180,44 +229,156 @@ class AuditLog:
             # Someone removed the guard. Restore it; `verify` tells whether records changed.
             log.warning("audit log %s had lost its append-only triggers; restored", self.path)
             self._db.executescript(_TRIGGERS)
+        if self._version() >= _KEYED_VERSION:
+            self._key = self._required_key()
+        elif upgrade:
+            self._upgrade()
+
+    def _version(self) -> int:
+        return int(self._db.execute("PRAGMA user_version").fetchone()[0])
+
+    def _required_key(self) -> bytes:
+        key = read_key(self.key_path)
+        if key is None:
+            raise OnsightError(
+                f"audit log {self.path} is keyed but its key file {self.key_path} is missing; "
+                "restore it from a backup (a new key would hide any tampering)"
+            )
+        return key
+
+    def _upgrade(self) -> None:
+        """Key a legacy log: make the key, then record the switch (see the module doc)."""
+        try:
+            with transaction(self._db):
+                if self._version() >= _KEYED_VERSION:  # another process was first
+                    self._key = self._required_key()
+                    return
+                if self.key_path.exists():
+                    log.warning(
+                        "audit log %s is unkeyed but %s exists: an upgrade was interrupted, or "
+                        "the log was rewritten without the key (check its witnessed head)",
+                        self.path,
+                        self.key_path,
+                    )
+                key = read_key(self.key_path) or create_key(self.key_path)
+                legacy = int(self._db.execute("SELECT count(*) FROM audit").fetchone()[0])
+                if legacy:
+                    self._insert(
+                        key,
+                        "audit_keyed",
+                        "system",
+                        canonical_json({"scheme": "hmac-sha256", "legacy_records": legacy}),
+                    )
+                self._db.execute(f"PRAGMA user_version = {_KEYED_VERSION}")
+                self._key = key
+        except sqlite3.Error as exc:
+            raise OnsightError(f"cannot upgrade audit log {self.path}: {exc}") from None
+        log.info("audit log %s is now keyed (%s)", self.path, self.key_path)
 
     def append(self, action: AuditAction, actor: str = "system", **detail: Any) -> AuditRecord:
         if action not in ACTIONS:
             raise ValueError(f"unknown audit action {action!r}; known: {sorted(ACTIONS)}")
         detail_json = canonical_json(detail)
+        key = self._key
+        if key is None:
+            raise OnsightError(f"audit log {self.path} is open read-only (not yet keyed)")
         with self._lock:
             try:
                 # IMMEDIATE takes the write lock before reading the head, so another process
                 # cannot append between our read and our insert.
                 with transaction(self._db):
-                    head = self._db.execute(
-                        "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
-                    ).fetchone()
-                    seq, prev = (int(head[0]) + 1, str(head[1])) if head else (1, GENESIS)
-                    time = utc_iso(self._clock())
-                    digest = record_hash(seq, time, action, actor, detail_json, prev)
-                    self._db.execute(
-                        "INSERT INTO audit VALUES (?,?,?,?,?,?,?)",
-                        (seq, time, action, actor, detail_json, prev, digest),
-                    )
+                    return self._insert(key, action, actor, detail_json)
             except sqlite3.Error as exc:
                 raise OnsightError(f"cannot write audit log {self.path}: {exc}") from None
+
+    def _insert(self, key: bytes, action: str, actor: str, detail_json: str) -> AuditRecord:
+        """Add one record after the current head (inside a write transaction)."""
+        head = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, prev = (int(head[0]) + 1, str(head[1])) if head else (1, GENESIS)
+        time = utc_iso(self._clock())
+        digest = record_hash(seq, time, action, actor, detail_json, prev, key)
+        self._db.execute(
+            "INSERT INTO audit VALUES (?,?,?,?,?,?,?)",
+            (seq, time, action, actor, detail_json, prev, digest),
+        )
+        self._advance_head(AuditHead(seq, digest))
         return AuditRecord(seq, time, action, actor, detail_json, prev, digest)
 
-    def verify(self) -> AuditVerdict:
-        """Recompute the chain from the first record; report the first broken link."""
+    def _advance_head(self, head: AuditHead) -> None:
+        """Store the new head beside the log, unless the stored one is no longer in the log:
+        that evidence of truncation is kept for `verify` (the record is written anyway)."""
+        try:
+            old = read_head(self.head_path)
+            if old is not None and self._hash_of(old.seq) != old.hash:
+                log.error(
+                    "audit log %s no longer holds its witnessed head %s (records deleted or "
+                    "rewritten); %s is kept for `onsight audit verify`",
+                    self.path,
+                    old,
+                    self.head_path,
+                )
+                return
+            write_head(self.head_path, head)
+        except OnsightError as exc:  # the record is safe; only the local witness is behind
+            log.error("%s", exc)
+
+    def _hash_of(self, seq: int) -> str | None:
+        row = self._db.execute("SELECT hash FROM audit WHERE seq = ?", (seq,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def head(self) -> AuditHead | None:
+        """The newest record's sequence number and hash (None for an empty log)."""
         with self._lock:
+            row = self._db.execute(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+        return None if row is None else AuditHead(int(row[0]), str(row[1]))
+
+    def stored_head(self) -> AuditHead | None:
+        """The head last stored in ``<audit_log>.head``."""
+        return read_head(self.head_path)
+
+    def verify(self, witnessed: Sequence[tuple[str, AuditHead]] = ()) -> AuditVerdict:
+        """Recompute the chain from the first record and report the first broken link; then
+        check that each witnessed head (source, head) is still in the log, unchanged."""
+        with self._lock:
+            keyed = self._version() >= _KEYED_VERSION
+            if not keyed and self.key_path.exists():
+                return AuditVerdict(
+                    False,
+                    0,
+                    1,
+                    f"the log is not keyed but {self.key_path} exists "
+                    "(rewritten without the key, or an interrupted upgrade)",
+                )
+            key = self._key if keyed else None
+            if keyed and key is None:
+                key = self._key = self._required_key()  # upgraded by another process
+            switch = self._db.execute(
+                "SELECT min(seq) FROM audit WHERE action = 'audit_keyed'"
+            ).fetchone()[0]
+            keyed_from = int(switch) if keyed and switch is not None else 1
             rows = self._db.execute(f"SELECT {', '.join(_COLUMNS)} FROM audit ORDER BY seq")
             count = 0
             expected_seq, prev_hash = 1, GENESIS
             for row in rows:
                 count += 1
-                problem = _check(row, expected_seq, prev_hash)
+                row_key = key if key is not None and int(row[0]) >= keyed_from else None
+                problem = _check(row, expected_seq, prev_hash, row_key)
                 if problem is not None:
                     broken, reason = problem
                     return AuditVerdict(False, count, broken, reason)
                 expected_seq, prev_hash = expected_seq + 1, str(row[6])
-        return AuditVerdict(True, count, None, "chain intact")
+            for source, head in witnessed:
+                problem = _against_head(head, count, self._hash_of(head.seq), source)
+                if problem is not None:
+                    return AuditVerdict(False, count, *problem)
+        return AuditVerdict(
+            True,
+            count,
+            None,
+            "chain intact (keyed)" if keyed else "chain intact (legacy unkeyed log)",
+        )
 
     def tail(self, limit: int = 20) -> list[AuditRecord]:
         """The last `limit` records, oldest first (values shown as stored, even if tampered)."""
@@ -244,7 +405,26 @@ class AuditLog:
         self.close()
 
 
-def _check(row: tuple[Any, ...], expected_seq: int, prev_hash: str) -> tuple[int, str] | None:
+def _against_head(
+    head: AuditHead, last: int, stored_hash: str | None, source: str
+) -> tuple[int, str] | None:
+    """(first bad seq, reason) when the log no longer holds a head it once had."""
+    if head.seq == 0:
+        return None
+    if stored_hash is None:
+        gap = f"record {head.seq}" if head.seq == last + 1 else f"records {last + 1}-{head.seq}"
+        return last + 1, (
+            f"{gap} missing at the end (truncated): the log ends at record {last} but the "
+            f"witnessed head ({source}) is record {head.seq}"
+        )
+    if stored_hash != head.hash:
+        return head.seq, f"record {head.seq} differs from the witnessed head ({source}): rewritten"
+    return None
+
+
+def _check(
+    row: tuple[Any, ...], expected_seq: int, prev_hash: str, key: bytes | None
+) -> tuple[int, str] | None:
     """(seq, reason) for the first problem with `row`, or None when it links correctly."""
     seq = int(row[0])
     if seq != expected_seq:
@@ -260,8 +440,10 @@ def _check(row: tuple[Any, ...], expected_seq: int, prev_hash: str) -> tuple[int
     if not all(isinstance(value, str) for value in fields):
         return seq, "a field holds a non-text value (edited outside onsight)"
     time, action, actor, detail, prev, digest = fields
-    if record_hash(seq, time, action, actor, detail, prev) != digest:
-        return seq, "contents do not match its hash (a field was edited)"
+    if record_hash(seq, time, action, actor, detail, prev, key) != digest:
+        if key is None:
+            return seq, "contents do not match its hash (a field was edited)"
+        return seq, "contents do not match its keyed hash (a field was edited or re-hashed)"
     if prev != prev_hash:
         if seq == 1:
             return seq, "prev_hash is not the genesis value (the start of the log was replaced)"

@@ -17,6 +17,7 @@ from onsight.cli_support import load as _load
 from onsight.config import LoadedConfig
 from onsight.errors import OnsightError
 from onsight.privacy.audit import AuditLog
+from onsight.privacy.audit_files import AuditHead
 from onsight.privacy.notice import render_notice
 
 audit_app = typer.Typer(
@@ -39,19 +40,58 @@ def _open_log(loaded: LoadedConfig) -> AuditLog:
             loaded.secrets,
         )
     try:
-        return AuditLog(path)
+        return AuditLog(path, upgrade=False)  # reading never makes a key or a record
     except OnsightError as exc:
         _fail(str(exc), loaded.secrets)
 
 
+def _witnessed(
+    log: AuditLog, given: list[str], loaded: LoadedConfig
+) -> list[tuple[str, AuditHead]]:
+    """The heads to check the log against: each --head, then `<audit_log>.head`."""
+    heads: list[tuple[str, AuditHead]] = []
+    try:
+        heads += [("from --head", AuditHead.parse(text)) for text in given]
+        stored = log.stored_head()
+    except (ValueError, OnsightError) as exc:
+        log.close()
+        _fail(f"--head: {exc}" if isinstance(exc, ValueError) else str(exc), loaded.secrets)
+    if stored is not None:
+        heads.append((f"from {log.head_path.name}", stored))
+    return heads
+
+
 @audit_app.command("verify")
-def verify(config: ConfigOption) -> None:
-    """Recompute the hash chain; exit 1 and name the first broken record if it was tampered."""
-    with _open_log(_load(config)) as log:
-        verdict = log.verify()
+def verify(
+    config: ConfigOption,
+    head: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--head",
+            help="A head SEQ:HASH seen earlier (MQTT `.../status/audit`, the `audit head` log "
+            "line); records deleted after it are reported. Repeatable. `<audit_log>.head` is "
+            "always checked too.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Recompute the keyed hash chain and compare it with the witnessed heads; exit 1 and
+    name the first broken or missing record if the log was tampered with or truncated."""
+    loaded = _load(config, require_secrets=False)
+    with _open_log(loaded) as log:
+        heads = _witnessed(log, head or [], loaded)
+        try:
+            verdict = log.verify(heads)
+        except OnsightError as exc:  # e.g. the key file went missing since it was opened
+            _fail(str(exc), loaded.secrets)
     out = Console(soft_wrap=True, highlight=False)
     if verdict.ok:
-        out.print(Text(f"ok: {verdict.records} records, chain intact", style="green"))
+        checked = (
+            f"; matches the witnessed head ({', '.join(source for source, _ in heads)})"
+            if heads
+            else "; no witnessed head to check truncation against (pass --head SEQ:HASH)"
+        )
+        out.print(Text(f"ok: {verdict.records} records, {verdict.reason}{checked}", style="green"))
         return
     out.print(
         Text(f"audit log broken at record {verdict.first_broken}: {verdict.reason}", style="red")
@@ -65,7 +105,7 @@ def show(
     limit: Annotated[int, typer.Option(min=1, help="How many of the latest records.")] = 20,
 ) -> None:
     """Print the latest records, oldest first (run `verify` to check they are genuine)."""
-    with _open_log(_load(config)) as log:
+    with _open_log(_load(config, require_secrets=False)) as log:
         records = log.tail(limit)
     table = Table()
     for column in ("seq", "time", "action", "actor", "detail"):
