@@ -206,8 +206,8 @@ def test_the_editor_saves_keeps_env_references_and_applies_at_once(service: Serv
 
 def test_login_is_rate_limited_per_address_and_per_user(service: Service) -> None:
     attacker = _client(service, "10.9.9.9")
-    for _ in range(5):
-        response = attacker.post("/login", data={"username": "nobody", "password": "x" * 12})
+    for n in range(5):  # five names: the per-address limit, not one name's delay
+        response = attacker.post("/login", data={"username": f"nobody{n}", "password": "x" * 12})
         assert response.status_code == 401
     right = {"username": "viewer", "password": PASSWORDS["viewer"]}
     assert attacker.post("/login", data=right).status_code == 429  # this address is blocked
@@ -217,10 +217,13 @@ def test_login_is_rate_limited_per_address_and_per_user(service: Service) -> Non
         guess = {"username": "carol", "password": f"wrong-guess-{n}"}
         assert _client(service, f"10.8.0.{n}").post("/login", data=guess).status_code == 401
     carol = {"username": "carol", "password": "carol-password-1"}
-    assert _client(service, "10.8.1.1").post("/login", data=carol).status_code == 429
+    # Guesses from elsewhere never lock carol out (issue 16): limits are per address and
+    # per (address, name), see tests/integration/test_service_security.py.
+    assert _client(service, "10.8.1.1").post("/login", data=carol).status_code == 303
     failed = _audit(service, "login_failed")
     assert failed[-1].details()["name"] == "carol"  # a known user name is kept
-    assert all(r.details()["name"] != "nobody" for r in failed)  # a typo might be a password
+    names = {str(r.details()["name"]) for r in failed}
+    assert not any(name.startswith("nobody") for name in names)  # a typo might be a password
 
 
 def test_csv_export_is_audited(service: Service) -> None:

@@ -5,8 +5,10 @@ No `from __future__ import annotations` here: FastAPI must evaluate the route an
 which refer to the local `auth`.
 """
 
+import hashlib
 import os
 import socket
+import sqlite3
 import stat
 import threading
 from collections.abc import Iterator
@@ -19,11 +21,13 @@ import pytest
 import uvicorn
 from fastapi import Depends, FastAPI, Form, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from onsight.config import load_config
+from onsight.config.service import ServerConfig
 from onsight.privacy.audit import AuditLog
-from onsight.service.auth import LoginLimiter, User, UserStore, hash_password, verify_password
+from onsight.service.auth import User, UserStore, hash_password, verify_password
 from onsight.service.cli import tokens_app, users_app
 from onsight.service.security import (
     CSRF_FIELD,
@@ -33,6 +37,16 @@ from onsight.service.security import (
     Forbidden,
     safe_next,
     set_session_cookie,
+)
+from onsight.service.throttle import (
+    MAX_DELAY,
+    PAIR_FORGET,
+    PAIR_FREE,
+    Attempt,
+    LoginLimiter,
+    Refused,
+    address_key,
+    pair_delay,
 )
 
 PASSWORD = "correct horse battery"
@@ -146,6 +160,48 @@ def test_sessions_expire_and_slide(store: UserStore) -> None:
     assert store.session(session.id, HOUR, now=T0 + timedelta(minutes=101)) is None
 
 
+def test_sessions_end_at_their_absolute_lifetime_however_used(store: UserStore) -> None:
+    store.add_user("alice", PASSWORD, "admin")
+    session = store.create_session(User("alice", "admin"), HOUR, now=T0, lifetime=3 * HOUR)
+    assert session.not_after == T0 + 3 * HOUR and not session.renewed
+    minute = timedelta(minutes=1)
+    used = store.session(session.id, HOUR, now=T0 + 30 * minute)
+    assert used is not None and used.renewed and used.expires == T0 + 90 * minute
+    again = store.session(session.id, HOUR, now=T0 + 30 * minute + timedelta(seconds=10))
+    assert again is not None and not again.renewed  # the cookie is not re-sent every time
+    for step in range(60, 180, 30):  # used every half hour: the idle expiry keeps up...
+        found = store.session(session.id, HOUR, now=T0 + step * minute)
+        assert found is not None and found.expires <= session.not_after
+    last = store.session(session.id, HOUR, now=T0 + 179 * minute)
+    assert last is not None and last.expires == T0 + 3 * HOUR  # ...up to the absolute end
+    assert store.session(session.id, HOUR, now=T0 + 3 * HOUR) is None
+    assert store.session(session.id, HOUR, now=T0 + 2 * HOUR) is None  # gone for good
+
+
+def test_purge_removes_idle_and_over_age_sessions(store: UserStore) -> None:
+    store.add_user("alice", PASSWORD, "admin")
+    alice = User("alice", "admin")
+    store.create_session(alice, HOUR, now=T0)  # idle past T0 + 1 h
+    live = store.create_session(alice, 10 * HOUR, now=T0, lifetime=20 * HOUR)
+    assert store.purge_expired_sessions(now=T0 + 2 * HOUR) == 1
+    assert store.session(live.id, 10 * HOUR, now=T0 + 2 * HOUR) is not None
+
+
+def test_an_older_users_database_gains_session_lifetimes(tmp_path: Path) -> None:
+    path = tmp_path / "users.db"
+    with sqlite3.connect(path) as old:  # the sessions table before absolute lifetimes
+        old.execute("CREATE TABLE sessions (id_sha256 TEXT PRIMARY KEY, user TEXT NOT NULL, "
+                    "csrf TEXT NOT NULL, expires TEXT NOT NULL)")  # fmt: skip
+        key = hashlib.sha256(b"old-session").hexdigest()
+        old.execute("INSERT INTO sessions VALUES (?, 'alice', 'c', '2999-01-01T00:00:00Z')", (key,))
+    old.close()
+    with UserStore(path) as store:
+        store.add_user("alice", PASSWORD, "admin")
+        assert store.session("old-session", HOUR) is None  # old sessions end: log in again
+        session = store.create_session(User("alice", "admin"), HOUR)
+        assert store.session(session.id, HOUR) is not None
+
+
 def test_sessions_end_on_logout_removal_and_role_change(store: UserStore) -> None:
     store.add_user("alice", PASSWORD, "admin")
     store.add_user("bob", PASSWORD, "viewer")
@@ -173,33 +229,112 @@ class FakeClock:
         return self.now
 
 
-def test_login_limiter_blocks_after_n_failures_and_unblocks_after_a_minute() -> None:
+def _attempt(limiter: LoginLimiter, host: str, name: str) -> Attempt:
+    attempt = limiter.attempt(host, name)
+    assert isinstance(attempt, Attempt), attempt
+    return attempt
+
+
+def test_login_limiter_blocks_an_address_after_n_failures_for_the_rest_of_the_minute() -> None:
     clock = FakeClock()
     limiter = LoginLimiter(3, clock=clock)
-    for _ in range(3):
-        assert not limiter.blocked("ip:10.0.0.1")
-        limiter.failed("ip:10.0.0.1")
+    for n in range(3):  # three names: no (address, name) delay gets in the way
+        _attempt(limiter, "10.0.0.1", f"user{n}").failed()
         clock.now += 10
-    assert limiter.blocked("ip:10.0.0.1")
-    assert not limiter.blocked("ip:10.0.0.2") and not limiter.blocked("user:alice")
-    clock.now += 31  # the first failure (61 s ago) has left the window
-    assert not limiter.blocked("ip:10.0.0.1")
-    limiter.failed("ip:10.0.0.1")
-    assert limiter.blocked("ip:10.0.0.1")
-    limiter.succeeded("ip:10.0.0.1")
-    assert not limiter.blocked("ip:10.0.0.1")
+    refused = limiter.attempt("10.0.0.1", "alice")
+    assert refused == Refused(retry_after=30)  # the first failure leaves the window at +60 s
+    assert isinstance(limiter.attempt("10.0.0.2", "alice"), Attempt)  # another address
+    clock.now += 30
+    _attempt(limiter, "10.0.0.1", "alice").failed()
+    assert isinstance(limiter.attempt("10.0.0.1", "user9"), Refused)
+
+
+def test_a_successful_login_keeps_the_failures_of_its_address() -> None:
+    clock = FakeClock()
+    limiter = LoginLimiter(3, clock=clock, concurrent=10)
+    limiter_failures = [_attempt(limiter, "10.0.0.1", f"victim{n}") for n in range(2)]
+    for attempt in limiter_failures:
+        attempt.failed()
+    _attempt(limiter, "10.0.0.1", "me").succeeded()  # my own valid account
+    assert limiter.failures("10.0.0.1") == 2  # only the successful attempt is refunded
+    _attempt(limiter, "10.0.0.1", "victim9").failed()
+    assert isinstance(limiter.attempt("10.0.0.1", "victim10"), Refused)  # spraying stops
+
+
+def test_check_and_count_are_atomic_under_concurrency() -> None:
+    limiter = LoginLimiter(5, clock=FakeClock(), concurrent=100)
+    barrier = threading.Barrier(30)
+    results: list[Attempt | Refused] = []
+    lock = threading.Lock()
+
+    def guess(n: int) -> None:
+        barrier.wait()
+        result = limiter.attempt("10.0.0.1", f"name{n}")
+        with lock:
+            results.append(result)
+
+    threads = [threading.Thread(target=guess, args=(n,)) for n in range(30)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    granted = [r for r in results if isinstance(r, Attempt)]
+    assert len(granted) == 5 and len(results) == 30  # reserved before any check ran
+
+
+def test_concurrent_password_checks_are_bounded() -> None:
+    limiter = LoginLimiter(100, clock=FakeClock(), concurrent=2)
+    first, second = _attempt(limiter, "10.0.0.1", "a"), _attempt(limiter, "10.0.0.2", "b")
+    busy = limiter.attempt("10.0.0.3", "c")
+    assert busy == Refused(retry_after=1, busy=True)
+    assert limiter.failures("10.0.0.3") == 0  # a busy refusal counts against nobody
+    first.failed()
+    first.failed()  # settling twice releases one slot only
+    third = _attempt(limiter, "10.0.0.3", "c")
+    assert isinstance(limiter.attempt("10.0.0.4", "d"), Refused)
+    second.succeeded()
+    third.failed()
+    _attempt(limiter, "10.0.0.4", "d").failed()
+
+
+def test_one_name_from_one_address_waits_exponentially_others_are_not_locked_out() -> None:
+    clock = FakeClock()
+    limiter = LoginLimiter(100, clock=clock)
+    for _ in range(PAIR_FREE):
+        _attempt(limiter, "10.0.0.1", "alice").failed()
+    delays = []
+    for _ in range(12):
+        refused = limiter.attempt("10.0.0.1", "alice")
+        assert isinstance(refused, Refused) and not refused.busy
+        delays.append(refused.retry_after)
+        clock.now += refused.retry_after
+        _attempt(limiter, "10.0.0.1", "alice").failed()
+    assert delays[:6] == [1, 2, 4, 8, 16, 32] and delays[-1] == MAX_DELAY
+    # The real alice, from her own address, is not locked out; a success clears her delay.
+    _attempt(limiter, "10.0.0.2", "alice").succeeded()
+    _attempt(limiter, "10.0.0.1", "bob").failed()  # the attacker's address, another name
+    assert pair_delay(10_000) == MAX_DELAY  # no overflow however long an attack goes on
+    clock.now += MAX_DELAY + PAIR_FORGET
+    _attempt(limiter, "10.0.0.1", "alice").succeeded()  # forgotten after an idle hour
+
+
+def test_ipv6_clients_count_per_64_block() -> None:
+    assert address_key("2001:db8:1:2:aaaa::1") == address_key("2001:db8:1:2:bbbb::2")
+    assert address_key("2001:db8:1:3::1") != address_key("2001:db8:1:2::1")
+    assert address_key("::ffff:10.0.0.1") == "10.0.0.1" and address_key("testclient")
+    limiter = LoginLimiter(1, clock=FakeClock())
+    _attempt(limiter, "2001:db8:1:2::1", "a").failed()
+    assert isinstance(limiter.attempt("2001:db8:1:2::99", "b"), Refused)
 
 
 def test_login_limiter_memory_is_bounded() -> None:
     clock = FakeClock()
     limiter = LoginLimiter(1, clock=clock, max_keys=100)
     for i in range(1000):
-        limiter.failed(f"ip:{i}")
-    assert len(limiter._failures) == 100
-    assert limiter.blocked("ip:999") and not limiter.blocked("ip:0")
-    clock.now += 61
-    limiter.failed("ip:new")
-    assert not limiter.blocked("ip:999") and limiter.blocked("ip:new")
+        _attempt(limiter, f"10.0.{i // 256}.{i % 256}", "x").failed()
+    assert len(limiter._addresses) == 100 and len(limiter._pairs) == 100
+    assert isinstance(limiter.attempt("10.0.3.231", "y"), Refused)  # the newest is kept
+    assert isinstance(limiter.attempt("10.0.0.0", "y"), Attempt)  # the oldest went
 
 
 # --- CLI -----------------------------------------------------------------------------------
@@ -268,6 +403,35 @@ def test_cli_users_and_tokens_end_to_end(config: Path) -> None:
     ]
     raw = loaded.resolve(loaded.config.privacy.audit_log).read_bytes()
     assert PASSWORD.encode() not in raw and token.encode() not in raw
+
+
+def test_cli_changes_a_password_and_ends_the_users_sessions(config: Path) -> None:
+    runner = CliRunner()
+    add = ["add", "alice", "--config", str(config), "--role", "admin", "--password-stdin"]
+    assert runner.invoke(users_app, add, input=PASSWORD + "\n").exit_code == 0
+    loaded = load_config(config)
+    users_db = loaded.resolve(loaded.config.server.users_db)
+    with UserStore(users_db) as store:
+        alice = store.authenticate("alice", PASSWORD)
+        assert alice is not None
+        session = store.create_session(alice, timedelta(hours=1))
+    new = "a much better passphrase"
+    passwd = ["passwd", "alice", "--config", str(config), "--password-stdin"]
+    changed = runner.invoke(users_app, passwd, input=new + "\n")
+    assert changed.exit_code == 0, changed.output
+    with UserStore(users_db) as store:
+        assert store.authenticate("alice", PASSWORD) is None
+        assert store.authenticate("alice", new) == User("alice", "admin")
+        assert store.session(session.id, timedelta(hours=1)) is None  # logged out everywhere
+    short = runner.invoke(users_app, passwd, input="tiny\n")
+    assert short.exit_code == 1 and "at least 10 characters" in short.output
+    nobody = runner.invoke(users_app, ["passwd", "bob", "-c", str(config), "--password-stdin"])
+    assert nobody.exit_code == 1 and "user bob does not exist" in nobody.output
+    with AuditLog(loaded.resolve(loaded.config.privacy.audit_log)) as audit:
+        actions = [(r.action, r.details()) for r in audit.tail(10)]
+    assert ("user_password", {"name": "alice"}) in actions
+    raw = loaded.resolve(loaded.config.privacy.audit_log).read_bytes()
+    assert new.encode() not in raw
 
 
 def test_cli_bad_config_is_one_line_error(tmp_path: Path) -> None:
@@ -361,8 +525,10 @@ def test_authenticator_behind_a_real_server(server: str, store: UserStore) -> No
         assert api.json() == {"detail": "authentication required"}
         bad = anon.get("/page", headers={"Authorization": "Bearer onsight_nope"})
         assert bad.status_code == 401  # an Authorization header means a machine: no redirect
+        # A reverse proxy's own Basic login is not ours to judge: a browser behind it is sent
+        # to the login page like any other.
         basic = anon.get("/page", headers={"Authorization": "Basic YWRtaW4xOnBhc3M="})
-        assert basic.status_code == 401
+        assert basic.status_code == 303
     with httpx.Client(base_url=server, cookies={SESSION_COOKIE: "forged"}) as forger:
         assert forger.get("/page", follow_redirects=False).status_code == 303
 
@@ -384,6 +550,10 @@ def test_authenticator_behind_a_real_server(server: str, store: UserStore) -> No
         assert "secure" not in cookie  # plain HTTP here; Secure is set when on TLS
         csrf = login.headers["x-test-csrf"]
         assert browser.get("/page").json() == {"name": "admin1", "role": "admin"}
+        proxied = browser.get("/page", headers={"Authorization": "Basic cHJveHk6cHJveHk="})
+        assert proxied.json() == {"name": "admin1", "role": "admin"}  # the cookie counts
+        basic = {"Authorization": "Basic cHJveHk6cHJveHk="}
+        assert browser.post("/editor", data={CSRF_FIELD: csrf}, headers=basic).status_code == 200
         assert browser.post("/editor").status_code == 403
         assert browser.post("/editor", data={CSRF_FIELD: "wrong"}).status_code == 403
         saved = browser.post("/editor", data={CSRF_FIELD: csrf})
@@ -396,6 +566,16 @@ def test_authenticator_behind_a_real_server(server: str, store: UserStore) -> No
         assert viewer.post("/editor", data={CSRF_FIELD: csrf}).status_code == 403
         store.end_sessions_of("viewer1")
         assert viewer.get("/api/thing").status_code == 401
+
+
+def test_server_config_checks_names_and_session_times() -> None:
+    server = ServerConfig()
+    assert (server.session_hours, server.session_max_hours, server.server_names) == (8, 168, [])
+    assert ServerConfig(server_names=["onsight.lan", "10.0.0.5"]).server_names[0] == "onsight.lan"
+    with pytest.raises(ValidationError, match="not a host name"):
+        ServerConfig(server_names=["evil.example/x"])
+    with pytest.raises(ValidationError, match=r"must not exceed server\.session_max_hours"):
+        ServerConfig(session_hours=48, session_max_hours=24)
 
 
 def test_safe_next_only_allows_local_paths() -> None:

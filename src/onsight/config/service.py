@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Self
 from urllib.parse import urlsplit
 
@@ -11,6 +12,8 @@ from onsight.config._base import Strict
 
 # An event kind as an app kind in the registry names it ("crossing", "zone_minute", ...).
 EventKind = str
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*")
 
 
 class ServerConfig(Strict):
@@ -20,10 +23,27 @@ class ServerConfig(Strict):
         "config file.",
     )
     session_hours: float = Field(
-        12.0, gt=0.0, le=24 * 7, strict=False, description="Idle time before a login expires."
+        8.0,
+        gt=0.0,
+        le=24 * 7,
+        strict=False,
+        description="Idle timeout: a login unused this long ends (enforced by the server; each "
+        "use pushes it back and refreshes the cookie).",
+    )
+    session_max_hours: float = Field(
+        24.0 * 7,
+        gt=0.0,
+        le=24 * 30,
+        strict=False,
+        description="Absolute lifetime: a login ends this long after it was made, however much "
+        "it is used.",
     )
     login_attempts_per_minute: int = Field(
-        5, ge=1, le=100, description="Failed logins allowed per client address and per user name."
+        5,
+        ge=1,
+        le=100,
+        description="Failed logins allowed per client address per minute; failures for one user "
+        "name from one address also wait longer each time (1 s doubling to 15 min after 3).",
     )
     live_fps: float = Field(
         2.0, gt=0.0, le=15.0, strict=False, description="Frame rate of the redacted live view."
@@ -33,6 +53,12 @@ class ServerConfig(Strict):
         description="Addresses browsers use to reach the dashboard when a reverse proxy "
         "rewrites the Host header, e.g. https://onsight.example.com; forms posted from any "
         "other site are refused.",
+    )
+    server_names: list[str] = Field(
+        default_factory=list,
+        description="Host names browsers use to reach this server, e.g. onsight.lan; requests "
+        "for other names are refused (DNS rebinding). IP addresses, localhost, the --host "
+        "address and the hosts of public_origins are always allowed.",
     )
 
     @field_validator("public_origins")
@@ -45,6 +71,20 @@ class ServerConfig(Strict):
                     f"{origin!r} is not an origin: scheme://host[:port], nothing after it"
                 )
         return origins
+
+    @field_validator("server_names")
+    @classmethod
+    def _names(cls, names: list[str]) -> list[str]:
+        for name in names:
+            if not _HOST_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a host name (e.g. onsight.example.com)")
+        return names
+
+    @model_validator(mode="after")
+    def _idle_within_lifetime(self) -> Self:
+        if self.session_hours > self.session_max_hours:
+            raise ValueError("server.session_hours must not exceed server.session_max_hours")
+        return self
 
 
 class MqttConfig(Strict):

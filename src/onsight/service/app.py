@@ -9,19 +9,29 @@ login (session cookie) or an API token, except /healthz, /login, /notice and /st
 import contextlib
 from datetime import timedelta
 from typing import Annotated, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from onsight.service import api, editing, live, login, pages, spatial
-from onsight.service.auth import LoginLimiter, User
+from onsight.service.auth import User
 from onsight.service.context import ServiceContext
-from onsight.service.guards import BodyLimit, SameOrigin
-from onsight.service.security import Authenticator, AuthRequired, Forbidden, safe_next, wants_api
+from onsight.service.guards import BodyLimit, SameOrigin, TrustedHost
+from onsight.service.security import (
+    Authenticator,
+    AuthRequired,
+    Forbidden,
+    SessionCookieRefresh,
+    safe_next,
+    wants_api,
+)
+from onsight.service.throttle import LoginLimiter
 from onsight.service.web import Web
 
 # No inline script or style anywhere: scripts and CSS come from /static.
@@ -34,11 +44,18 @@ _SECURITY_HEADERS = (
     (b"referrer-policy", b"same-origin"),
     (b"x-frame-options", b"DENY"),
 )
+# Sent over TLS only (browsers ignore it on plain HTTP). No includeSubDomains: the server's
+# name may be a LAN name whose other hosts do not all speak TLS.
+HSTS = b"max-age=31536000"
 
 
 def create_app(context: ServiceContext) -> FastAPI:
     server = context.loaded.config.server
-    auth = Authenticator(context.users, timedelta(hours=server.session_hours))
+    auth = Authenticator(
+        context.users,
+        timedelta(hours=server.session_hours),
+        timedelta(hours=server.session_max_hours),
+    )
     web = Web(context, auth)
     app = FastAPI(
         title="onsight",
@@ -54,7 +71,9 @@ def create_app(context: ServiceContext) -> FastAPI:
         return app.openapi()
 
     app.include_router(api.router(web))
-    app.include_router(login.router(web, LoginLimiter(server.login_attempts_per_minute)))
+    limiter = LoginLimiter(server.login_attempts_per_minute)
+    app.state.login_limiter = limiter  # for tests and diagnostics
+    app.include_router(login.router(web, limiter))
     app.include_router(pages.router(web))
     app.include_router(live.router(web))
     app.include_router(editing.router(web))
@@ -68,9 +87,14 @@ def create_app(context: ServiceContext) -> FastAPI:
             return JSONResponse({"detail": message}, status_code=status)
         return web.error(request, status, message)
 
-    # Last added runs first: headers on every answer, then the guards, then the routes.
+    names = [*server.server_names, *context.server_names]
+    names += [h for h in (urlsplit(o).hostname for o in server.public_origins) if h]
+    # Last added runs first: headers on every answer, the Host check, the other guards, the
+    # session cookie refresh, then the routes.
+    app.add_middleware(SessionCookieRefresh, secure=context.secure_cookies)
     app.add_middleware(BodyLimit, refuse=refuse)
     app.add_middleware(SameOrigin, refuse=refuse, public_origins=server.public_origins)
+    app.add_middleware(TrustedHost, refuse=refuse, names=names)
     app.add_middleware(_SecurityHeaders)
     return app
 
@@ -117,16 +141,46 @@ def _install_handlers(app: FastAPI, web: Web) -> None:
         response.headers["cache-control"] = "no-store"
         for name, value in _SECURITY_HEADERS:
             response.headers[name.decode()] = value.decode()
+        if request.url.scheme == "https":
+            response.headers["strict-transport-security"] = HSTS.decode()
         return response
+
+    async def invalid(request: Request, exc: Exception) -> Response:
+        # Never the submitted values: FastAPI's default answer echoes them (a too-long
+        # password field included). Where and what only.
+        assert isinstance(exc, RequestValidationError)
+        places = [list(error.get("loc", ())) for error in exc.errors()]
+        if wants_api(request):
+            messages = [str(error.get("msg", "invalid")) for error in exc.errors()]
+            detail = [{"loc": loc, "msg": msg} for loc, msg in zip(places, messages, strict=True)]
+            return JSONResponse({"detail": detail}, status_code=422)
+        fields = ", ".join(str(loc[-1]) for loc in places if loc)
+        message = f"invalid value for {fields or 'the request'}; nothing was changed"
+        return web.error(request, 422, message)
 
     app.add_exception_handler(AuthRequired, auth_required)
     app.add_exception_handler(Forbidden, forbidden)
     app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid)
     app.add_exception_handler(Exception, server_error)
 
 
+def _relative(location: bytes, host: str) -> bytes:
+    """A redirect to this very host as a path: Starlette's trailing-slash redirect builds an
+    absolute URL from the request's Host, which must never be echoed back."""
+    try:
+        parts = urlsplit(location.decode("latin-1"))
+    except ValueError:
+        return b"/"
+    if not parts.netloc or parts.netloc.lower() != host.lower():
+        return location
+    path = "/" + parts.path.lstrip("/\\")  # never "//name", which browsers read as a host
+    return (path + (f"?{parts.query}" if parts.query else "")).encode("latin-1")
+
+
 class _SecurityHeaders:
-    """Adds CSP and friends to every response that does not set its own CSP."""
+    """Adds CSP and friends to every response that does not set its own CSP, HSTS over TLS,
+    and makes redirects to this host relative."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -136,6 +190,8 @@ class _SecurityHeaders:
             await self.app(scope, receive, send)
             return
         static = str(scope.get("path", "")).startswith("/static/")
+        tls = scope.get("scheme") == "https"
+        host = Headers(scope=scope).get("host", "")
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -147,6 +203,13 @@ class _SecurityHeaders:
                 if not static and b"cache-control" not in names:
                     # Pages show counts and images: no copy in shared or back-button caches.
                     headers.append((b"cache-control", b"no-store"))
+                if tls and b"strict-transport-security" not in names:
+                    headers.append((b"strict-transport-security", HSTS))
+                if 300 <= message["status"] < 400:
+                    headers = [
+                        (k, _relative(v, host) if k.lower() == b"location" else v)
+                        for k, v in headers
+                    ]
                 message["headers"] = headers
             await send(message)
 

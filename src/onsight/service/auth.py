@@ -1,4 +1,4 @@
-"""Users, API tokens, sessions and login rate limiting for `onsight serve`.
+"""Users, API tokens and sessions for `onsight serve` (login throttling: `throttle.py`).
 
 Passwords are hashed with scrypt (stdlib, memory-hard). API tokens and session ids are random
 256-bit values stored only as SHA-256: they carry full entropy, so a fast hash is enough and a
@@ -14,9 +14,6 @@ import re
 import secrets
 import sqlite3
 import threading
-import time
-from collections import OrderedDict, deque
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -41,6 +38,8 @@ TOKEN_PREFIX = "onsight_"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 # Sliding sessions rewrite their expiry at most this often, not on every request.
 _RENEW_STEP = timedelta(minutes=1)
+# However often it is used, a session ends this long after its login (absolute lifetime).
+SESSION_LIFETIME = timedelta(days=7)
 _TOKEN_TOUCH_STEP = timedelta(minutes=1)
 
 
@@ -55,7 +54,9 @@ class Session:
     id: str  # the raw id: only the cookie holds it, the database keeps its SHA-256
     user: User
     csrf_token: str
-    expires: datetime
+    expires: datetime  # the idle expiry, never later than `not_after`
+    not_after: datetime  # the absolute end: login time + lifetime
+    renewed: bool = False  # `expires` moved on this read: the cookie's Max-Age should too
 
 
 def _now() -> datetime:
@@ -154,7 +155,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     id_sha256 TEXT PRIMARY KEY,
     user TEXT NOT NULL,
     csrf TEXT NOT NULL,
-    expires TEXT NOT NULL
+    expires TEXT NOT NULL,
+    not_after TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user);
 """
@@ -175,6 +177,7 @@ class UserStore:
         try:
             use_wal(self._db, synchronous=None)  # synchronous: SQLite's default (FULL)
             self._db.executescript(_SCHEMA)
+            self._add_session_lifetime()
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise OnsightError(
@@ -182,6 +185,16 @@ class UserStore:
             ) from None
         # Hashed on first use: spends the same time on unknown user names as on known ones.
         self._dummy_hash: str | None = None
+
+    def _add_session_lifetime(self) -> None:
+        """Files from before absolute session lifetimes: their sessions end (log in again)."""
+        columns = {str(r[1]) for r in self._db.execute("PRAGMA table_info(sessions)")}
+        if "not_after" not in columns:
+            with transaction(self._db):
+                self._db.execute("DELETE FROM sessions")
+                self._db.execute(
+                    "ALTER TABLE sessions ADD COLUMN not_after TEXT NOT NULL DEFAULT ''"
+                )
 
     # --- users ---------------------------------------------------------------------------
 
@@ -197,6 +210,17 @@ class UserStore:
             except sqlite3.IntegrityError:
                 raise ValueError(f"user {name} already exists") from None
         return user
+
+    def set_password(self, name: str, password: str) -> None:
+        """A new password; every session of the user ends with the old one."""
+        encoded = hash_password(password, n=self._scrypt_n)
+        with self._lock, transaction(self._db):
+            changed = self._db.execute(
+                "UPDATE users SET password_hash = ? WHERE name = ?", (encoded, name)
+            ).rowcount
+            self._db.execute("DELETE FROM sessions WHERE user = ?", (name,))
+        if not changed:
+            raise ValueError(f"user {name} does not exist")
 
     def remove_user(self, name: str) -> None:
         # One transaction: the user and their sessions go together.
@@ -292,24 +316,42 @@ class UserStore:
 
     # --- sessions ------------------------------------------------------------------------
 
-    def create_session(self, user: User, ttl: timedelta, now: datetime | None = None) -> Session:
+    def create_session(
+        self,
+        user: User,
+        ttl: timedelta,
+        now: datetime | None = None,
+        lifetime: timedelta = SESSION_LIFETIME,
+    ) -> Session:
+        """A new session that ends after `ttl` unused, or `lifetime` after now however used."""
+        moment = now or _now()
+        not_after = _round_ms(moment + lifetime)
         session = Session(
             id=secrets.token_urlsafe(32),
             user=user,
             csrf_token=secrets.token_urlsafe(32),
-            expires=_round_ms((now or _now()) + ttl),
+            expires=min(_round_ms(moment + ttl), not_after),
+            not_after=not_after,
         )
         with self._lock:
             self._db.execute(
-                "INSERT INTO sessions VALUES (?,?,?,?)",
-                (_sha256(session.id), user.name, session.csrf_token, utc_iso(session.expires)),
+                "INSERT INTO sessions (id_sha256, user, csrf, expires, not_after) "
+                "VALUES (?,?,?,?,?)",
+                (
+                    _sha256(session.id),
+                    user.name,
+                    session.csrf_token,
+                    utc_iso(session.expires),
+                    utc_iso(not_after),
+                ),
             )
         return session
 
     def session(
         self, session_id: str, ttl: timedelta, now: datetime | None = None
     ) -> Session | None:
-        """The live session for `session_id`, its expiry pushed to now + ttl; else None.
+        """The live session for `session_id`, its expiry pushed to now + ttl (never past its
+        absolute end); else None.
 
         The role comes from the users table on every call, so a role change or a removed
         user takes effect at once.
@@ -320,24 +362,26 @@ class UserStore:
         key = _sha256(session_id)
         with self._lock:
             row = self._db.execute(
-                "SELECT s.user, s.csrf, s.expires, u.role FROM sessions s "
+                "SELECT s.user, s.csrf, s.expires, s.not_after, u.role FROM sessions s "
                 "LEFT JOIN users u ON u.name = s.user WHERE s.id_sha256 = ?",
                 (key,),
             ).fetchone()
             if row is None:
                 return None
-            name, csrf, expires_text, role = row
-            expires = _parse(str(expires_text))
-            if expires <= moment or role is None:
+            name, csrf, expires_text, not_after_text, role = row
+            expires, not_after = _parse(str(expires_text)), _parse(str(not_after_text))
+            if min(expires, not_after) <= moment or role is None:
                 self._db.execute("DELETE FROM sessions WHERE id_sha256 = ?", (key,))
                 return None
-            renewed = _round_ms(moment + ttl)
-            if renewed - expires >= _RENEW_STEP:
+            renewed = min(_round_ms(moment + ttl), not_after)
+            moved = renewed - expires >= _RENEW_STEP
+            if moved:
                 self._db.execute(
                     "UPDATE sessions SET expires = ? WHERE id_sha256 = ?", (utc_iso(renewed), key)
                 )
                 expires = renewed
-        return Session(session_id, User(str(name), check_role(str(role))), str(csrf), expires)
+        user = User(str(name), check_role(str(role)))
+        return Session(session_id, user, str(csrf), expires, not_after, renewed=moved)
 
     def end_session(self, session_id: str) -> None:
         with self._lock:
@@ -348,11 +392,12 @@ class UserStore:
             self._db.execute("DELETE FROM sessions WHERE user = ?", (user_name,))
 
     def purge_expired_sessions(self, now: datetime | None = None) -> int:
-        """Delete expired sessions (the text column sorts like the time it holds)."""
+        """Delete expired sessions (the text columns sort like the times they hold)."""
+        stamp = utc_iso(now or _now())
         with self._lock:
             return int(
                 self._db.execute(
-                    "DELETE FROM sessions WHERE expires <= ?", (utc_iso(now or _now()),)
+                    "DELETE FROM sessions WHERE expires <= ? OR not_after <= ?", (stamp, stamp)
                 ).rowcount
             )
 
@@ -377,64 +422,3 @@ def _round_ms(moment: datetime) -> datetime:
     """The precision `utc_iso` stores, so a returned expiry equals the stored one."""
     moment = moment.astimezone(UTC)
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
-
-
-class LoginLimiter:
-    """Failed logins per key (e.g. `ip:1.2.3.4`, `user:alice`) in a sliding 60-second window.
-
-    Memory is bounded: at most `max_keys` keys are tracked; past that, keys whose failures
-    have all left the window go first, then the least recently failing ones.
-    """
-
-    WINDOW = 60.0
-
-    def __init__(
-        self,
-        per_minute: int,
-        clock: Callable[[], float] = time.monotonic,
-        max_keys: int = 10_000,
-    ) -> None:
-        if per_minute < 1:
-            raise ValueError("per_minute must be at least 1")
-        self.per_minute = per_minute
-        self._clock = clock
-        self._max_keys = max_keys
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def _recent(self, key: str, now: float) -> deque[float] | None:
-        times = self._failures.get(key)
-        if times is None:
-            return None
-        while times and times[0] <= now - self.WINDOW:
-            times.popleft()
-        if not times:
-            del self._failures[key]
-            return None
-        return times
-
-    def blocked(self, key: str) -> bool:
-        with self._lock:
-            times = self._recent(key, self._clock())
-            return times is not None and len(times) >= self.per_minute
-
-    def failed(self, key: str) -> None:
-        with self._lock:
-            now = self._clock()
-            times = self._recent(key, now)
-            if times is None:
-                times = self._failures[key] = deque(maxlen=self.per_minute)
-            times.append(now)
-            self._failures.move_to_end(key)
-            if len(self._failures) > self._max_keys:
-                self._prune(now)
-
-    def succeeded(self, key: str) -> None:
-        with self._lock:
-            self._failures.pop(key, None)
-
-    def _prune(self, now: float) -> None:
-        for key in list(self._failures):
-            self._recent(key, now)
-        while len(self._failures) > self._max_keys:
-            self._failures.popitem(last=False)

@@ -1,4 +1,4 @@
-"""`onsight users add|list|remove` and `onsight tokens add|list|revoke`.
+"""`onsight users add|passwd|list|remove` and `onsight tokens add|list|revoke`.
 
 Every change is recorded in the audit log with the name and role only, never the secret.
 """
@@ -112,6 +112,29 @@ def users_add(
             fail(str(exc))
     _audit(loaded, "user_add", name=user.name, role=user.role)
     Console(highlight=False).print(Text(f"added {user.role} {user.name}"))
+
+
+@users_app.command("passwd")
+def users_passwd(
+    name: Annotated[str, typer.Argument(help="Login name.", show_default=False)],
+    config: ConfigOption,
+    password_stdin: Annotated[
+        bool,
+        typer.Option("--password-stdin", help="Read the password from one line of stdin."),
+    ] = False,
+) -> None:
+    """Set a user's new password (asked twice, hidden) and end their sessions."""
+    loaded = load(config)
+    with _store(loaded) as store:
+        if not any(user.name == name for user in store.users()):
+            fail(f"user {name} does not exist")  # say so before asking for a password
+        password = _read_password(password_stdin)
+        try:
+            store.set_password(name, password)
+        except ValueError as exc:
+            fail(str(exc))
+    _audit(loaded, "user_password", name=name)
+    Console(highlight=False).print(Text(f"new password set for {name}; their sessions ended"))
 
 
 @users_app.command("list")

@@ -20,3 +20,5 @@ class ServiceContext:
     finders: Finders  # for redaction (onsight.privacy.finders.ModelFinders)
     sinks: list[object] = field(default_factory=list)  # MQTT / webhook sinks, for /metrics
     secure_cookies: bool = False
+    # Host names this server answers to beyond the config's server_names: the --host address.
+    server_names: list[str] = field(default_factory=list)

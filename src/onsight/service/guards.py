@@ -1,13 +1,15 @@
-"""ASGI guards in front of every route: bounded request bodies, same-origin unsafe requests.
+"""ASGI guards in front of every route: known Host names, bounded request bodies, same-origin
+unsafe requests.
 
-Both run before routing, authentication and form parsing, so an anonymous client can make the
+They run before routing, authentication and form parsing, so an anonymous client can make the
 service neither buffer a large body nor act on a form posted from another site (login CSRF
 included: the login form has no session yet, hence no CSRF token).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import ipaddress
+from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
@@ -139,3 +141,53 @@ class SameOrigin:
                 await self.refuse(scope, 403, reason)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
+
+
+LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain"})
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+class TrustedHost:
+    """Answers 400 to a request whose Host header names no address of this server.
+
+    A DNS-rebinding page reaches the server under the attacker's own domain name, and that
+    name is what its requests carry in Host: refusing unknown names stops it. Allowed: IP
+    literals (a browser sends one only when it connected to that address itself, so rebinding
+    cannot produce one), loopback names, and `names` (the configured server names, the hosts
+    of the public origins and the address the server listens on). Written here rather than
+    Starlette's TrustedHostMiddleware, which mis-parses IPv6 literals such as `[::1]:8080`.
+    """
+
+    def __init__(self, app: ASGIApp, refuse: Refusal, names: Iterable[str]) -> None:
+        self.app = app
+        self.refuse = refuse
+        self.names = LOOPBACK_NAMES | {_normal(name) for name in names}
+
+    def allowed(self, host_header: str) -> bool:
+        parsed = _host_port(host_header, "http") if host_header else None
+        if parsed is None:
+            return False
+        host = _normal(parsed[0])
+        return _is_ip(host) or host in self.names
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not self.allowed(Headers(scope=scope).get("host", "")):
+            message = (
+                "unknown server name in the Host header; add the name this server is reached "
+                "by to server.server_names"
+            )
+            await self.refuse(scope, 400, message)(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def _normal(name: str) -> str:
+    """Lower case, no trailing dot, no IPv6 brackets."""
+    return name.strip().lower().rstrip(".").removeprefix("[").removesuffix("]")

@@ -1,4 +1,5 @@
-"""`/login` and `/logout`: the HTML form, rate limiting per client address and per user name."""
+"""`/login` and `/logout`: the HTML form, throttled per client address and per (address, user
+name) with a bound on concurrent password checks (`throttle.py`); every outcome is audited."""
 
 # No `from __future__ import annotations`: FastAPI reads route annotations at run time.
 
@@ -7,11 +8,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from onsight.service.auth import MAX_PASSWORD_LENGTH, LoginLimiter
+from onsight.service.auth import MAX_PASSWORD_LENGTH
 from onsight.service.security import clear_session_cookie, safe_next, set_session_cookie
+from onsight.service.throttle import Attempt, LoginLimiter
 from onsight.service.web import Web
 
-_TOO_MANY = "Too many failed logins. Wait a minute and try again."
+_TOO_MANY = "Too many failed logins. Wait a little and try again."
+_BUSY = "The server is busy checking other logins. Try again in a moment."
 _WRONG = "Wrong user name or password."
 
 
@@ -35,26 +38,33 @@ def router(web: Web, limiter: LoginLimiter) -> APIRouter:
     ) -> Response:
         target = safe_next(next)
         address = request.client.host if request.client else "unknown"
-        keys = (f"ip:{address}", f"user:{username}")
-        if any(limiter.blocked(key) for key in keys):
-            return form(request, target, _TOO_MANY, 429)
-        user = context.users.authenticate(username, password) if username and password else None
+        attempt = limiter.attempt(address, username)
+        if not isinstance(attempt, Attempt):  # nothing was checked: nothing to audit
+            refusal = form(request, target, _BUSY if attempt.busy else _TOO_MANY, 429)
+            refusal.headers["Retry-After"] = str(attempt.retry_after)
+            return refusal
+        try:
+            user = context.users.authenticate(username, password) if username and password else None
+        except BaseException:
+            attempt.failed()
+            raise
         if user is None:
-            for key in keys:
-                limiter.failed(key)
+            attempt.failed()
             # The typed name only if it is a user: people type passwords into it by mistake,
             # and the audit log cannot be cleaned afterwards.
             known = any(u.name == username for u in context.users.users())
             tried = username if known else None
             web.audit("login_failed", "anonymous", name=tried, address=address)
             return form(request, target, _WRONG, 401)
-        for key in keys:
-            limiter.succeeded(key)
+        attempt.succeeded()
         previous = web.auth.session(request)
         if previous is not None:  # a login always starts a new session id, never keeps one
             context.users.end_session(previous.id)
-        session = context.users.create_session(user, web.auth.session_ttl)
-        web.audit("login", user)
+        context.users.purge_expired_sessions()  # logins are rare: a good time to tidy up
+        session = context.users.create_session(
+            user, web.auth.session_ttl, lifetime=web.auth.session_lifetime
+        )
+        web.audit("login", user, address=address)
         response = RedirectResponse(target, status_code=303)
         set_session_cookie(response, session, context.secure_cookies)
         return response

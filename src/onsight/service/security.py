@@ -13,8 +13,9 @@ from typing import Annotated, cast
 from urllib.parse import urlsplit
 
 from fastapi import Form, Request, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from onsight.service.auth import Session, User, UserStore
+from onsight.service.auth import SESSION_LIFETIME, Session, User, UserStore
 
 SESSION_COOKIE = "onsight_session"
 CSRF_FIELD = "csrf_token"
@@ -56,13 +57,9 @@ def clear_session_cookie(response: Response) -> None:
 
 
 def wants_api(request: Request) -> bool:
-    """Machines get 401 JSON, browsers a redirect: API/metrics paths or any Authorization."""
+    """Machines get 401 JSON, browsers a redirect: API/metrics paths or a Bearer header."""
     path = request.url.path
-    return (
-        path == "/api"
-        or path.startswith(("/api/", "/metrics"))
-        or "authorization" in request.headers
-    )
+    return path == "/api" or path.startswith(("/api/", "/metrics")) or _bearer(request) is not None
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
@@ -76,18 +73,30 @@ def safe_next(target: str | None, default: str = "/") -> str:
 
 
 def _bearer(request: Request) -> str | None:
-    """The token of an `Authorization: Bearer` header; "" when the header is not Bearer."""
+    """The token of an `Authorization: Bearer` header ("" when it has none); None without one.
+
+    Other schemes are ignored: a reverse proxy's own `Basic` login passes the header on, and
+    it must neither replace the session cookie nor turn every page into a 401.
+    """
     header = request.headers.get("authorization")
     if header is None:
         return None
-    scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""
+    scheme, _, token = header.strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
 
 
 class Authenticator:
-    def __init__(self, store: UserStore, session_ttl: timedelta) -> None:
+    """`session_ttl`: idle time before a session ends; `session_lifetime`: its absolute end."""
+
+    def __init__(
+        self,
+        store: UserStore,
+        session_ttl: timedelta,
+        session_lifetime: timedelta = SESSION_LIFETIME,
+    ) -> None:
         self.store = store
         self.session_ttl = session_ttl
+        self.session_lifetime = session_lifetime
 
     def session(self, request: Request) -> Session | None:
         """The caller's live cookie session (renewed), or None."""
@@ -100,7 +109,10 @@ class Authenticator:
         return found
 
     def user(self, request: Request) -> User:
-        """Bearer token first, then the session cookie; AuthRequired when neither is valid."""
+        """Bearer token first, then the session cookie; AuthRequired when neither is valid.
+
+        Only a Bearer header is a claim to be judged by: other schemes are ignored.
+        """
         token = _bearer(request)
         if token is not None:
             # An Authorization header that does not check out is a failure, never a fallback
@@ -135,3 +147,35 @@ class Authenticator:
             raise AuthRequired(api=wants_api(request))
         if not hmac.compare_digest(form_token.encode(), session.csrf_token.encode()):
             raise Forbidden("invalid or missing CSRF token; reload the page and try again")
+
+
+class SessionCookieRefresh:
+    """Re-sends the session cookie when a request moved its session's idle expiry, so the
+    browser's Max-Age follows the server's expiry (responses that set the cookie keep theirs)."""
+
+    def __init__(self, app: ASGIApp, secure: bool) -> None:
+        self.app = app
+        self.secure = secure
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def refreshing_send(message: Message) -> None:
+            session = scope.get("state", {}).get(_STATE_SESSION)
+            if (
+                message["type"] == "http.response.start"
+                and isinstance(session, Session)
+                and session.renewed
+            ):
+                headers = list(message.get("headers", []))
+                prefix = f"{SESSION_COOKIE}=".encode()
+                if not any(k == b"set-cookie" and v.startswith(prefix) for k, v in headers):
+                    cookie = Response()
+                    set_session_cookie(cookie, session, self.secure)
+                    headers.extend(h for h in cookie.raw_headers if h[0] == b"set-cookie")
+                    message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, refreshing_send)
