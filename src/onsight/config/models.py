@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any, Literal, Self
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
 
@@ -227,6 +228,11 @@ class DetectorConfig(_Strict):
 
 class Config(_Strict):
     site: str = Field("site", pattern=_NAME, description="Site name used in topics and notices.")
+    timezone: str | None = Field(
+        None,
+        description="The site's IANA time zone, e.g. Europe/Berlin: the dashboard's days, hours "
+        "and times. Stored times are UTC either way. Default: the server's own zone.",
+    )
     database: str | None = Field(
         None,
         description="SQLite database path; relative paths are relative to the config file. "
@@ -247,6 +253,19 @@ class Config(_Strict):
     webhooks: list[WebhookConfig] = Field(
         default_factory=list, description="POST events to HTTP endpoints, signed."
     )
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, name: str | None) -> str | None:
+        if name is not None:
+            try:
+                ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"unknown time zone {name!r}: use an IANA name such as Europe/Berlin, "
+                    "America/New_York or UTC"
+                ) from None
+        return name
 
     @field_validator("cameras")
     @classmethod

@@ -23,6 +23,7 @@ from onsight.events.bus import EventBus
 from onsight.geometry import bottom_centres, points_in_polygon
 from onsight.ingest import VideoSource
 from onsight.motion import MotionGate
+from onsight.runtime.clock import EventClock
 from onsight.runtime.stats import CameraHealth, LatencyHistogram
 from onsight.track import ByteTracker, StaticFilter
 from onsight.types import Detections, Event, FloatArray, Frame, IntArray, StageTimes, Tracks
@@ -107,12 +108,19 @@ class CameraPipeline:
         url: str | None = None,
         started: datetime | None = None,
         watchdog_seconds: float = 10.0,
+        pace: bool = False,
     ) -> None:
         self.camera = camera
         self._detector = detector
         self._bus = bus
         self._url = url or camera.detect_url or camera.url
         self._started = started or datetime.now(UTC)
+        self._clock = EventClock(camera.name)
+        self.finished = False  # a file source played to its end
+        # A file plays at real time when paced (under `serve`), so its events, stamped with
+        # `started` plus their position, are never ahead of the clock.
+        self._pace = pace
+        self._started_mono = time.monotonic()  # position 0 of a paced file plays now
         self.stop = threading.Event()
         self.source = VideoSource(
             camera=camera.name,
@@ -168,7 +176,12 @@ class CameraPipeline:
                 frame = next(frames, None)
                 self.times.add("decode", time.process_time() - start)
                 if frame is None:
+                    self.finished = not self.stop.is_set()
                     break
+                if self._pace and not self.source.is_live:
+                    ahead = self._started_mono + frame.pts - time.monotonic()
+                    if ahead > 0 and self.stop.wait(ahead):
+                        break
                 result = self.process(frame)
                 if on_frame is not None:
                     on_frame(result)
@@ -310,15 +323,20 @@ class CameraPipeline:
             frames_analysed=self.frames,
             decode_errors=stats.decode_errors,
             events=self.events,
-        )
+            state=(
+                "finished" if self.finished
+                else "live" if stats.connected
+                else "reconnecting" if stats.last_error is not None
+                else "connecting"
+            ),
+            reason=None if stats.connected or self.finished else stats.last_error,
+        )  # fmt: skip
 
     def _event_time(self, frame: Frame) -> datetime:
         # A file is replayed on its own clock so results do not depend on machine speed.
-        return (
-            self._started + timedelta(seconds=frame.pts)
-            if not self.source.is_live
-            else frame.wall_time
-        )
+        if not self.source.is_live:
+            return self._started + timedelta(seconds=frame.pts)
+        return self._clock.stamp(frame.wall_time, time.monotonic())
 
     def _publish(self, events: Sequence[Event]) -> None:
         if events:

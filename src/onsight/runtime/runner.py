@@ -19,14 +19,20 @@ from onsight.errors import ConfigError, OnsightError
 from onsight.events import EventBus, EventStore
 from onsight.events.bus import Sink
 from onsight.events.mqtt import MqttSink
+from onsight.ingest.urls import redact_text
 from onsight.privacy.audit import AuditLog, config_load_detail
 from onsight.privacy.retention import Retention
+from onsight.privacy.witness import AuditWitness
 from onsight.runtime.pipeline import CameraPipeline, FrameResult
 from onsight.runtime.screening import Display, ScreeningPipeline
 from onsight.runtime.sinks import close_sinks, open_sinks
 from onsight.thermal.local_mqtt import LocalMqtt
 
 log = logging.getLogger(__name__)
+
+# A file camera whose decoder has not come back from one FFmpeg call for this long is
+# given up: nothing inside PyAV can interrupt it, and no healthy call takes this long.
+STUCK_SECONDS = 60.0
 
 
 @dataclass
@@ -45,13 +51,19 @@ class Runner:
         extra_sinks: Sequence[Sink] = (),
         on_screening: Display | None = None,
         start_time: datetime | None = None,
+        stuck_seconds: float = STUCK_SECONDS,
+        pace_files: bool = False,
     ) -> None:
         """Every event goes to the local store, then to the config's opt-in sinks (MQTT,
         webhooks: opened here, closed in `close`) and `extra_sinks`; `on_screening` is the
         local display of screening stations. `start_time` stamps events from recordings
         with the time they were recorded (start + position in the file); live cameras
-        always use the clock."""
+        always use the clock; `pace_files` plays files at real time (under `serve`, so their
+        events are never ahead of the clock). A file camera whose decoder is stuck for
+        `stuck_seconds` is given up (see `wait`)."""
         config = loaded.config
+        self._secrets = loaded.secrets
+        self._stuck_seconds = stuck_seconds
         self.audit = AuditLog(loaded.resolve(config.privacy.audit_log))
         self.audit.append("config_load", **config_load_detail(loaded.path))
         self.store = EventStore(loaded.database_path)
@@ -62,6 +74,11 @@ class Runner:
             self.audit.close()
             raise
         self.bus = EventBus([self.store, *self.sinks, *extra_sinks])
+        self.witness = AuditWitness(
+            self.audit,
+            config.privacy.audit_witness_minutes * 60.0,
+            [sink.publish_audit_head for sink in self.sinks if isinstance(sink, MqttSink)],
+        )
         self.pipelines: list[CameraPipeline] = []
         self.stations: list[ScreeningPipeline] = []
         self._local_mqtt: LocalMqtt | None = None
@@ -87,7 +104,9 @@ class Runner:
                     threads=config.detector.threads,
                 )
                 self.pipelines.append(
-                    CameraPipeline(camera, detector, self.bus, started=start_time)
+                    CameraPipeline(
+                        camera, detector, self.bus, started=start_time, pace=pace_files
+                    )
                 )
         except Exception:
             self.close()
@@ -95,6 +114,8 @@ class Runner:
         self._on_frame = on_frame
         self.errors: dict[str, str] = {}
         self._threads: list[threading.Thread] = []
+        self._files: list[tuple[CameraPipeline, threading.Thread]] = []
+        self._abandoned: set[str] = set()  # cameras whose stuck thread was left behind
 
     def change_geometry(
         self,
@@ -166,14 +187,21 @@ class Runner:
         workers = self._workers()
         self.audit.append("start", cameras=[p.camera.name for p in workers])
         threading.Thread(target=self._retention_loop, name="retention", daemon=True).start()
+        self.witness.start()
         if self._local_mqtt is not None:
             self._local_mqtt.start()
         for pipeline in workers:
+            is_file = isinstance(pipeline, CameraPipeline) and not pipeline.source.is_live
             thread = threading.Thread(
-                target=self._run_camera, args=(pipeline,), name=f"camera-{pipeline.camera.name}"
+                target=self._run_camera,
+                args=(pipeline,),
+                name=f"camera-{pipeline.camera.name}",
+                daemon=is_file,  # a file camera stuck in FFmpeg must not keep us from exiting
             )
             thread.start()
             self._threads.append(thread)
+            if isinstance(pipeline, CameraPipeline) and is_file:
+                self._files.append((pipeline, thread))
 
     def _workers(self) -> list[CameraPipeline | ScreeningPipeline]:
         return [*self.pipelines, *self.stations]
@@ -196,10 +224,36 @@ class Runner:
         try:
             run()
         except OnsightError as exc:
-            self.errors[name] = str(exc)
+            if name not in self._abandoned:
+                self.errors[name] = str(exc)
         except Exception as exc:  # keep other cameras and recorded events alive
-            log.exception("camera %r stopped on an unexpected error", name)
+            if name in self._abandoned:  # given up already; the run may have ended
+                return
+            # One line (the error map below); the traceback, for a bug report, with -v only.
+            log.error(
+                "camera %r stopped on an unexpected error: %r",
+                name,
+                exc,
+                exc_info=log.isEnabledFor(logging.INFO),
+            )
             self.errors[name] = f"camera {name!r}: unexpected error: {type(exc).__name__}"
+
+    def _give_up_stuck(self) -> None:
+        """Leave behind the thread of a file camera whose decoder is stuck in FFmpeg (it
+        cannot be interrupted there); the camera is reported as failed, the run goes on."""
+        for pipeline, thread in list(self._files):
+            stuck = pipeline.source.stuck_seconds()
+            if not thread.is_alive() or stuck < self._stuck_seconds:
+                continue
+            name = pipeline.camera.name
+            self._abandoned.add(name)
+            self.errors[name] = (
+                f"camera {name!r}: gave up on {pipeline.source.url}: "
+                f"the decoder made no progress for {stuck:.0f} s"
+            )
+            pipeline.stop.set()
+            self._files.remove((pipeline, thread))
+            self._threads.remove(thread)
 
     @property
     def running(self) -> bool:
@@ -209,19 +263,30 @@ class Runner:
         while self.running:
             if poll is not None:
                 poll()
+            self._give_up_stuck()
             time.sleep(interval)
-        for thread in self._threads:
+        for thread in list(self._threads):
             thread.join()
 
     def stop(self) -> None:
         for pipeline in self._workers():
             pipeline.stop.set()
-        for thread in self._threads:
+        for thread in list(self._threads):
             thread.join()
 
     def summary(self) -> dict[str, object]:
-        workers = self._workers()
-        return {"cameras": {p.camera.name: p.summary() for p in workers}}
+        """``{"cameras": {NAME: counts}, "errors": {NAME: reason}}``: the counts of every
+        camera that ran (to its end, or until stopped) and one line for each that failed.
+        A failed camera's events recorded before the failure stay in the store."""
+        errors = dict(self.errors)
+        cameras = {
+            p.camera.name: p.summary() for p in self._workers() if p.camera.name not in errors
+        }
+        reasons = {
+            name: redact_text(message.removeprefix(f"camera {name!r}: "), self._secrets)
+            for name, message in errors.items()
+        }
+        return {"cameras": cameras, "errors": reasons}
 
     def close(self) -> None:
         """Write pending events, give the sinks a few seconds to deliver (what they cannot
@@ -233,7 +298,9 @@ class Runner:
         if self._local_mqtt is not None:
             self._local_mqtt.close()
         self.bus.close()
+        self.witness.close()  # the head, to MQTT too, before the sinks close
         close_sinks(self.sinks)  # after the bus: they get its last batch
         self.store.close()
         self.audit.append("stop")
+        self.witness.publish()  # the final head, in the log (and in <audit_log>.head)
         self.audit.close()

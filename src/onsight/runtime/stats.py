@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from bisect import bisect_left
 from dataclasses import dataclass
+from typing import Literal
 
 # Detector latency buckets in seconds (Prometheus `le` bounds; +Inf is implicit).
 LATENCY_BUCKETS: tuple[float, ...] = (0.01, 0.02, 0.035, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1.0)
@@ -40,6 +41,10 @@ class LatencyHistogram:
             return HistogramSnapshot(self._bounds, tuple(cumulative), self._sum)
 
 
+# finished: a file played to its end; failed (set by the service): the runner gave it up.
+CameraState = Literal["live", "connecting", "reconnecting", "finished", "failed"]
+
+
 @dataclass(frozen=True, slots=True)
 class CameraHealth:
     """What the health page and /metrics show for one camera."""
@@ -54,3 +59,5 @@ class CameraHealth:
     frames_analysed: int
     decode_errors: int
     events: int
+    state: CameraState = "connecting"
+    reason: str | None = None  # why it is not live, in words (the last connection error)

@@ -19,6 +19,7 @@ from rich.console import Console
 
 from onsight.cli_support import fail, interrupt, load, setup_logging
 from onsight.errors import OnsightError
+from onsight.sitetime import use_site_timezone
 
 err = Console(stderr=True, soft_wrap=True)
 
@@ -32,11 +33,20 @@ def serve_command(
     ] = None,
     tls_key: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log requests etc.")] = False,
+    reset_damaged_store: Annotated[
+        bool,
+        typer.Option(
+            "--reset-damaged-store",
+            help="If a database fails its integrity check at start, move it aside (renamed, "
+            "never deleted) and start a fresh one, instead of refusing to start.",
+        ),
+    ] = False,
 ) -> None:
     """Run every camera of CONFIG and serve the dashboard, API and metrics."""
     # Imported here so that other commands do not pay for the web stack at start-up.
     import uvicorn
 
+    from onsight.events.databases import check_databases, config_databases
     from onsight.privacy.finders import ModelFinders
     from onsight.runtime import Runner
     from onsight.service.app import create_app
@@ -50,6 +60,11 @@ def serve_command(
     for path in (tls_cert, tls_key):
         if path is not None and not path.is_file():
             fail(f"{path}: TLS file not found")
+    try:
+        for line in check_databases(config_databases(loaded), reset=reset_damaged_store):
+            err.print(f"warning: {line}", markup=False, highlight=False)
+    except OnsightError as exc:
+        fail(str(exc), loaded.secrets)
     users = UserStore(loaded.resolve(loaded.config.server.users_db))
     if not users.has_users():
         users.close()
@@ -66,7 +81,9 @@ def serve_command(
             highlight=False,
         )
     try:
-        runner = Runner(loaded)
+        use_site_timezone(loaded.config.timezone)
+        # File cameras play at real time here, so their events are never ahead of the clock.
+        runner = Runner(loaded, pace_files=True)
     except OnsightError as exc:
         listener.close()
         fail(str(exc), loaded.secrets)
@@ -77,6 +94,7 @@ def serve_command(
         finders=ModelFinders(loaded.config.detector),
         sinks=list(runner.sinks),
         secure_cookies=tls,
+        server_names=[host],
     )
     server = uvicorn.Server(
         uvicorn.Config(
