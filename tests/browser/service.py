@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import threading
 import time
@@ -115,11 +116,16 @@ def from_config(config: Path) -> Service:
     loaded = load_config(config)
     # A cheaper scrypt cost than production: the tests log in many times.
     users = UserStore(loaded.resolve(loaded.config.server.users_db), scrypt_n=2**12)
-    for name, password in PASSWORDS.items():
-        users.add_user(name, password, name)
-    token = users.add_token("ci", "viewer")
+    if not users.has_users():  # a restart over the same files keeps its users
+        for name, password in PASSWORDS.items():
+            users.add_user(name, password, name)
+    token = users.add_token(f"ci-{secrets.token_hex(4)}", "viewer")
     runner = Runner(loaded)
     context = ServiceContext(
-        loaded=loaded, runner=runner, users=users, finders=ModelFinders(loaded.config.detector)
+        loaded=loaded,
+        runner=runner,
+        users=users,
+        finders=ModelFinders(loaded.config.detector),
+        server_names=["testserver"],  # the Host that Starlette's TestClient sends
     )
     return Service(context=context, app=create_app(context), config=config, token=token)

@@ -22,7 +22,8 @@ from tests.browser.service import CAMERA, CLIP_ENV, Service
 
 
 def _total_count(page: Page) -> int:
-    texts = page.locator("[data-count=in], [data-count=out]").all_text_contents()
+    """Today's crossings over every line of every camera card on the overview."""
+    texts = page.locator(".camera [data-direction] [data-today]").all_text_contents()
     return sum(int(text) for text in texts)
 
 
@@ -34,9 +35,9 @@ def test_login_then_counts_rise_while_the_video_plays(browser: Browser, service:
     log_in(page, "admin")
     before = _total_count(page)
     service.play()
-    # live.js polls /api/cameras every 2 s and updates the numbers without a reload
+    # live.js polls /api/today every 2 s and updates the numbers without a reload
     page.wait_for_function(
-        f"""() => [...document.querySelectorAll('[data-count=in], [data-count=out]')]
+        f"""() => [...document.querySelectorAll('.camera [data-direction] [data-today]')]
                  .reduce((sum, el) => sum + Number(el.textContent), 0) > {before}""",
         timeout=120_000,
     )

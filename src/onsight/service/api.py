@@ -6,7 +6,7 @@ Coordinates are normalised (0-1, origin top-left); times are UTC ISO-8601 with Z
 
 # No `from __future__ import annotations`: FastAPI reads route annotations at run time.
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Union
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -17,9 +17,11 @@ from onsight.apps.base import EventType
 from onsight.apps.registry import event_kinds, event_type, event_types, kinds
 from onsight.config.service import EventKind
 from onsight.runtime import CameraPipeline
+from onsight.runtime.stats import CameraHealth, CameraState
 from onsight.service.auth import User
 from onsight.service.metrics import render_metrics
 from onsight.service.queries import EventFilter, EventRow
+from onsight.service.today import Compared, SiteToday, running_today
 from onsight.service.web import Web
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -37,11 +39,67 @@ class CameraOut(_Out):
     name: str
     purpose: str
     connected: bool
+    state: CameraState = Field(
+        description="finished: a file played to its end; failed: given up (see reason)."
+    )
+    reason: str | None = Field(description="Why it is not live, in words.")
 
 
 class Healthz(_Out):
     status: Literal["ok", "degraded"]
     cameras: dict[str, bool] = Field(description="Camera name -> source connected.")
+
+
+class ComparedOut(_Out):
+    today: int = Field(description="So far today (the site's time zone).")
+    yesterday: int = Field(description="Yesterday, from midnight to the same clock time.")
+    last_week: int = Field(description="The same weekday last week, over the same span.")
+
+
+class LineTodayOut(_Out):
+    name: str
+    entered: ComparedOut = Field(alias="in")
+    left: ComparedOut = Field(alias="out")
+
+
+class CameraTodayOut(_Out):
+    name: str
+    lines: list[LineTodayOut]
+    zone_peaks: dict[str, int] = Field(description="Zone -> today's highest occupancy.")
+
+
+class TodayOut(_Out):
+    day: str = Field(description="Today's date in the site's time zone.")
+    entered: ComparedOut = Field(alias="in", description="All lines of all cameras.")
+    left: ComparedOut = Field(alias="out", description="All lines of all cameras.")
+    cameras: list[CameraTodayOut]
+
+
+def _compared(value: Compared) -> ComparedOut:
+    return ComparedOut(**value.as_dict())
+
+
+def today_out(site: SiteToday) -> TodayOut:
+    return TodayOut(
+        day=site.day.isoformat(),
+        entered=_compared(site.entered),
+        left=_compared(site.left),
+        cameras=[
+            CameraTodayOut(
+                name=camera.name,
+                lines=[
+                    LineTodayOut(
+                        name=line.name,
+                        entered=_compared(line.directions["in"]),
+                        left=_compared(line.directions["out"]),
+                    )
+                    for line in camera.lines
+                ],
+                zone_peaks=camera.zone_peaks,
+            )
+            for camera in site.cameras
+        ],
+    )
 
 
 def _event_model(event: EventType) -> type[BaseModel]:
@@ -60,7 +118,7 @@ def _event_model(event: EventType) -> type[BaseModel]:
     return create_model(name, __base__=_Out, **fields)
 
 
-def camera_out(pipeline: CameraPipeline) -> CameraOut:
+def camera_out(pipeline: CameraPipeline, health: CameraHealth) -> CameraOut:
     sections: dict[str, list[dict[str, Any]]] = {}
     for kind in kinds():
         if kind.state is not None:
@@ -69,7 +127,9 @@ def camera_out(pipeline: CameraPipeline) -> CameraOut:
     return CameraOut(
         name=pipeline.camera.name,
         purpose=pipeline.camera.purpose,
-        connected=pipeline.health().connected,
+        connected=health.connected,
+        state=health.state,
+        reason=health.reason,
         **sections,
     )
 
@@ -99,7 +159,14 @@ def router(web: Web) -> APIRouter:
     @routes.get("/api/cameras", tags=["api"])
     def cameras(user: Annotated[User, Depends(web.auth.user)]) -> list[CameraOut]:
         """Each camera with its lines (totals since start) and zones (current occupancy)."""
-        return [camera_out(p) for p in context.runner.pipelines]
+        return [camera_out(p, web.health(p)) for p in context.runner.pipelines]
+
+    @routes.get("/api/today", tags=["api"])
+    def today(user: Annotated[User, Depends(web.auth.user)]) -> TodayOut:
+        """Crossings so far today per camera, line and for the site, from the database (a
+        restart loses nothing), each with the same span of yesterday and of the same weekday
+        last week; and each zone's peak occupancy today."""
+        return today_out(running_today(web.queries, context.runner.pipelines, datetime.now(UTC)))
 
     @routes.get("/api/events", tags=["api"])
     def events(

@@ -23,6 +23,7 @@ from onsight.service.auth import User
 from onsight.service.metrics import sink_name
 from onsight.service.overlay import pipeline_overlay
 from onsight.service.queries import EXPORT_LIMIT, EventFilter, EventRow, local_day_start
+from onsight.service.today import running_today
 from onsight.service.web import Web
 from onsight.types import utc_iso
 
@@ -163,8 +164,12 @@ def router(web: Web) -> APIRouter:
 
     @routes.get("/", include_in_schema=False)
     def overview(request: Request, user: Viewer) -> HTMLResponse:
-        cameras = [camera_out(p) for p in context.runner.pipelines]
-        return web.page(request, "overview.html.j2", user, cameras=cameras, nav="overview")
+        cameras = [camera_out(p, web.health(p)) for p in context.runner.pipelines]
+        today = running_today(web.queries, context.runner.pipelines, datetime.now(UTC))
+        return web.page(
+            request, "overview.html.j2", user, cameras=cameras, today=today,
+            zone_name=_zone_name(), site=web.site, nav="overview",
+        )  # fmt: skip
 
     @routes.get("/cameras/{name}", include_in_schema=False)
     def camera_page(name: str, request: Request, user: Viewer) -> HTMLResponse:
@@ -173,7 +178,7 @@ def router(web: Web) -> APIRouter:
             request,
             "camera.html.j2",
             user,
-            camera=camera_out(pipeline),
+            camera=camera_out(pipeline, web.health(pipeline)),
             overlay=pipeline_overlay(pipeline),
             charts=_camera_charts(web, name),
             panels=_panels(pipeline),
@@ -267,13 +272,14 @@ def router(web: Web) -> APIRouter:
             request,
             "health.html.j2",
             user,
-            cameras=[p.health() for p in context.runner.pipelines],
+            cameras=[web.health(p) for p in context.runner.pipelines],
             stations=[
                 {"camera": s.camera.name, "frames": s.frames, "status": s.operational}
                 for s in context.runner.stations
             ],
             errors={k: web.scrub(v) for k, v in dict(context.runner.errors).items()},
             sinks=sinks,
+            store=context.runner.store,
             nav="health",
         )
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from fastapi import HTTPException, Request
@@ -10,6 +11,7 @@ from fastapi.responses import HTMLResponse
 from onsight.ingest.urls import redact_text, url_secrets
 from onsight.privacy.audit import AuditAction
 from onsight.runtime import CameraPipeline
+from onsight.runtime.stats import CameraHealth
 from onsight.service.auth import User
 from onsight.service.context import ServiceContext
 from onsight.service.queries import EventQueries
@@ -34,6 +36,16 @@ class Web:
                 return pipeline
         shown = name if len(name) <= 80 else name[:80] + "..."  # the URL is the client's
         raise HTTPException(404, f"no camera named {shown!r}")
+
+    def health(self, pipeline: CameraPipeline) -> CameraHealth:
+        """The camera's health, as `failed` with the reason when the runner gave it up."""
+        health = pipeline.health()
+        error = self.context.runner.errors.get(pipeline.camera.name)
+        if error is not None:
+            return replace(health, state="failed", reason=self.scrub(error))
+        if health.reason is not None:
+            return replace(health, reason=self.scrub(health.reason))
+        return health
 
     def scrub(self, text: str) -> str:
         """`text` without any credential of the config: for messages shown on pages.

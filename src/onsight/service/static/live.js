@@ -1,4 +1,5 @@
-// Live counts: poll /api/cameras every 2 s and update the numbers on the page in place.
+// Live counts: poll /api/cameras (and on the overview /api/today) every 2 s and update the
+// numbers on the page in place.
 "use strict";
 (function () {
   const root = document.querySelector("[data-poll]");
@@ -23,8 +24,10 @@
       }
       for (const line of camera.lines) {
         const row = card.querySelector(`[data-line="${CSS.escape(line.name)}"]`);
-        row.querySelector('[data-count="in"]').textContent = String(line.in);
-        row.querySelector('[data-count="out"]').textContent = String(line.out);
+        for (const direction of ["in", "out"]) {
+          const cell = row.querySelector(`[data-count="${direction}"]`);
+          if (cell) cell.textContent = String(line[direction]);  // since start (camera page)
+        }
       }
       for (const zone of camera.zones) {
         const row = card.querySelector(`[data-zone="${CSS.escape(zone.name)}"]`);
@@ -32,20 +35,70 @@
       }
       const status = card.querySelector("[data-status]");
       if (status) {
-        status.textContent = camera.connected ? "live" : "not connected";
-        status.className = "status " + (camera.connected ? "ok" : "down");
+        status.textContent = camera.state;
+        status.className = "status " + camera.state;
+        status.title = camera.reason || "";
+      }
+      const reason = card.querySelector("[data-reason]");
+      if (reason) reason.textContent = camera.reason || "";
+    }
+  }
+
+  // The same words as the server's `Compared.against`.
+  function against(today, before) {
+    if (before === 0) return today ? "new" : "same";
+    const change = (today - before) / before;
+    if (Math.abs(change) < 0.005) return "same";
+    const percent = Math.round(change * 100);
+    return (percent > 0 ? "+" : "\u2212") + Math.abs(percent) + "%";
+  }
+
+  function show(cell, counts) {
+    if (!cell) return;
+    cell.querySelector("[data-today]").textContent = String(counts.today);
+    const changes = cell.querySelectorAll(".change");
+    changes[0].textContent = against(counts.today, counts.yesterday);
+    changes[1].textContent = against(counts.today, counts.last_week);
+  }
+
+  function updateToday(today) {
+    show(document.querySelector('[data-site="in"]'), today.in);
+    show(document.querySelector('[data-site="out"]'), today.out);
+    for (const camera of today.cameras) {
+      const card = root.querySelector(`[data-camera="${CSS.escape(camera.name)}"]`);
+      if (!card) continue;
+      for (const line of camera.lines) {
+        const row = card.querySelector(`[data-line="${CSS.escape(line.name)}"]`);
+        if (!row) continue;
+        show(row.querySelector('[data-direction="in"]'), line.in);
+        show(row.querySelector('[data-direction="out"]'), line.out);
+      }
+      for (const [zone, peak] of Object.entries(camera.zone_peaks)) {
+        const cell = card.querySelector(`[data-zone="${CSS.escape(zone)}"] [data-peak]`);
+        if (cell) cell.textContent = String(peak);
       }
     }
   }
 
+  async function fetchJson(address) {
+    const response = await fetch(address, { credentials: "same-origin", cache: "no-store" });
+    if (response.status === 401) {
+      window.location.reload();  // the session ended: the server sends us to /login
+      return null;
+    }
+    return response.ok ? response.json() : null;
+  }
+
+  const todayRoot = document.querySelector("[data-poll-today]");
+
   async function poll() {
     try {
-      const response = await fetch(url, { credentials: "same-origin", cache: "no-store" });
-      if (response.status === 401) {
-        window.location.reload();  // the session ended: the server sends us to /login
-        return;
+      const cameras = await fetchJson(url);
+      if (cameras) update(cameras);
+      if (todayRoot) {
+        const today = await fetchJson(todayRoot.getAttribute("data-poll-today"));
+        if (today) updateToday(today);
       }
-      if (response.ok) update(await response.json());
     } catch (error) {
       // Server restarting or network gone: keep the last numbers, try again next time.
     }

@@ -1,0 +1,87 @@
+"""The overview a site manager opens in the morning: today's totals from the database (they
+survive a restart), compared with yesterday and last week, a thumbnail per camera, and the
+camera's state in words. Desktop and phone screenshots."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from playwright.sync_api import Browser, Page, ViewportSize, expect
+
+from onsight.service.queries import local_day_start
+from onsight.types import LineCrossing
+from tests.browser.conftest import log_in, screenshot
+from tests.browser.service import CAMERA, Service, build, from_config
+
+PHONE: ViewportSize = {"width": 390, "height": 844}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
+
+
+def _page(browser: Browser, service: Service, viewport: ViewportSize = DESKTOP) -> Page:
+    context = browser.new_context(base_url=service.base_url, viewport=viewport)
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    return page
+
+
+def _site_in(page: Page) -> int:
+    return int(page.locator('[data-site="in"] [data-today]').inner_text())
+
+
+def test_todays_totals_survive_a_restart_and_compare_with_last_week(
+    browser: Browser, tmp_path: Path, video: Callable[[str], Path]
+) -> None:
+    first = build(tmp_path, video("vtest_480x360.avi"))
+    now = datetime.now(UTC)
+    midnight = local_day_start(now.astimezone().date())
+    last_week = (midnight - timedelta(days=7)).astimezone(UTC)
+    # Last week, early on the same weekday: 4 people came in through the line.
+    first.runner.store.write(
+        [
+            LineCrossing(last_week + timedelta(seconds=i), CAMERA, "path", "in", "person")
+            for i in range(4)
+        ]
+    )
+    try:
+        first.serve()
+        page = _page(browser, first)
+        log_in(page, "viewer")
+        first.play()
+        # The clip plays to its end (faster than real time here): the camera is "finished".
+        expect(page.locator(f'[data-camera="{CAMERA}"] [data-status]')).to_have_text(
+            "finished", timeout=180_000
+        )
+        page.wait_for_function(
+            "() => Number(document.querySelector('[data-site=in] [data-today]').textContent) > 0"
+        )
+        counted = _site_in(page)
+        page.context.close()
+    finally:
+        first.close()
+
+    second = from_config(first.config)  # a restart: same config, database and users
+    try:
+        second.serve()
+        page = _page(browser, second)
+        log_in(page, "viewer")
+        assert _site_in(page) == counted  # from the database, before any new frame
+        site = page.locator('[data-site="in"]')
+        expect(site.locator(".change").nth(0)).to_have_text("new")  # nothing yesterday
+        expected = f"{(counted - 4) / 4:+.0%}".replace("-", "\u2212")
+        expect(site.locator(".change").nth(1)).to_have_text(expected)
+        card = page.locator(f'[data-camera="{CAMERA}"]')
+        expect(card.locator("[data-direction=in] [data-today]")).to_have_text(str(counted))
+        expect(card.locator('[data-zone="left"] [data-peak]')).not_to_have_text("\u2013")
+        expect(card.locator("[data-status]")).to_have_text("connecting")
+        screenshot(page, "overview-after-restart")
+        phone = _page(browser, second, PHONE)
+        log_in(phone, "viewer")
+        width = phone.evaluate("() => document.documentElement.scrollWidth")
+        assert width <= PHONE["width"], f"the overview is {width} px wide on a phone"
+        screenshot(phone, "overview-phone")
+        phone.context.close()
+        page.context.close()
+    finally:
+        second.close()
