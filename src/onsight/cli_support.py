@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import logging
 import sys
 from pathlib import Path
@@ -46,3 +47,11 @@ def setup_logging(verbose: bool) -> None:
 def interrupt(signum: int, frame: object) -> None:
     """Signal handler: SIGTERM (a service manager) stops us as cleanly as Ctrl-C does."""
     raise KeyboardInterrupt
+
+
+def cli_actor() -> str:
+    """Who ran a command, for the audit log: ``cli:<login name>``."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (OSError, KeyError):  # no user name in the environment or passwd (containers)
+        return "cli"

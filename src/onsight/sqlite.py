@@ -32,18 +32,30 @@ def connect(path: Path, what: str, *, mode: int | None = 0o600) -> sqlite3.Conne
     never more readable than that, even for a moment (SQLite gives its -wal and -shm files the
     same bits). The default, 0600, keeps every onsight database (events, audit log, users,
     queues) private to the service user; None leaves it to SQLite and the umask (0644). An
-    existing file keeps its bits. SQLite reads a file lazily: one that is
-    not a database fails at the first statement, not here. `what` names the file in the error,
+    existing file of ours that is more readable (made by an older onsight) is narrowed to
+    `mode`. SQLite reads a file lazily: one that is not a database fails at the first
+    statement, not here. `what` names the file in the error,
     ``cannot open <what> <path>: <reason>``.
     """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         if mode is not None:
-            with contextlib.suppress(FileExistsError):
+            try:
                 os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, mode))
+            except FileExistsError:
+                _narrow(path, mode)
         return sqlite3.connect(path, check_same_thread=False, isolation_level=None)
     except (OSError, sqlite3.Error) as exc:
         raise OnsightError(f"cannot open {what} {path}: {exc}") from None
+
+
+def _narrow(path: Path, mode: int) -> None:
+    """Take away the bits beyond `mode` from a file (and its -wal, -shm) that we own."""
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        with contextlib.suppress(FileNotFoundError):
+            info = file.stat()
+            if info.st_uid == os.geteuid() and info.st_mode & 0o777 & ~mode:
+                file.chmod(info.st_mode & 0o777 & mode)
 
 
 def use_wal(
@@ -142,14 +154,16 @@ def integrity_problem(path: Path) -> str | None:
         return None
     try:
         db = sqlite3.connect(f"file:{quote(str(path))}?mode=rw", uri=True, timeout=5.0)
+        try:
+            rows = [str(r[0]) for r in db.execute("PRAGMA integrity_check(20)").fetchall()]
+        finally:
+            db.close()
     except sqlite3.Error as exc:
-        return str(exc)
-    try:
-        rows = [str(r[0]) for r in db.execute("PRAGMA integrity_check(20)").fetchall()]
-    except sqlite3.DatabaseError as exc:
-        return str(exc)  # "file is not a database", "database disk image is malformed", ...
-    finally:
-        db.close()
+        primary = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
+        if primary in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+            return str(exc)  # "file is not a database", "database disk image is malformed"
+        # Locked by another process, no permission, ...: not damage, and never moved aside.
+        raise OnsightError(f"cannot check {path}: {exc}") from None
     if rows == ["ok"]:
         return None
     # Findings may come several to a row, under a "*** in database main ***" heading.
@@ -160,8 +174,13 @@ def integrity_problem(path: Path) -> str | None:
     return f"integrity check failed: {findings[0].strip()}{more}"
 
 
+# Files that belong to one database: its journal, and an audit log's key and witnessed head
+# (a fresh log beside the old head would read as truncated).
+_COMPANIONS = ("-wal", "-shm", ".head", ".key")
+
+
 def move_aside(path: Path, now: datetime) -> Path:
-    """Rename `path` (and its -wal and -shm files) to ``<name>.damaged-<UTC time>``, never
+    """Rename `path` (and its companion files) to ``<name>.damaged-<UTC time>``, never
     deleting anything; returns the new path of the database file."""
     stamp = now.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
     target = path.with_name(f"{path.name}.damaged-{stamp}")
@@ -170,7 +189,7 @@ def move_aside(path: Path, now: datetime) -> Path:
         number += 1
         target = path.with_name(f"{path.name}.damaged-{stamp}-{number}")
     # The WAL first: a WAL left beside a fresh file could be replayed into it.
-    for suffix in ("-wal", "-shm"):
+    for suffix in _COMPANIONS:
         companion = path.with_name(path.name + suffix)
         if companion.exists():
             companion.rename(target.with_name(target.name + suffix))

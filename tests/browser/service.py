@@ -116,10 +116,11 @@ def from_config(config: Path) -> Service:
     loaded = load_config(config)
     # A cheaper scrypt cost than production: the tests log in many times.
     users = UserStore(loaded.resolve(loaded.config.server.users_db), scrypt_n=2**12)
-    if not users.has_users():  # a restart over the same files keeps its users
+    restart = users.has_users()  # a restart over the same files keeps its users
+    if not restart:
         for name, password in PASSWORDS.items():
             users.add_user(name, password, name)
-    token = users.add_token(f"ci-{secrets.token_hex(4)}", "viewer")
+    token = users.add_token(f"ci-{secrets.token_hex(4)}" if restart else "ci", "viewer")
     runner = Runner(loaded)
     context = ServiceContext(
         loaded=loaded,

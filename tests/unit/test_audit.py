@@ -550,3 +550,28 @@ def test_cli_show_and_verify_need_no_camera_password(
     # Commands that connect still refuse: the loader's default is unchanged.
     with pytest.raises(ConfigError, match="environment variable ONSIGHT_TEST_CAM_PASS is not set"):
         load_config(config)
+
+
+def test_a_record_whose_commit_fails_never_becomes_the_witnessed_head(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crash or a full disk between the insert and the commit must not leave a head file
+    naming a record the log never got: that would read as truncation forever after."""
+    path = tmp_path / "audit.db"
+    with AuditLog(path) as log:
+        log.append("start")
+        head = log.head()
+        insert = AuditLog._insert
+
+        def insert_then_fail(self: AuditLog, *args: object) -> object:
+            insert(self, *args)  # type: ignore[arg-type]
+            raise sqlite3.OperationalError("database or disk is full")
+
+        monkeypatch.setattr(AuditLog, "_insert", insert_then_fail)
+        with pytest.raises(OnsightError, match="disk is full"):
+            log.append("stop")
+        monkeypatch.undo()
+        assert log.head() == head
+        assert (tmp_path / "audit.db.head").read_text(encoding="utf-8").strip() == str(head)
+        log.append("stop")  # the next record takes the failed one's number, honestly
+        assert log.verify().ok

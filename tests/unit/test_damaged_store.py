@@ -121,6 +121,31 @@ def test_move_aside_takes_the_wal_along_and_never_overwrites(tmp_path: Path) -> 
     assert not path.exists() and not path.with_name("x.db-wal").exists()
 
 
+def test_an_audit_log_moves_aside_with_its_key_and_witnessed_head(tmp_path: Path) -> None:
+    """A fresh log beside the damaged one's head file would read as truncated forever."""
+    path = tmp_path / "audit.db"
+    path.write_bytes(b"damaged")
+    for suffix, content in ((".key", b"k" * 32), (".head", b"7:abc")):
+        path.with_name("audit.db" + suffix).write_bytes(content)
+    moved = move_aside(path, datetime(2026, 5, 1, 8, 30, 0, tzinfo=UTC))
+    assert moved.with_name(moved.name + ".head").read_bytes() == b"7:abc"
+    assert moved.with_name(moved.name + ".key").read_bytes() == b"k" * 32
+    assert not any(path.with_name("audit.db" + s).exists() for s in ("", ".key", ".head"))
+
+
+def test_a_locked_database_is_not_called_damaged(tmp_path: Path) -> None:
+    """Another process holding the file is no damage: one line saying so, nothing moved."""
+    path = tmp_path / "onsight.db"
+    with closing(sqlite3.connect(path, timeout=0.1)) as holder:
+        holder.execute("CREATE TABLE t (x)")
+        holder.commit()
+        holder.execute("BEGIN EXCLUSIVE")
+        with pytest.raises(OnsightError, match=r"cannot check .*onsight\.db: database is locked"):
+            check_databases([DatabaseFile("event store", path)], reset=True)
+        holder.rollback()
+    assert path.exists() and not list(tmp_path.glob("*.damaged-*"))
+
+
 def test_storage_problems_are_told_from_bad_data(tmp_path: Path) -> None:
     full = sqlite3.OperationalError("database or disk is full")
     full.sqlite_errorcode = sqlite3.SQLITE_FULL  # type: ignore[attr-defined]

@@ -41,6 +41,20 @@ def test_connect_can_create_a_private_file(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
+def test_a_world_readable_database_from_an_older_version_is_made_private(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "onsight.db"
+    db = open_database(path, "test database", setup=lambda d: d.execute("CREATE TABLE t (x)"))
+    db.close()
+    for file in (path, tmp_path / "onsight.db-wal"):
+        file.touch()
+        file.chmod(0o644)
+    connect(path, "test database").close()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE((tmp_path / "onsight.db-wal").stat().st_mode) == 0o600
+
+
 def test_errors_name_the_file(tmp_path: Path) -> None:
     (tmp_path / "dir.db").mkdir()
     with pytest.raises(OnsightError, match=r"^cannot open test database .*dir\.db: "):

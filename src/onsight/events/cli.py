@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from pathlib import Path
 from typing import Annotated
 
@@ -10,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from onsight.cli_support import fail, load, setup_logging
+from onsight.cli_support import cli_actor, fail, load, setup_logging
 from onsight.errors import OnsightError
 from onsight.events.databases import backup_databases
 from onsight.privacy.audit import AuditLog
@@ -31,13 +30,13 @@ def backup_command(
     """Copy the event store and the audit log consistently (SQLite backup API), also while
     `onsight run` or `serve` is writing them. Each copy is checked, then renamed into place."""
     setup_logging(False)
-    loaded = load(config)
+    loaded = load(config, require_secrets=False)  # never connects: no camera secrets needed
     try:
         copies = backup_databases(loaded, out)
         with AuditLog(loaded.resolve(loaded.config.privacy.audit_log)) as audit:
             audit.append(
                 "export",
-                actor=_actor(),
+                actor=cli_actor(),
                 format="sqlite backup",
                 out=[str(target.resolve()) for _, target in copies],
             )
@@ -46,10 +45,3 @@ def backup_command(
     console = Console(soft_wrap=True, highlight=False)
     for file, target in copies:
         console.print(Text(f"{file.what}: {file.path} -> {target}"))
-
-
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (OSError, KeyError):  # no user name in the environment or passwd (containers)
-        return "cli"

@@ -248,6 +248,8 @@ class AuditLog:
 
     def _upgrade(self) -> None:
         """Key a legacy log: make the key, then record the switch (see the module doc)."""
+        created = not self.key_path.exists()
+        keyed: AuditRecord | None = None
         try:
             with transaction(self._db):
                 if self._version() >= _KEYED_VERSION:  # another process was first
@@ -263,7 +265,7 @@ class AuditLog:
                 key = read_key(self.key_path) or create_key(self.key_path)
                 legacy = int(self._db.execute("SELECT count(*) FROM audit").fetchone()[0])
                 if legacy:
-                    self._insert(
+                    keyed = self._insert(
                         key,
                         "audit_keyed",
                         "system",
@@ -272,7 +274,11 @@ class AuditLog:
                 self._db.execute(f"PRAGMA user_version = {_KEYED_VERSION}")
                 self._key = key
         except sqlite3.Error as exc:
+            if created:  # a key beside a log that stayed unkeyed would look like tampering
+                self.key_path.unlink(missing_ok=True)
             raise OnsightError(f"cannot upgrade audit log {self.path}: {exc}") from None
+        if keyed is not None:
+            self._advance_head(keyed)
         log.info("audit log %s is now keyed (%s)", self.path, self.key_path)
 
     def append(self, action: AuditAction, actor: str = "system", **detail: Any) -> AuditRecord:
@@ -287,12 +293,17 @@ class AuditLog:
                 # IMMEDIATE takes the write lock before reading the head, so another process
                 # cannot append between our read and our insert.
                 with transaction(self._db):
-                    return self._insert(key, action, actor, detail_json)
+                    record = self._insert(key, action, actor, detail_json)
             except sqlite3.Error as exc:
                 raise OnsightError(f"cannot write audit log {self.path}: {exc}") from None
+            # Only a committed record becomes the head: a crash before the commit must not
+            # leave a head file naming a record the log never got.
+            self._advance_head(record)
+            return record
 
     def _insert(self, key: bytes, action: str, actor: str, detail_json: str) -> AuditRecord:
-        """Add one record after the current head (inside a write transaction)."""
+        """Add one record after the current head (inside a write transaction; the caller
+        advances the head file once it is committed)."""
         head = self._db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
         seq, prev = (int(head[0]) + 1, str(head[1])) if head else (1, GENESIS)
         time = utc_iso(self._clock())
@@ -301,14 +312,17 @@ class AuditLog:
             "INSERT INTO audit VALUES (?,?,?,?,?,?,?)",
             (seq, time, action, actor, detail_json, prev, digest),
         )
-        self._advance_head(AuditHead(seq, digest))
         return AuditRecord(seq, time, action, actor, detail_json, prev, digest)
 
-    def _advance_head(self, head: AuditHead) -> None:
-        """Store the new head beside the log, unless the stored one is no longer in the log:
-        that evidence of truncation is kept for `verify` (the record is written anyway)."""
+    def _advance_head(self, record: AuditRecord) -> None:
+        """Store the committed record as the head beside the log, unless the stored one is no
+        longer in the log: that evidence of truncation is kept for `verify`. Another process
+        may have stored a newer head meanwhile: it is kept."""
+        head = AuditHead(record.seq, record.hash)
         try:
             old = read_head(self.head_path)
+            if old is not None and old.seq >= head.seq and self._hash_of(old.seq) == old.hash:
+                return
             if old is not None and self._hash_of(old.seq) != old.hash:
                 log.error(
                     "audit log %s no longer holds its witnessed head %s (records deleted or "

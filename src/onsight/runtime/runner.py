@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 # A file camera whose decoder has not come back from one FFmpeg call for this long is
 # given up: nothing inside PyAV can interrupt it, and no healthy call takes this long.
 STUCK_SECONDS = 60.0
+STOP_SECONDS = 15.0  # how long `stop` waits for the cameras before leaving one behind
 
 
 @dataclass
@@ -104,9 +105,7 @@ class Runner:
                     threads=config.detector.threads,
                 )
                 self.pipelines.append(
-                    CameraPipeline(
-                        camera, detector, self.bus, started=start_time, pace=pace_files
-                    )
+                    CameraPipeline(camera, detector, self.bus, started=start_time, pace=pace_files)
                 )
         except Exception:
             self.close()
@@ -196,7 +195,7 @@ class Runner:
                 target=self._run_camera,
                 args=(pipeline,),
                 name=f"camera-{pipeline.camera.name}",
-                daemon=is_file,  # a file camera stuck in FFmpeg must not keep us from exiting
+                daemon=True,  # a camera stuck in FFmpeg must not keep the process from exiting
             )
             thread.start()
             self._threads.append(thread)
@@ -268,11 +267,18 @@ class Runner:
         for thread in list(self._threads):
             thread.join()
 
-    def stop(self) -> None:
+    def stop(self, timeout: float = STOP_SECONDS) -> None:
+        """Stop every camera; one stuck in a native call (a decoder on a hung network share)
+        is left behind after `timeout` so that shutdown, and the final write, still happen."""
         for pipeline in self._workers():
             pipeline.stop.set()
+        deadline = time.monotonic() + timeout
         for thread in list(self._threads):
-            thread.join()
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                log.warning(
+                    "%s did not stop within %.0f s; leaving it behind", thread.name, timeout
+                )
 
     def summary(self) -> dict[str, object]:
         """``{"cameras": {NAME: counts}, "errors": {NAME: reason}}``: the counts of every
@@ -301,6 +307,10 @@ class Runner:
         self.witness.close()  # the head, to MQTT too, before the sinks close
         close_sinks(self.sinks)  # after the bus: they get its last batch
         self.store.close()
-        self.audit.append("stop")
-        self.witness.publish()  # the final head, in the log (and in <audit_log>.head)
-        self.audit.close()
+        try:
+            self.audit.append("stop")
+            self.witness.publish()  # the final head, in the log (and in <audit_log>.head)
+        except OnsightError as exc:  # e.g. a full disk: say so, and still close cleanly
+            log.error("%s", redact_text(str(exc), self._secrets))
+        finally:
+            self.audit.close()

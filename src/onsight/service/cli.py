@@ -5,7 +5,6 @@ Every change is recorded in the audit log with the name and role only, never the
 
 from __future__ import annotations
 
-import getpass
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from onsight.cli_support import fail, load
+from onsight.cli_support import cli_actor, fail, load
 from onsight.config import LoadedConfig
 from onsight.errors import OnsightError
 from onsight.privacy.audit import AuditAction, AuditLog
@@ -52,17 +51,10 @@ def _store(loaded: LoadedConfig) -> Iterator[UserStore]:
         store.close()
 
 
-def _actor() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (OSError, KeyError):  # no user name in the environment or passwd (containers)
-        return "cli"
-
-
 def _audit(loaded: LoadedConfig, action: AuditAction, **detail: Any) -> None:
     try:
         with AuditLog(loaded.resolve(loaded.config.privacy.audit_log)) as audit:
-            audit.append(action, actor=_actor(), **detail)
+            audit.append(action, actor=cli_actor(), **detail)
     except OnsightError as exc:
         fail(f"the change was made but could not be audited: {exc}", loaded.secrets)
 

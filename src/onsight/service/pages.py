@@ -168,7 +168,8 @@ def router(web: Web) -> APIRouter:
         today = running_today(web.queries, context.runner.pipelines, datetime.now(UTC))
         return web.page(
             request, "overview.html.j2", user, cameras=cameras, today=today,
-            zone_name=_zone_name(), site=web.site, nav="overview",
+            zone_name=_zone_name(), nav="overview",
+            with_frame={p.camera.name for p in context.runner.pipelines if p.latest()},
         )  # fmt: skip
 
     @routes.get("/cameras/{name}", include_in_schema=False)

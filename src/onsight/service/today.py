@@ -100,10 +100,13 @@ def site_today(
     with queries.connect() as con:
         for span, days_back in _SPANS.items():
             start = local_day_start(day - timedelta(days=days_back))
+            # Today: everything stamped today (a recording replayed with --start-time may run
+            # ahead of the clock); the days before: up to the same clock time.
+            end = local_day_start(day + timedelta(days=1)) if days_back == 0 else start + elapsed
             rows = con.execute(
                 "SELECT camera, line, direction, count(*) FROM crossings "
                 f"WHERE {among} AND time >= ? AND time < ? GROUP BY 1, 2, 3",
-                (*names, utc_iso(start), utc_iso(start + elapsed)),
+                (*names, utc_iso(start), utc_iso(end)),
             ).fetchall()
             for camera, line, direction, n in rows:
                 counts[(span, str(camera), str(line), str(direction))] = int(n)

@@ -29,9 +29,11 @@
           if (cell) cell.textContent = String(line[direction]);  // since start (camera page)
         }
       }
+      const ended = camera.state === "finished" || camera.state === "failed";
       for (const zone of camera.zones) {
         const row = card.querySelector(`[data-zone="${CSS.escape(zone.name)}"]`);
-        row.querySelector('[data-count="current"]').textContent = String(zone.current);
+        // A camera that ended has no "now": not its last frame's count.
+        row.querySelector('[data-count="current"]').textContent = ended ? "\u2013" : String(zone.current);
       }
       const status = card.querySelector("[data-status]");
       if (status) {
