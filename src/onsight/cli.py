@@ -19,22 +19,22 @@ from rich.text import Text
 from onsight.cli_support import fail as _fail
 from onsight.cli_support import interrupt, setup_logging
 from onsight.cli_support import load as _load
-from onsight.config import LoadedConfig, load_config
 from onsight.detect.cli import models_app
 from onsight.errors import OnsightError
 from onsight.evaluate.cli import evaluate_command
 from onsight.events.cli import backup_command
-from onsight.ingest import redact_text, redact_url
+from onsight.ingest.urls import redact_text, redact_url
 from onsight.privacy.cli import audit_app, notice_command
-from onsight.runtime import CameraPipeline, FrameResult, Runner
 from onsight.service.cli import tokens_app, users_app
 from onsight.service.serve import serve_command
 from onsight.thermal.cli import thermal_app
-from onsight.thermal.station import ScreeningResult
 
 if TYPE_CHECKING:
+    from onsight.config import LoadedConfig
     from onsight.config.models import CameraConfig
     from onsight.privacy.redact import Redaction
+    from onsight.runtime import CameraPipeline, FrameResult
+    from onsight.thermal.station import ScreeningResult
     from onsight.types import Frame, Image
 
 app = typer.Typer(
@@ -186,6 +186,7 @@ def _run(
 ) -> dict[str, object]:
     from onsight.events.databases import check_databases, config_databases
     from onsight.progress import Progress
+    from onsight.runtime import Runner
 
     try:
         files = config_databases(loaded, users=False)  # `run` has no dashboard users
@@ -290,8 +291,9 @@ def _redacted_frame(
     """One frame of the camera, redacted, written to `out_file` (with `overlay` drawn on a
     copy) and audited as an image view."""
     from onsight.ingest.snapshot import grab_frame
-    from onsight.privacy import ModelFinders, redact, save_redacted
+    from onsight.privacy import ModelFinders, save_redacted
     from onsight.privacy.audit import AuditLog
+    from onsight.privacy.redact import redact
 
     try:
         frame = grab_frame(chosen.name, chosen.url, at)
@@ -334,6 +336,8 @@ def demo(
     config_path = out_dir / "demo.yaml"
     text = resources.files("onsight.demo").joinpath("demo.yaml").read_text(encoding="utf-8")
     config_path.write_text(text + _demo_calibration(assets), encoding="utf-8")
+    from onsight.config import load_config
+
     try:
         loaded = load_config(config_path, {**os.environ, "ONSIGHT_DEMO_VIDEO": str(video)})
     except OnsightError as exc:

@@ -6,15 +6,17 @@ import getpass
 import logging
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
-from onsight.config import LoadedConfig, load_config
 from onsight.errors import OnsightError
 from onsight.ingest.urls import redact_text
+
+if TYPE_CHECKING:
+    from onsight.config import LoadedConfig
 
 
 def fail(message: str, secrets: tuple[str, ...] = ()) -> NoReturn:
@@ -28,6 +30,8 @@ def fail(message: str, secrets: tuple[str, ...] = ()) -> NoReturn:
 def load(path: Path, *, require_secrets: bool = True) -> LoadedConfig:
     """Load and validate a config, or exit with its one-line error. `require_secrets=False`
     only for commands that never connect (see `load_config`)."""
+    from onsight.config import load_config  # the schema lists every app: load it when needed
+
     try:
         return load_config(path, require_secrets=require_secrets)
     except OnsightError as exc:

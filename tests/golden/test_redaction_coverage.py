@@ -16,7 +16,8 @@ import numpy as np
 import pytest
 
 from onsight.config import CameraConfig, DetectorConfig
-from onsight.privacy import ModelFinders, redact
+from onsight.privacy import ModelFinders
+from onsight.privacy.redact import redact
 from onsight.types import Image
 from tests.conftest import assets_dir, require
 

@@ -27,9 +27,9 @@ from onsight.config.privacy import RetentionConfig
 from onsight.detect import MODELS
 from onsight.errors import ConfigError
 from onsight.events import EventStore
-from onsight.privacy import redact
 from onsight.privacy.audit import AuditLog
 from onsight.privacy.kanon import K, release_durations
+from onsight.privacy.redact import redact
 from onsight.privacy.retention import Retention
 from onsight.types import Image, LineCrossing, Tracks, ZoneDwell, ZoneMinute
 from tests.conftest import REPO, assets_dir, require

@@ -6,8 +6,9 @@ config models build on) imports without pulling in the whole schema, which lists
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from onsight._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from onsight.config.loader import LoadedConfig, load_config
@@ -39,8 +40,4 @@ __all__ = [
     "load_config",
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(name)
-    return getattr(importlib.import_module(_EXPORTS[name]), name)
+__getattr__ = lazy_exports(_EXPORTS)

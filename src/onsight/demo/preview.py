@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 
 from onsight.annotate import draw_overlay
-from onsight.privacy import Finders, redact, save_redacted
+from onsight.privacy import Finders, save_redacted
+from onsight.privacy.redact import redact
 from onsight.runtime import CameraPipeline, FrameResult
 
 

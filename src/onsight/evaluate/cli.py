@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -13,10 +13,10 @@ from rich.table import Table
 from onsight.cli_support import fail, load, setup_logging
 from onsight.errors import OnsightError
 from onsight.evaluate.matching import TOLERANCE_S, LineScore
-from onsight.evaluate.replay import observe
-from onsight.evaluate.report import CameraReport, compare, report_dict
-from onsight.evaluate.truth import load_sequence
-from onsight.runtime import FrameResult
+
+if TYPE_CHECKING:
+    from onsight.evaluate.report import CameraReport
+    from onsight.runtime import FrameResult
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -55,6 +55,9 @@ def evaluate_command(
         if camera not in cameras:
             err.print(f"{camera.name}: no truth in {truth}, not evaluated", highlight=False)
     from onsight.detect import make_detector
+    from onsight.evaluate.replay import observe
+    from onsight.evaluate.report import compare, report_dict
+    from onsight.evaluate.truth import load_sequence
 
     reports: list[CameraReport] = []
     try:

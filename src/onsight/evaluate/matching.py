@@ -13,7 +13,6 @@ from dataclasses import astuple, dataclass
 from typing import Protocol
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from onsight.types import Direction
 
@@ -113,6 +112,8 @@ def match_count(
         # Infeasible pairs cost more than any set of feasible ones, so the assignment
         # first maximises the number of matches, then minimises the time differences.
         cost = np.where(feasible, gap, tolerance * (len(t) + len(c) + 1))
+        from scipy.optimize import linear_sum_assignment  # slow to import: only when scoring
+
         rows, cols = linear_sum_assignment(cost)
         matched += int(feasible[rows, cols].sum())
     return matched

@@ -11,8 +11,6 @@ from rich.text import Text
 
 from onsight.cli_support import cli_actor, fail, load, setup_logging
 from onsight.errors import OnsightError
-from onsight.events.databases import backup_databases
-from onsight.privacy.audit import AuditLog
 
 
 def backup_command(
@@ -30,6 +28,9 @@ def backup_command(
     """Copy the event store and the audit log consistently (SQLite backup API), also while
     `onsight run` or `serve` is writing them. Each copy is checked, then renamed into place."""
     setup_logging(False)
+    from onsight.events.databases import backup_databases
+    from onsight.privacy.audit import AuditLog
+
     loaded = load(config, require_secrets=False)  # never connects: no camera secrets needed
     try:
         copies = backup_databases(loaded, out)

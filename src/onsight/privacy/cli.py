@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -14,11 +14,12 @@ from rich.text import Text
 
 from onsight.cli_support import fail as _fail
 from onsight.cli_support import load as _load
-from onsight.config import LoadedConfig
 from onsight.errors import OnsightError
 from onsight.privacy.audit import AuditLog
 from onsight.privacy.audit_files import AuditHead
-from onsight.privacy.notice import render_notice
+
+if TYPE_CHECKING:
+    from onsight.config import LoadedConfig
 
 audit_app = typer.Typer(
     help="Check and read the append-only audit log.",
@@ -124,6 +125,8 @@ def notice_command(
 ) -> None:
     """Write the printable transparency notice (HTML) for the people on site."""
     loaded = _load(config)
+    from onsight.privacy.notice import render_notice  # the notice lists every app kind
+
     html = render_notice(loaded.config, datetime.now(UTC))
     if out is None:
         sys.stdout.write(html)

@@ -1,6 +1,22 @@
-"""Runtime: per-camera pipelines and the runner that drives them."""
+"""Runtime: per-camera pipelines and the runner that drives them (loaded on first use)."""
 
-from onsight.runtime.pipeline import STAGES, CameraPipeline, FrameResult
-from onsight.runtime.runner import Runner
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from onsight._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from onsight.runtime.pipeline import STAGES, CameraPipeline, FrameResult
+    from onsight.runtime.runner import Runner
+
+_EXPORTS = {
+    "STAGES": "onsight.runtime.pipeline",
+    "CameraPipeline": "onsight.runtime.pipeline",
+    "FrameResult": "onsight.runtime.pipeline",
+    "Runner": "onsight.runtime.runner",
+}
 
 __all__ = ["STAGES", "CameraPipeline", "FrameResult", "Runner"]
+
+__getattr__ = lazy_exports(_EXPORTS)

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -17,10 +17,12 @@ from rich.table import Table
 from rich.text import Text
 
 from onsight.cli_support import cli_actor, fail, load
-from onsight.config import LoadedConfig
 from onsight.errors import OnsightError
 from onsight.privacy.audit import AuditAction, AuditLog
 from onsight.service.auth import UserStore
+
+if TYPE_CHECKING:
+    from onsight.config import LoadedConfig
 
 users_app = typer.Typer(
     help="Dashboard users (passwords are stored as scrypt hashes).",

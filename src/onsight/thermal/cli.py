@@ -11,7 +11,6 @@ import numpy as np
 import typer
 
 from onsight.errors import OnsightError
-from onsight.privacy.thermal import save_thermal_redacted
 from onsight.thermal.formats import ThermalImage, false_colour, iter_seq
 
 thermal_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
@@ -61,6 +60,8 @@ def read_command(
         if valid.size == 0:
             _read_fail(f"truncated or corrupt thermal file {file}: no valid temperatures")
         if png is not None:
+            from onsight.privacy.thermal import save_thermal_redacted  # OpenCV: only here
+
             save_thermal_redacted(png, celsius, false_colour(celsius))
     except (OnsightError, OSError) as exc:
         _read_fail(str(exc))

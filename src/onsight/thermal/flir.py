@@ -17,7 +17,6 @@ import struct
 import zlib
 from collections.abc import Iterator
 
-import cv2
 import numpy as np
 
 from onsight.errors import OnsightError
@@ -189,6 +188,8 @@ def _raw_image(record: bytes, name: str) -> U16Array:
     if payload.startswith(_PNG_MAGIC):
         if not _png_intact(payload, width, height):
             raise corrupt(name, "the raw thermal PNG is damaged")
+        import cv2  # not at import time: `onsight --help` reads this module
+
         image = cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_UNCHANGED)
         if image is None or image.dtype != np.uint16 or image.shape != (height, width):
             raise corrupt(name, "the raw thermal PNG cannot be decoded")

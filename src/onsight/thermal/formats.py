@@ -12,7 +12,6 @@ import struct
 from collections.abc import Generator, Iterator
 from pathlib import Path
 
-import cv2
 import numpy as np
 import numpy.typing as npt
 
@@ -134,4 +133,6 @@ def false_colour(
     low, high = range_c
     scaled = (np.asarray(celsius, dtype=np.float64) - low) * (255.0 / (high - low))
     grey = np.nan_to_num(scaled, nan=0.0, posinf=255.0, neginf=0.0).clip(0, 255)
+    import cv2  # not at import time: `onsight --help` reads this module
+
     return np.asarray(cv2.applyColorMap(grey.astype(np.uint8), cv2.COLORMAP_INFERNO))
