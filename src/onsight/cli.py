@@ -16,8 +16,8 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from onsight.cli_support import ResetDamagedOption, interrupt, setup_logging
 from onsight.cli_support import fail as _fail
-from onsight.cli_support import interrupt, setup_logging
 from onsight.cli_support import load as _load
 from onsight.detect.cli import models_app
 from onsight.errors import OnsightError
@@ -142,14 +142,7 @@ def run(
             "cameras always use the clock.",
         ),
     ] = None,
-    reset_damaged_store: Annotated[
-        bool,
-        typer.Option(
-            "--reset-damaged-store",
-            help="If a database fails its integrity check at start, move it aside (renamed, "
-            "never deleted) and start a fresh one, instead of refusing to start.",
-        ),
-    ] = False,
+    reset_damaged_store: ResetDamagedOption = False,
 ) -> None:
     """Run every camera of CONFIG; files run to their end, live cameras until Ctrl-C."""
     setup_logging(verbose)

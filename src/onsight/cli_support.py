@@ -6,7 +6,7 @@ import getpass
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from rich.console import Console
@@ -59,3 +59,13 @@ def cli_actor() -> str:
         return f"cli:{getpass.getuser()}"
     except (OSError, KeyError):  # no user name in the environment or passwd (containers)
         return "cli"
+
+
+ResetDamagedOption = Annotated[
+    bool,
+    typer.Option(
+        "--reset-damaged-store",
+        help="If a database fails its integrity check at start, move it aside (renamed, "
+        "never deleted) and start a fresh one, instead of refusing to start.",
+    ),
+]

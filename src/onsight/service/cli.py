@@ -69,6 +69,13 @@ def _read_password(from_stdin: bool) -> str:
     return password
 
 
+def _new_password(store: UserStore, name: str, from_stdin: bool, *, exists: bool) -> str:
+    """The password for `name`, asked only once the user is known to exist (or not)."""
+    if any(user.name == name for user in store.users()) != exists:
+        fail(f"user {name} {'does not exist' if exists else 'already exists'}")
+    return _read_password(from_stdin)
+
+
 def _print_table(columns: tuple[str, ...], rows: Sequence[tuple[str, ...]], empty: str) -> None:
     out = Console(soft_wrap=True, highlight=False)
     if not rows:
@@ -97,9 +104,7 @@ def users_add(
     """Create a dashboard user; asks for the password twice (hidden) unless --password-stdin."""
     loaded = load(config)
     with _store(loaded) as store:
-        if any(user.name == name for user in store.users()):
-            fail(f"user {name} already exists")  # say so before asking for a password
-        password = _read_password(password_stdin)
+        password = _new_password(store, name, password_stdin, exists=False)
         try:
             user = store.add_user(name, password, role)
         except ValueError as exc:
@@ -120,9 +125,7 @@ def users_passwd(
     """Set a user's new password (asked twice, hidden) and end their sessions."""
     loaded = load(config)
     with _store(loaded) as store:
-        if not any(user.name == name for user in store.users()):
-            fail(f"user {name} does not exist")  # say so before asking for a password
-        password = _read_password(password_stdin)
+        password = _new_password(store, name, password_stdin, exists=True)
         try:
             store.set_password(name, password)
         except ValueError as exc:

@@ -17,7 +17,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from onsight.cli_support import fail, interrupt, load, setup_logging
+from onsight.cli_support import ResetDamagedOption, fail, interrupt, load, setup_logging
 from onsight.errors import OnsightError
 from onsight.sitetime import use_site_timezone
 
@@ -33,14 +33,7 @@ def serve_command(
     ] = None,
     tls_key: Annotated[Path | None, typer.Option(help="TLS private key (PEM).")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log requests etc.")] = False,
-    reset_damaged_store: Annotated[
-        bool,
-        typer.Option(
-            "--reset-damaged-store",
-            help="If a database fails its integrity check at start, move it aside (renamed, "
-            "never deleted) and start a fresh one, instead of refusing to start.",
-        ),
-    ] = False,
+    reset_damaged_store: ResetDamagedOption = False,
 ) -> None:
     """Run every camera of CONFIG and serve the dashboard, API and metrics."""
     # Imported here so that other commands do not pay for the web stack at start-up.
