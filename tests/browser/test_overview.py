@@ -97,3 +97,16 @@ def test_todays_totals_survive_a_restart_and_compare_with_last_week(
         page.context.close()
     finally:
         second.close()
+
+
+def test_the_camera_events_and_health_pages_fit_a_phone(browser: Browser, service: Service) -> None:
+    service.play()
+    page = _page(browser, service, PHONE)
+    log_in(page, "viewer")
+    for path, name in ((f"/cameras/{CAMERA}", "camera-phone"), ("/events", "events-phone"),
+                       ("/health", "health-phone")):  # fmt: skip
+        page.goto(path)
+        width = page.evaluate("() => document.documentElement.scrollWidth")
+        screenshot(page, name)
+        assert width <= PHONE["width"], f"{path} is {width} px wide on a phone"
+    page.context.close()
