@@ -82,6 +82,9 @@ class EventType:
     # of one minute and name, e.g. classes), and the chart's title; "" for no chart.
     chart_column: str = ""
     chart_title: str = ""
+    # The per-minute maximum of that level (e.g. "peak"): the reports page shows its highest
+    # value per period beside the mean of `chart_column`; "" for none.
+    peak_column: str = ""
 
     def record(self, event: Event) -> dict[str, Value | datetime]:
         """time column, camera, name column, then each column, read off the event."""

@@ -147,6 +147,7 @@ ZONE_MINUTE = EventType(
     retain=True,
     key=("minute", "camera", "zone", "class"),
     chart_column="mean",
+    peak_column="peak",
     chart_title="Mean zone occupancy per 10 minutes",
     # A minute split across two flushes (restart mid-minute) merges by sample weight.
     merge="""DO UPDATE SET

@@ -295,6 +295,7 @@ QUEUE_MINUTE = EventType(
     retain=True,
     key=("minute", "camera", "queue"),
     chart_column="mean_length",
+    peak_column="peak_length",
     chart_title="Mean queue length per 10 minutes",
     merge="""DO UPDATE SET
         mean_length = (mean_length * samples + excluded.mean_length * excluded.samples)
