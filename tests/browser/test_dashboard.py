@@ -116,7 +116,7 @@ def test_a_zone_drawn_in_the_editor_is_saved_and_applied(
     corners = [(0.55, 0.30), (0.90, 0.30), (0.90, 0.80), (0.55, 0.80)]
     page.fill("#item-name", "queue")
     _draw_polygon(page, "#draw-zone", corners)
-    expect(page.locator("#zone-list")).to_contain_text("queue")
+    expect(page.get_by_role("textbox", name="Name of zone queue")).to_have_value("queue")
     screenshot(page, "editor")
     page.click("#save-form button[type=submit]")
     expect(page.locator(".message.ok")).to_contain_text("Saved")
@@ -203,7 +203,7 @@ def test_the_editor_draws_a_queue_and_a_wrong_way_alert(browser: Browser, servic
     corners = [(0.10, 0.50), (0.40, 0.50), (0.40, 0.95), (0.10, 0.95)]
     page.fill("#item-name", "checkout")
     _draw_polygon(page, "#draw-queue", corners)
-    expect(page.locator("#queue-list")).to_contain_text("checkout")
+    expect(page.locator("#queue-list input.item-name")).to_have_value("checkout")
     first_line = page.locator("#line-list select").first
     first_line.select_option("out")
     page.click("#save-form button[type=submit]")

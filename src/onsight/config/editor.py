@@ -1,4 +1,4 @@
-"""Write one camera's app items (lines, zones, ...) back into the YAML config (the editor).
+"""Write one camera's app items (lines, zones, ...), or a new camera, into the YAML config.
 
 The file is replaced atomically (temp file in the same folder, then `os.replace`) and only
 after the new text passes the same validation as `onsight check`; the previous version is
@@ -22,6 +22,7 @@ from pydantic import BaseModel
 from onsight.config._base import Polygon
 from onsight.config.calibration import KEEP, CalibrationConfig
 from onsight.config.loader import LoadedConfig, load_config
+from onsight.config.secrets_file import secrets_path, write_secrets
 from onsight.errors import ConfigError
 
 _HEADER = (
@@ -50,11 +51,7 @@ def save_geometry(
     names = [camera.name for camera in loaded.config.cameras]
     if camera_name not in names:
         raise ConfigError(f"{path}: no camera named {camera_name!r}")
-    try:
-        text = path.read_text(encoding="utf-8")
-        raw = yaml.safe_load(text)
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot re-read the config: {exc}") from None
+    raw = _reread(path)
     entry = _camera_entry(raw, names.index(camera_name), path)
     for key, items in sections.items():
         _put(entry, key, [item.model_dump(exclude_defaults=True) for item in items])
@@ -65,9 +62,37 @@ def save_geometry(
     elif calibration is None:
         entry.pop("calibration", None)
     backup = path.with_name(path.name + ".bak")
-    body = yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, default_flow_style=None)
-    new = _replace_validated(path, _HEADER.format(backup=backup.name) + body, backup)
+    new = _replace_validated(path, _dump(raw, backup), backup)
     return LoadedConfig(config=new.config, path=path, secrets=new.secrets)
+
+
+def add_camera(
+    loaded: LoadedConfig, entry: Mapping[str, Any], secrets: Mapping[str, str]
+) -> LoadedConfig:
+    """Append a camera (`entry`: name, url with `${...}` for its password, purpose, fps) to
+    the config file, its `secrets` to the secrets file beside it, and return the config
+    reloaded. Raises `ConfigError` (nothing written) when the result would not validate."""
+    path = loaded.path
+    raw = _reread(path)
+    cameras = raw.get("cameras") if isinstance(raw, dict) else None
+    if not isinstance(raw, dict) or not isinstance(cameras, list):
+        raise ConfigError(f"{path}: the config has no `cameras:` list to add to")
+    cameras.append(dict(entry))
+    backup = path.with_name(path.name + ".bak")
+    new = _replace_validated(path, _dump(raw, backup), backup, secrets)
+    return LoadedConfig(config=new.config, path=path, secrets=new.secrets)
+
+
+def _reread(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot re-read the config: {exc}") from None
+
+
+def _dump(raw: Any, backup: Path) -> str:
+    body = yaml.safe_dump(raw, sort_keys=False, allow_unicode=True, default_flow_style=None)
+    return _HEADER.format(backup=backup.name) + body
 
 
 def _camera_entry(raw: Any, index: int, path: Path) -> dict[str, Any]:
@@ -87,8 +112,13 @@ def _put(entry: dict[str, Any], key: str, items: list[Any]) -> None:
         entry.pop(key, None)
 
 
-def _replace_validated(path: Path, text: str, backup: Path) -> LoadedConfig:
+def _replace_validated(
+    path: Path, text: str, backup: Path, secrets: Mapping[str, str] | None = None
+) -> LoadedConfig:
+    """Validate `text` (with `secrets` added to the secrets file's values), then write
+    `secrets` into the secrets file and `text` into `path`, keeping `backup`."""
     mode = stat.S_IMODE(path.stat().st_mode)  # keep e.g. 0600 on a config that holds secrets
+    secrets_file = secrets_path(path)
     handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     temp = Path(name)
     try:
@@ -99,9 +129,12 @@ def _replace_validated(path: Path, text: str, backup: Path) -> LoadedConfig:
         os.chmod(temp, mode)
         try:
             # Same folder, so relative paths (database, audit log) resolve as they will.
-            new = load_config(temp)
+            environ = dict(os.environ) | dict(secrets or {})
+            new = load_config(temp, environ, secrets_file=secrets_file)
         except ConfigError as exc:
             raise ConfigError(str(exc).replace(str(temp), str(path))) from None
+        if secrets:
+            write_secrets(secrets_file, secrets)
         shutil.copy2(path, backup)
         os.replace(temp, path)
     except BaseException:

@@ -1,4 +1,8 @@
-"""Read a YAML config safely, expand ${ENV} secrets, validate, report errors with line numbers."""
+"""Read a YAML config safely, expand ${ENV} secrets, validate, report errors with line numbers.
+
+A `${NAME}` takes its value from the environment or, when the environment does not set it,
+from the secrets file beside the config (`<config>.secrets.env`, see `secrets_file`).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ from pydantic import ValidationError
 
 from onsight.config._base import NAME_RULE
 from onsight.config.models import Config
+from onsight.config.secrets_file import SUFFIX, read_secrets, secrets_path
 from onsight.errors import ConfigError
 from onsight.ingest.urls import userinfo_span
 
@@ -46,12 +51,18 @@ class LoadedConfig:
 
 
 def load_config(
-    path: Path, environ: dict[str, str] | None = None, *, require_secrets: bool = True
+    path: Path,
+    environ: dict[str, str] | None = None,
+    *,
+    require_secrets: bool = True,
+    secrets_file: Path | None = None,
 ) -> LoadedConfig:
     """`require_secrets=False` (commands that never connect, like `audit show`): an unset
     ${ENV} becomes `UNSET_SECRET` instead of an error. Such a config must not be used to
-    connect to anything or be saved."""
+    connect to anything or be saved. `${ENV}` values the environment lacks come from
+    `secrets_file` (default: `<path>.secrets.env`, if it exists)."""
     env = dict(os.environ) if environ is None else environ
+    env = read_secrets(secrets_file or secrets_path(path)) | env  # the environment wins
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -97,7 +108,8 @@ def _expand_env(
             if name not in env:
                 where = f"{path}:{lines.get(loc, 1)}"
                 raise ConfigError(
-                    f"{where}: {_dotted(loc)}: environment variable {name} is not set"
+                    f"{where}: {_dotted(loc)}: environment variable {name} is not set "
+                    f"(nor in {path.name}{SUFFIX} beside the config)"
                 )
             secrets.append(env[name])
             if userinfo is not None and userinfo[0] <= match.start() < userinfo[1]:

@@ -13,7 +13,8 @@ from typing import Any, Literal
 from onsight.config import Config, LoadedConfig
 from onsight.config._base import Polygon
 from onsight.config.calibration import KEEP, CalibrationConfig
-from onsight.config.editor import save_geometry
+from onsight.config.editor import add_camera, save_geometry
+from onsight.config.models import CameraConfig
 from onsight.detect import make_detector
 from onsight.errors import ConfigError, OnsightError
 from onsight.events import EventBus, EventStore
@@ -88,6 +89,8 @@ class Runner:
         )
         self._stopping = threading.Event()
         self._edit_lock = threading.Lock()
+        self._start_time, self._pace_files = start_time, pace_files
+        self._started = False
         try:
             self._enforce_retention()
             for camera in config.cameras:
@@ -98,15 +101,7 @@ class Runner:
                         )
                     )
                     continue
-                detector = make_detector(
-                    config.detector.model,
-                    config.detector.backend,
-                    score_threshold=config.detector.confidence,
-                    threads=config.detector.threads,
-                )
-                self.pipelines.append(
-                    CameraPipeline(camera, detector, self.bus, started=start_time, pace=pace_files)
-                )
+                self.pipelines.append(self._pipeline(config, camera))
         except Exception:
             self.close()
             raise
@@ -124,6 +119,7 @@ class Runner:
         ignore: list[Polygon],
         actor: str,
         calibration: CalibrationConfig | Literal["keep"] | None = KEEP,
+        renamed: Mapping[str, Mapping[str, str]] | None = None,
     ) -> LoadedConfig:
         """A camera's new app items (config section -> items, validated as a camera config)
         and ignored areas, from the next frame on and in the config file; returns the
@@ -157,9 +153,50 @@ class Runner:
             calibration_points=None
             if calibration == KEEP or calibration is None
             else len(calibration.image),
+            renamed={key: dict(names) for key, names in (renamed or {}).items()},
             source="editor",
         )
         return loaded
+
+    def add_camera(
+        self, loaded: LoadedConfig, entry: Mapping[str, Any], secrets: Mapping[str, str], actor: str
+    ) -> LoadedConfig:
+        """Add a camera (`entry`: its config, the password a `${...}` in its url, with the
+        value in `secrets`) to the config file and start it (if the runner runs); returns
+        the config reloaded. Audited with the camera's name, never its URL. Raises
+        ConfigError (having changed nothing) when the result is refused."""
+        with self._edit_lock:
+            loaded = add_camera(loaded, entry, secrets)
+            camera = next(c for c in loaded.config.cameras if c.name == entry["name"])
+            self._secrets = loaded.secrets
+            pipeline = self._pipeline(loaded.config, camera)
+            self.pipelines.append(pipeline)
+            if self._started:
+                self._start_worker(pipeline)
+        for sink in self.sinks:
+            if isinstance(sink, MqttSink):
+                sink.update_cameras(list(loaded.config.cameras))
+        self.audit.append(
+            "config_change",
+            actor=actor,
+            camera=camera.name,
+            added=True,
+            purpose=camera.purpose,
+            secret_reference=bool(secrets),
+            source="editor",
+        )
+        return loaded
+
+    def _pipeline(self, config: Config, camera: CameraConfig) -> CameraPipeline:
+        detector = make_detector(
+            config.detector.model,
+            config.detector.backend,
+            score_threshold=config.detector.confidence,
+            threads=config.detector.threads,
+        )
+        return CameraPipeline(
+            camera, detector, self.bus, started=self._start_time, pace=self._pace_files
+        )
 
     def _mqtt(self, config: Config) -> LocalMqtt | None:
         """The local broker link for screening alerts and room sensors, made once if needed."""
@@ -189,18 +226,23 @@ class Runner:
         self.witness.start()
         if self._local_mqtt is not None:
             self._local_mqtt.start()
-        for pipeline in workers:
-            is_file = isinstance(pipeline, CameraPipeline) and not pipeline.source.is_live
-            thread = threading.Thread(
-                target=self._run_camera,
-                args=(pipeline,),
-                name=f"camera-{pipeline.camera.name}",
-                daemon=True,  # a camera stuck in FFmpeg must not keep the process from exiting
-            )
-            thread.start()
-            self._threads.append(thread)
-            if isinstance(pipeline, CameraPipeline) and is_file:
-                self._files.append((pipeline, thread))
+        with self._edit_lock:  # a camera added meanwhile starts here or in `add_camera`
+            self._started = True
+            for pipeline in self._workers():
+                self._start_worker(pipeline)
+
+    def _start_worker(self, pipeline: CameraPipeline | ScreeningPipeline) -> None:
+        is_file = isinstance(pipeline, CameraPipeline) and not pipeline.source.is_live
+        thread = threading.Thread(
+            target=self._run_camera,
+            args=(pipeline,),
+            name=f"camera-{pipeline.camera.name}",
+            daemon=True,  # a camera stuck in FFmpeg must not keep the process from exiting
+        )
+        thread.start()
+        self._threads.append(thread)
+        if isinstance(pipeline, CameraPipeline) and is_file:
+            self._files.append((pipeline, thread))
 
     def _workers(self) -> list[CameraPipeline | ScreeningPipeline]:
         return [*self.pipelines, *self.stations]

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from onsight.service import api, editing, live, login, pages, spatial
+from onsight.service import add_camera, api, editing, live, login, pages, report_pages, spatial
 from onsight.service.auth import User
 from onsight.service.context import ServiceContext
 from onsight.service.guards import BodyLimit, SameOrigin, TrustedHost
@@ -74,7 +74,9 @@ def create_app(context: ServiceContext) -> FastAPI:
     limiter = LoginLimiter(server.login_attempts_per_minute)
     app.state.login_limiter = limiter  # for tests and diagnostics
     app.include_router(login.router(web, limiter))
+    app.include_router(add_camera.router(web))  # before pages: /cameras/new
     app.include_router(pages.router(web))
+    app.include_router(report_pages.router(web))
     app.include_router(live.router(web))
     app.include_router(editing.router(web))
     app.include_router(spatial.router(web))

@@ -2,8 +2,9 @@
 
 The browser posts, as JSON in a form field, the camera's complete set of items of each kind
 it draws (lines, zones, queues, restricted areas, stations: the registry's kinds with a
-`shape`) and its ignored areas. An item that keeps its name keeps its other settings
-(classes, in/out names, dwell, ...); a kind the client does not send is left as it is.
+`shape`) and its ignored areas. An item keeps its other settings (classes, in/out names,
+dwell, ...) when it keeps its name or names the item it was renamed from (`was`); a queue
+served at a renamed line follows it. A kind the client does not send is left as it is.
 """
 
 # No `from __future__ import annotations`: FastAPI reads route annotations at run time.
@@ -41,6 +42,7 @@ class Drawing(NamedTuple):
     sections: dict[str, list[Any]]  # camera config section (e.g. "lines") -> items
     ignore: list[Polygon]
     calibration: CalibrationConfig | Literal["keep"] | None = KEEP
+    renamed: dict[str, dict[str, str]] | None = None  # section -> {old name: new name}
 
 
 def _calibration(data: dict[str, Any]) -> CalibrationConfig | Literal["keep"] | None:
@@ -89,15 +91,26 @@ def _items(data: dict[str, Any], key: str) -> list[dict[str, Any]]:
 
 
 def _merged(
-    items: list[dict[str, Any]], old: dict[str, dict[str, Any]], kind: AppKind[Any, Any]
+    items: list[dict[str, Any]],
+    old: dict[str, dict[str, Any]],
+    kind: AppKind[Any, Any],
+    renamed: dict[str, str],
 ) -> list[dict[str, Any]]:
-    """Each drawn item's name, shape and editable fields over the settings of the same-named
-    old item (classes, in/out names, ...), checked by the kind's config model."""
+    """Each drawn item's name, shape and editable fields over the settings of the old item
+    it was (`was`, for a renamed item; else the same name): classes, in/out names, ...,
+    checked by the kind's config model. Renames are added to `renamed` (old -> new)."""
     assert kind.shape is not None
     merged: list[dict[str, Any]] = []
+    # A name another item was renamed from is not inherited by a new item given that name.
+    claimed = {
+        i["was"] for i in items if isinstance(i.get("was"), str) and i["was"] != i.get("name")
+    }
     for item in items:
         name = item.get("name")
-        before = old.get(name, {}) if isinstance(name, str) else {}
+        was = item.get("was", None if name in claimed else name)
+        before = old.get(was, {}) if isinstance(was, str) else {}
+        if before and isinstance(was, str) and isinstance(name, str) and was != name:
+            renamed[was] = name
         fields = {**before, "name": name, kind.shape: _rounded(item.get(kind.shape))}
         for key in kind.edits:
             if key in item:
@@ -141,14 +154,18 @@ def parse_geometry(text: str, pipeline: CameraPipeline) -> Drawing:
     if not isinstance(data, dict):
         raise GeometryError("the drawing could not be read; reload the editor")
     sections: dict[str, list[Any]] = {}
+    renamed: dict[str, dict[str, str]] = {}
     for kind in drawn_kinds():
         current = list(getattr(pipeline.camera, kind.section))
         if kind.section not in data:  # a client that does not draw this kind keeps it
             sections[kind.section] = current
             continue
         old = {item.name: item.model_dump() for item in current}
-        merged = _merged(_items(data, kind.section), old, kind)
+        merged = _merged(
+            _items(data, kind.section), old, kind, renamed.setdefault(kind.section, {})
+        )
         sections[kind.section] = [kind.config.model_validate(fields) for fields in merged]
+    _follow_renamed_lines(sections, renamed.get(LINES.section, {}))
     calibration = _calibration(data)
     camera = pipeline.camera.model_dump()
     camera.update(
@@ -161,7 +178,20 @@ def parse_geometry(text: str, pipeline: CameraPipeline) -> Drawing:
         checked = CameraConfig.model_validate(camera)
     except ValidationError as exc:
         raise GeometryError(_message(exc)) from None
-    return Drawing(sections, checked.ignore, calibration)
+    return Drawing(sections, checked.ignore, calibration, {k: v for k, v in renamed.items() if v})
+
+
+def _follow_renamed_lines(sections: dict[str, list[Any]], renamed: dict[str, str]) -> None:
+    """A queue served at a renamed line is served at its new name."""
+    queues = sections.get("queues")
+    if not renamed or queues is None:
+        return
+    sections["queues"] = [
+        q.model_copy(update={"served_line": renamed[q.served_line]})
+        if getattr(q, "served_line", None) in renamed
+        else q
+        for q in queues
+    ]
 
 
 def _current(pipeline: CameraPipeline) -> dict[str, Any]:
@@ -169,7 +199,7 @@ def _current(pipeline: CameraPipeline) -> dict[str, Any]:
     current: dict[str, Any] = {}
     for kind in drawn_kinds():
         assert kind.shape is not None
-        keep = {"name", kind.shape, "in_name", *kind.edits}
+        keep = {"name", kind.shape, "in_name", "out_name", *kind.edits}
         items = getattr(pipeline.camera, kind.section)
         current[kind.section] = [item.model_dump(include=keep) for item in items]
     current["ignore"] = pipeline.camera.ignore
@@ -244,7 +274,7 @@ def router(web: Web) -> APIRouter:
         try:
             context.loaded = context.runner.change_geometry(
                 context.loaded, name, drawing.sections, drawing.ignore, user.name,
-                drawing.calibration,
+                drawing.calibration, drawing.renamed,
             )  # fmt: skip
         except ConfigError as exc:
             return render(request, user, pipeline, None, str(exc), status=400)

@@ -1,6 +1,8 @@
 // Geometry editor: click on the snapshot to draw lines, areas of each app kind (zones,
-// queues, restricted areas, stations) and ignored areas; the form posts the whole set as JSON.
-// Coordinates are normalised (0-1) from the click position in the picture's box.
+// queues, restricted areas, stations) and ignored areas; drag a corner or end (or a whole
+// item) to move it; rename items in the list. The form posts the whole set as JSON, each
+// item with the name it had (`was`) so that the server keeps its settings across a rename.
+// Coordinates are normalised (0-1) from the pointer position in the picture's box.
 "use strict";
 (function () {
   const editor = document.getElementById("editor");
@@ -20,6 +22,9 @@
   for (const section of sections) {
     const given = Array.isArray(geometry[section.key]) ? geometry[section.key] : [];
     items[section.key] = given.filter((item) => valid(item, section));
+    for (const item of items[section.key]) {
+      if (typeof item.was !== "string") item.was = item.name;
+    }
   }
   const allNamed = () => sections.flatMap((section) => items[section.key]);
   // Ignored areas have no name in the config; here they are shown as "ignore 1", "ignore 2".
@@ -59,10 +64,24 @@
     node.textContent = text;
   }
 
+  // Dragging: a handle moves one point, the item's body moves all of its points.
+  let drag = null; // {item, key, index (null: whole item), start, from}
+
+  function handles(g, item, key) {
+    item[key].forEach((p, index) => {
+      const [x, y] = px(p);
+      const handle = el("circle", { class: "handle", cx: x, cy: y, r: fontSize * 0.45 }, g);
+      handle.dataset.index = String(index);
+      handle.setAttribute("aria-label", `Point ${index + 1} of ${item.name}`);
+    });
+    g.dataset.name = item.name;
+    g.addEventListener("pointerdown", (event) => startDrag(event, item, key));
+  }
+
   function drawLine(line, extra) {
     const g = el("g", { class: "line" + extra }, svg);
     const [a, b] = line.points.map(px);
-    el("line", { x1: a[0], y1: a[1], x2: b[0], y2: b[1] }, g);
+    el("line", { class: "body", x1: a[0], y1: a[1], x2: b[0], y2: b[1] }, g);
     const dx = b[0] - a[0], dy = b[1] - a[1];
     const length = Math.hypot(dx, dy) || 1;
     const arrow = 0.08 * Math.min(width, height);
@@ -71,6 +90,7 @@
     el("line", { class: "arrow", x1: mid[0], y1: mid[1], x2: tip[0], y2: tip[1],
                  "marker-end": "url(#arrowhead)" }, g);
     label(g, tip[0], tip[1] - fontSize * 0.4, `${line.name} (${line.in_name || "in"})`);
+    handles(g, line, "points");
   }
 
   function drawZone(zone, extra) {
@@ -80,7 +100,49 @@
     const cx = points.reduce((s, p) => s + p[0], 0) / points.length;
     const cy = points.reduce((s, p) => s + p[1], 0) / points.length;
     label(g, cx, cy, zone.name);
+    handles(g, zone, "polygon");
   }
+
+  const round = (v) => Math.round(v * 10000) / 10000;
+  const clamp = (v) => Math.min(1, Math.max(0, v));
+
+  function at(event) {
+    const box = svg.getBoundingClientRect();
+    return [(event.clientX - box.left) / box.width, (event.clientY - box.top) / box.height];
+  }
+
+  function startDrag(event, item, key) {
+    if (mode !== null || event.button !== 0) return;
+    const index = event.target.dataset.index;
+    drag = { item, key, index: index === undefined ? null : Number(index), start: at(event),
+             from: item[key].map((p) => p.slice()), moved: false };
+    svg.setPointerCapture(event.pointerId);
+    event.preventDefault();
+  }
+
+  svg.addEventListener("pointermove", (event) => {
+    if (drag === null) return;
+    const [x, y] = at(event);
+    let dx = x - drag.start[0], dy = y - drag.start[1];
+    if (drag.index === null) { // keep the whole item inside the picture
+      dx = Math.min(Math.max(dx, -Math.min(...drag.from.map((p) => p[0]))),
+                    1 - Math.max(...drag.from.map((p) => p[0])));
+      dy = Math.min(Math.max(dy, -Math.min(...drag.from.map((p) => p[1]))),
+                    1 - Math.max(...drag.from.map((p) => p[1])));
+    }
+    drag.item[drag.key] = drag.from.map((p, i) => drag.index === null || drag.index === i
+      ? [round(clamp(p[0] + dx)), round(clamp(p[1] + dy))] : p.slice());
+    drag.moved = true;
+    render();
+  });
+
+  function endDrag() {
+    if (drag === null) return;
+    if (drag.moved) hint.textContent = `Moved ${drag.item.name}. Press Save to keep it.`;
+    drag = null;
+  }
+  svg.addEventListener("pointerup", endDrag);
+  svg.addEventListener("pointercancel", endDrag);
 
   function drawPending() {
     if (!pending.length) return;
@@ -92,21 +154,61 @@
 
   function listItem(list, item, group, kind) {
     const li = document.createElement("li");
-    const text = document.createElement("span");
-    if (kind === "ignored area") item.name = `ignore ${group.indexOf(item) + 1}`;
-    text.textContent = item.name;
-    li.append(text);
-    if (kind === "line") li.append(alertChoice(item));
+    if (kind === "ignored area") {
+      item.name = `ignore ${group.indexOf(item) + 1}`;
+      const text = document.createElement("span");
+      text.textContent = item.name;
+      li.append(text);
+    } else {
+      li.append(nameField(item, kind));
+    }
+    if (kind === "line") {
+      const directions = document.createElement("span");
+      directions.className = "muted small directions";
+      directions.textContent = `in / out: ${item.in_name || "in"} / ${item.out_name || "out"}`;
+      directions.title = "Direction names (in / out), kept when the line is moved or renamed";
+      li.append(directions, alertChoice(item));
+    }
     const remove = document.createElement("button");
     remove.type = "button";
     remove.textContent = "Delete";
     remove.setAttribute("aria-label", `Delete ${kind} ${item.name}`);
     remove.addEventListener("click", () => {
       group.splice(group.indexOf(item), 1);
+      hint.textContent = kind === "line"
+        ? `Deleted line ${item.name} with its direction names (${item.in_name || "in"} / ` +
+          `${item.out_name || "out"}). Press Save to keep this, or reload to undo.`
+        : `Deleted ${kind} ${item.name}. Press Save to keep this, or reload to undo.`;
       render();
     });
     li.append(remove);
     list.appendChild(li);
+  }
+
+  function nameField(item, kind) {
+    // Renaming keeps the item's settings; counts already recorded keep the old name.
+    const input = document.createElement("input");
+    input.className = "item-name";
+    input.value = item.name;
+    input.maxLength = 64;
+    input.setAttribute("aria-label", `Name of ${kind} ${item.name}`);
+    input.addEventListener("change", () => {
+      const name = input.value.trim();
+      if (name === item.name) return;
+      if (!NAME.test(name)) {
+        hint.textContent = "Names use letters, digits, '_', '.' or '-' and start with a letter or digit.";
+      } else if (allNamed().some((i) => i !== item && i.name === name)) {
+        hint.textContent = `The name ${name} is taken; choose another.`;
+      } else {
+        const before = item.name;
+        item.name = name;
+        hint.textContent = `Renamed ${kind} ${before} to ${name}` +
+          (item.was && item.was !== name ? `; counts already recorded stay under ${item.was}` : "") +
+          ". Press Save to keep it.";
+      }
+      render();
+    });
+    return input;
   }
 
   function alertChoice(line) {
@@ -126,19 +228,20 @@
 
   function render() {
     for (const node of Array.from(svg.querySelectorAll("g"))) node.remove();
-    ignored.forEach((a, i) => drawZone({ name: `ignore ${i + 1}`, polygon: a.polygon }, "ignore"));
-    for (const section of sections) {
-      if (section.shape === "polygon") items[section.key].forEach((z) => drawZone(z, "zone"));
-    }
-    for (const section of sections) {
-      if (section.shape === "points") items[section.key].forEach((l) => drawLine(l, ""));
-    }
+    ignored.forEach((a, i) => drawZone(Object.assign(a, { name: `ignore ${i + 1}` }), "ignore"));
+    // Calibration marks below lines and areas, whose handles must stay reachable.
     marks.forEach((m, i) => {
       const g = el("g", { class: "mark" }, svg);
       const [x, y] = px(m.image);
       el("circle", { cx: x, cy: y, r: fontSize * 0.4 }, g);
       label(g, x, y - fontSize * 0.6, `${i + 1}: ${m.ground[0]}, ${m.ground[1]} m`);
     });
+    for (const section of sections) {
+      if (section.shape === "polygon") items[section.key].forEach((z) => drawZone(z, "zone"));
+    }
+    for (const section of sections) {
+      if (section.shape === "points") items[section.key].forEach((l) => drawLine(l, ""));
+    }
     drawPending();
     renderMarks();
     const lists = sections.map((s) => [document.querySelector(`[data-list="${s.key}"]`),
@@ -254,20 +357,14 @@
     const line = mode !== null && mode !== "ignore" && mode.shape === "points";
     if (mode === null || (line && pending.length >= 2)) return;
     if (mode.mark) {
-      const box = svg.getBoundingClientRect();
-      const at = (v) => Math.round(Math.min(1, Math.max(0, v)) * 10000) / 10000;
-      marks.push({ image: [at((event.clientX - box.left) / box.width),
-                           at((event.clientY - box.top) / box.height)], ground: mode.mark });
+      marks.push({ image: at(event).map((v) => round(clamp(v))), ground: mode.mark });
       mode = null;
       hint.textContent = `Added calibration mark ${marks.length}. Press Save to keep it.`;
       render();
       return;
     }
-    const box = svg.getBoundingClientRect();
-    const clamp = (v) => Math.min(1, Math.max(0, v));
-    const round = (v) => Math.round(v * 10000) / 10000;
-    pending.push([round(clamp((event.clientX - box.left) / box.width)),
-                  round(clamp((event.clientY - box.top) / box.height))]);
+    const [x, y] = at(event);
+    pending.push([round(clamp(x)), round(clamp(y))]);
     if (line && pending.length === 2) finish();
     else render();
   });
@@ -295,6 +392,7 @@
     for (const section of sections) {
       drawing[section.key] = items[section.key].map((item) => {
         const out = { name: item.name, [section.shape]: item[section.shape] };
+        if (typeof item.was === "string") out.was = item.was;
         if (section.shape === "points") out.alert_direction = item.alert_direction || null;
         return out;
       });
