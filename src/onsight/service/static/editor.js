@@ -267,10 +267,11 @@
   function renderMarks() {
     const list = document.getElementById("calibration-list");
     list.replaceChildren();
-    marks.forEach((m) => {
+    marks.forEach((m, i) => {
       const li = document.createElement("li");
       const text = document.createElement("span");
-      text.textContent = `(${m.image.join(", ")}) = ${m.ground[0]} m, ${m.ground[1]} m`;
+      const where = m.image.map((v) => Number(v).toFixed(3)).join(", ");  // picture fractions
+      text.textContent = `${i + 1}: (${where}) = ${m.ground[0]} m, ${m.ground[1]} m`;
       const remove = document.createElement("button");
       remove.type = "button";
       remove.textContent = "Delete";
