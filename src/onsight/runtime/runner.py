@@ -141,9 +141,7 @@ class Runner:
             except ConfigError:
                 pipeline.apply_geometry(before, ignored_before, calibrated_before)
                 raise
-        for sink in self.sinks:
-            if isinstance(sink, MqttSink):
-                sink.update_cameras(list(loaded.config.cameras))
+        self._announce_cameras(loaded.config)
         self.audit.append(
             "config_change",
             actor=actor,
@@ -173,9 +171,7 @@ class Runner:
             self.pipelines.append(pipeline)
             if self._started:
                 self._start_worker(pipeline)
-        for sink in self.sinks:
-            if isinstance(sink, MqttSink):
-                sink.update_cameras(list(loaded.config.cameras))
+        self._announce_cameras(loaded.config)
         self.audit.append(
             "config_change",
             actor=actor,
@@ -197,6 +193,12 @@ class Runner:
         return CameraPipeline(
             camera, detector, self.bus, started=self._start_time, pace=self._pace_files
         )
+
+    def _announce_cameras(self, config: Config) -> None:
+        """Tell MQTT (Home Assistant discovery) the cameras and their items after an edit."""
+        for sink in self.sinks:
+            if isinstance(sink, MqttSink):
+                sink.update_cameras(list(config.cameras))
 
     def _mqtt(self, config: Config) -> LocalMqtt | None:
         """The local broker link for screening alerts and room sensors, made once if needed."""

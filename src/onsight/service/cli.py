@@ -89,6 +89,11 @@ def _print_table(columns: tuple[str, ...], rows: Sequence[tuple[str, ...]], empt
     out.print(table)
 
 
+PasswordStdin = Annotated[
+    bool, typer.Option("--password-stdin", help="Read the password from one line of stdin.")
+]
+
+
 @users_app.command("add")
 def users_add(
     name: Annotated[str, typer.Argument(help="Login name.", show_default=False)],
@@ -96,10 +101,7 @@ def users_add(
     role: Annotated[
         RoleChoice, typer.Option(help="admin may change config; viewer only looks.")
     ] = "viewer",
-    password_stdin: Annotated[
-        bool,
-        typer.Option("--password-stdin", help="Read the password from one line of stdin."),
-    ] = False,
+    password_stdin: PasswordStdin = False,
 ) -> None:
     """Create a dashboard user; asks for the password twice (hidden) unless --password-stdin."""
     loaded = load(config)
@@ -117,10 +119,7 @@ def users_add(
 def users_passwd(
     name: Annotated[str, typer.Argument(help="Login name.", show_default=False)],
     config: ConfigOption,
-    password_stdin: Annotated[
-        bool,
-        typer.Option("--password-stdin", help="Read the password from one line of stdin."),
-    ] = False,
+    password_stdin: PasswordStdin = False,
 ) -> None:
     """Set a user's new password (asked twice, hidden) and end their sessions."""
     loaded = load(config)
