@@ -77,7 +77,7 @@ class SourceStats:
     connected: bool = False
     frames_decoded: int = 0
     frames_sampled: int = 0
-    reconnects: int = 0  # successful connections after the first
+    reconnects: int = 0  # times frames came again after the stream was lost (recoveries)
     decode_errors: int = 0  # packets or reads that failed and were skipped
     last_frame_monotonic: float | None = None  # time.monotonic() of the last decoded frame
     source_fps: float | None = None  # the stream's average rate, when known
@@ -278,7 +278,7 @@ class VideoSource:
         backoff = Backoff(self._policy, self._rng)
         sampler = FrameSampler(self.fps, zero_based=True)
         index = 0
-        connections = 0
+        delivered = False  # some connection has delivered frames: the next to do so recovers
         lost_at: float | None = None
         while not self.stop_event.is_set():
             try:
@@ -288,16 +288,23 @@ class VideoSource:
                     exc = TimeoutError(f"no answer within {self.open_timeout:g} s")
                 self._retry_later(backoff, "cannot connect", exc)
                 continue
-            connections += 1
             stream = container.streams.video[0]
             sampler.set_source_rate(self._rate(stream))
             if lost_at is not None:
                 sampler.restart(time.monotonic() - lost_at)
-            with self._lock:
-                self._stats.reconnects = connections - 1
             problem: BaseException | None = None
+            first = True
             try:
                 for frame in self._decode(container, stream, sampler, index, backoff):
+                    if first:
+                        # A connection that is accepted but sends nothing (a stalled camera
+                        # behind a live switch) is not a recovery; the first frame after an
+                        # outage is, however many attempts it took.
+                        first = False
+                        if delivered:
+                            with self._lock:
+                                self._stats.reconnects += 1
+                        delivered = True
                     index = frame.index + 1
                     yield frame
                 problem = EOFError("stream ended")

@@ -70,7 +70,7 @@ class _RunnerCollector(Collector):
             "onsight_camera_connected", "1 when the source delivers.", labels=labels
         )
         reconnects = CounterMetricFamily(
-            "onsight_source_reconnects", "Reconnections after the first.", labels=labels
+            "onsight_source_reconnects", "Times frames came again after an outage.", labels=labels
         )
         errors = CounterMetricFamily(
             "onsight_decode_errors", "Damaged packets skipped.", labels=labels
