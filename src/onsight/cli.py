@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from onsight.cli_support import ResetDamagedOption, interrupt, setup_logging
+from onsight.cli_support import ConfigArg, ResetDamagedOption, interrupt, setup_logging
 from onsight.cli_support import fail as _fail
 from onsight.cli_support import load as _load
 from onsight.detect.cli import models_app
@@ -55,7 +55,6 @@ app.add_typer(tokens_app, name="tokens", help="Create, list and revoke API token
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-ConfigArg = Annotated[Path, typer.Argument(help="Path to the YAML config.", show_default=False)]
 CameraOpt = Annotated[str, typer.Option("--camera", help="Camera name from the config.")]
 ImageOut = Annotated[Path, typer.Option("--out", help="Output image (.jpg or .png).")]
 AtOpt = Annotated[

@@ -69,3 +69,9 @@ ResetDamagedOption = Annotated[
         "never deleted) and start a fresh one, instead of refusing to start.",
     ),
 ]
+
+
+ConfigArg = Annotated[Path, typer.Argument(help="Path to the YAML config.", show_default=False)]
+ConfigOption = Annotated[
+    Path, typer.Option("--config", "-c", help="Path to the YAML config.", show_default=False)
+]

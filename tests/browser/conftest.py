@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.browser.service import CLIP, PASSWORDS, Service, build
+from tests.browser.service import CAMERA, CLIP, PASSWORDS, Service, build
 from tests.conftest import REPO, assets_dir, missing, require
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -65,6 +65,16 @@ def log_in(page: Page, user: str) -> None:
     page.fill("#password", PASSWORDS[user])
     page.click("button[type=submit]")
     page.wait_for_url("**/")
+
+
+def open_editor(browser: Browser, service: Service) -> Page:
+    """An admin's editor with its snapshot loaded, while the clip plays."""
+    service.play()
+    page = new_page(browser, service)
+    log_in(page, "admin")
+    page.goto(f"/editor/{CAMERA}")
+    page.wait_for_function("() => document.querySelector('.frame img').naturalWidth > 0")
+    return page
 
 
 def screenshot(page: Page, name: str) -> Path:

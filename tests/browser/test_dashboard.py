@@ -17,7 +17,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from onsight.apps.flows import FlowHour
 from onsight.apps.heatmap import HeatmapCell
-from tests.browser.conftest import log_in, new_page, screenshot
+from tests.browser.conftest import log_in, new_page, open_editor, screenshot
 from tests.browser.service import CAMERA, CLIP_ENV, Service
 
 
@@ -88,16 +88,6 @@ def test_the_live_stream_is_multipart_jpeg(service: Service) -> None:
     ]
 
 
-def _open_editor(browser: Browser, service: Service) -> Page:
-    """An admin's editor with its snapshot loaded, while the clip plays."""
-    service.play()
-    page = new_page(browser, service)
-    log_in(page, "admin")
-    page.goto(f"/editor/{CAMERA}")
-    page.wait_for_function("() => document.querySelector('.frame img').naturalWidth > 0")
-    return page
-
-
 def _draw_polygon(page: Page, tool: str, corners: list[tuple[float, float]]) -> None:
     """Pick a drawing tool, click each corner (normalised) on the picture, finish."""
     canvas = page.locator("#canvas")
@@ -112,7 +102,7 @@ def _draw_polygon(page: Page, tool: str, corners: list[tuple[float, float]]) -> 
 def test_a_zone_drawn_in_the_editor_is_saved_and_applied(
     browser: Browser, service: Service
 ) -> None:
-    page = _open_editor(browser, service)
+    page = open_editor(browser, service)
     corners = [(0.55, 0.30), (0.90, 0.30), (0.90, 0.80), (0.55, 0.80)]
     page.fill("#item-name", "queue")
     _draw_polygon(page, "#draw-zone", corners)
@@ -143,7 +133,7 @@ def test_a_zone_drawn_in_the_editor_is_saved_and_applied(
 def test_an_ignored_area_drawn_in_the_editor_is_saved_and_applied(
     browser: Browser, service: Service
 ) -> None:
-    page = _open_editor(browser, service)
+    page = open_editor(browser, service)
     corners = [(0.02, 0.15), (0.09, 0.15), (0.09, 0.30), (0.02, 0.30)]  # the sign in vtest
     _draw_polygon(page, "#draw-ignore", corners)
     expect(page.locator("#ignore-list")).to_contain_text("ignore 1")
@@ -199,7 +189,7 @@ def test_a_viewer_cannot_reach_the_editor(browser: Browser, service: Service) ->
 
 
 def test_the_editor_draws_a_queue_and_a_wrong_way_alert(browser: Browser, service: Service) -> None:
-    page = _open_editor(browser, service)
+    page = open_editor(browser, service)
     corners = [(0.10, 0.50), (0.40, 0.50), (0.40, 0.95), (0.10, 0.95)]
     page.fill("#item-name", "checkout")
     _draw_polygon(page, "#draw-queue", corners)
@@ -254,7 +244,7 @@ def test_heatmap_and_flows_page_draws_released_cells_and_the_flow_chart(
 
 
 def test_the_editor_calibrates_by_clicking_floor_marks(browser: Browser, service: Service) -> None:
-    page = _open_editor(browser, service)
+    page = open_editor(browser, service)
     while page.locator("#calibration-list button").count():  # start from no marks
         page.locator("#calibration-list button").first.click()
     marks = [  # vtest's floor marks A-D: picture (normalised) and floor (metres)

@@ -21,7 +21,7 @@ from playwright.sync_api import Browser, Page, expect
 from onsight.apps.line_count import KIND as LINES
 from onsight.apps.occupancy import KIND as ZONES
 from onsight.config.secrets_file import read_secrets, secrets_path
-from tests.browser.conftest import log_in, new_page, screenshot
+from tests.browser.conftest import log_in, new_page, open_editor, screenshot
 from tests.browser.service import CAMERA, Service
 from tests.conftest import assets_dir, require
 from tests.integration.rtsp_server import RtspServer
@@ -30,15 +30,6 @@ RTSP_CLIP = "one-by-one-person-detection.mp4"  # H.264, people walking
 PASSWORD = "Xq7-s3cret@cam"  # an unencoded @ too: it must still be taken out whole
 SECRET_VAR = "ONSIGHT_CAM_YARD_PASSWORD"
 WAIT = 60.0  # seconds; a generous bound so a hung service fails instead of blocking CI
-
-
-def _editor(browser: Browser, service: Service) -> Page:
-    service.play()
-    page = new_page(browser, service)
-    log_in(page, "admin")
-    page.goto(f"/editor/{CAMERA}")
-    page.wait_for_function("() => document.querySelector('.frame img').naturalWidth > 0")
-    return page
 
 
 def _drag(page: Page, selector: str, to: tuple[float, float]) -> None:
@@ -62,7 +53,7 @@ def _camera(service: Service, index: int = 0) -> dict[str, object]:
 def test_a_line_end_and_a_whole_zone_are_moved_by_dragging(
     browser: Browser, service: Service
 ) -> None:
-    page = _editor(browser, service)
+    page = open_editor(browser, service)
     _drag(page, "#canvas g.line[data-name='path'] circle.handle[data-index='0']", (0.60, 0.30))
     expect(page.locator("#hint")).to_contain_text("Moved path")
     # the whole zone: grab it by its middle and move it 0.05 to the right
@@ -104,7 +95,7 @@ def _crossings(service: Service, line: str) -> int:
 def test_renaming_a_line_and_a_zone_keeps_their_settings(
     browser: Browser, service: Service
 ) -> None:
-    page = _editor(browser, service)
+    page = open_editor(browser, service)
     deadline = time.monotonic() + WAIT  # counts under the old name, to see that they stay
     while _crossings(service, "path") == 0 and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -246,6 +237,6 @@ def test_an_admin_adds_a_camera_after_a_connection_test(
     viewer = new_page(browser, service)  # admins only
     log_in(viewer, "viewer")
     expect(viewer.locator("#add-camera")).to_have_count(0)
-    response = viewer.goto("/cameras/new")
-    assert response is not None and response.status == 403
+    refused = viewer.goto("/cameras/new")
+    assert refused is not None and refused.status == 403
     viewer.context.close()

@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from onsight.cli_support import fail, load, setup_logging
+from onsight.cli_support import ConfigArg, fail, load, setup_logging
 from onsight.errors import OnsightError
 from onsight.evaluate.matching import TOLERANCE_S, LineScore
 
@@ -23,7 +23,7 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def evaluate_command(
-    config: Annotated[Path, typer.Argument(help="Path to the YAML config.", show_default=False)],
+    config: ConfigArg,
     truth: Annotated[
         Path,
         typer.Option(

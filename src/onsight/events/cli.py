@@ -9,12 +9,12 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from onsight.cli_support import cli_actor, fail, load, setup_logging
+from onsight.cli_support import ConfigArg, cli_actor, fail, load, setup_logging
 from onsight.errors import OnsightError
 
 
 def backup_command(
-    config: Annotated[Path, typer.Argument(help="Path to the YAML config.", show_default=False)],
+    config: ConfigArg,
     out: Annotated[
         Path,
         typer.Option(

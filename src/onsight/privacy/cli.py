@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from onsight.cli_support import ConfigArg, ConfigOption
 from onsight.cli_support import fail as _fail
 from onsight.cli_support import load as _load
 from onsight.errors import OnsightError
@@ -26,10 +27,6 @@ audit_app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-
-ConfigOption = Annotated[
-    Path, typer.Option("--config", "-c", help="Path to the YAML config.", show_default=False)
-]
 
 
 def _open_log(loaded: LoadedConfig) -> AuditLog:
@@ -118,7 +115,7 @@ def show(
 
 
 def notice_command(
-    config: Annotated[Path, typer.Argument(help="Path to the YAML config.", show_default=False)],
+    config: ConfigArg,
     out: Annotated[
         Path | None, typer.Option("--out", help="Write the HTML here instead of to stdout.")
     ] = None,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
@@ -16,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from onsight.cli_support import cli_actor, fail, load
+from onsight.cli_support import ConfigOption, cli_actor, fail, load
 from onsight.errors import OnsightError
 from onsight.privacy.audit import AuditAction, AuditLog
 from onsight.service.auth import UserStore
@@ -35,9 +34,6 @@ tokens_app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-ConfigOption = Annotated[
-    Path, typer.Option("--config", "-c", help="Path to the YAML config.", show_default=False)
-]
 RoleChoice = Literal["admin", "viewer"]
 
 

@@ -17,7 +17,14 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from onsight.cli_support import ResetDamagedOption, fail, interrupt, load, setup_logging
+from onsight.cli_support import (
+    ConfigArg,
+    ResetDamagedOption,
+    fail,
+    interrupt,
+    load,
+    setup_logging,
+)
 from onsight.errors import OnsightError
 from onsight.sitetime import use_site_timezone
 
@@ -25,7 +32,7 @@ err = Console(stderr=True, soft_wrap=True)
 
 
 def serve_command(
-    config: Annotated[Path, typer.Argument(help="Path to the YAML config.", show_default=False)],
+    config: ConfigArg,
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port.")] = 8080,
     tls_cert: Annotated[
