@@ -1,0 +1,457 @@
+"""A synthetic inspection-camera clip of items passing on a conveyor belt, with ground truth.
+
+The camera looks down on a dark grey belt that fills the middle band of the frame (y from
+20% to 80%, the inspection region [[0,0.2],[1,0.2],[1,0.8],[0,0.8]]) between static rails.
+The belt has a fine texture and periodic seams and marks that move with it, so naive frame
+differencing sees the belt move. Items are cardboard boxes of varied sizes travelling right
+(entering at the left edge, leaving at the right), slightly rotated, never overlapping, at
+most about three on the belt at once. Each carries a white label with a code drawn by
+zxing-cpp itself, or no label. The scene has sensor noise and a slight lighting flicker; the
+clip starts and ends with empty belt. `hard=True` adds motion blur along the travel, smaller
+codes, stronger noise, JPEG artifacts and a darker scene.
+
+Run as a script to write a clip and print its truth:
+    python tests/conveyor.py OUT.mp4 [--hard] [--seed N] [--boxes]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import numpy.typing as npt
+import zxingcpp
+
+F32 = npt.NDArray[np.float32]
+U8 = npt.NDArray[np.uint8]
+Box = tuple[int, int, int, int]  # x1, y1, x2, y2 in frame pixels, x2/y2 exclusive
+
+LEAD_S = 2.0  # empty belt before the first item enters
+TAIL_S = 2.0  # empty belt after the last item has left
+BELT_TOP = 0.2  # the belt band, as shares of the frame height
+BELT_BOTTOM = 0.8
+DEFAULT_SPEED = 200.0  # px/s at 640 px wide: an item crosses the frame in about 4 s
+CODE_FORMATS = ("EAN13", "Code128", "QRCode", "DataMatrix")
+
+_MODULE_PX = {"EAN13": 1.9, "Code128": 2.0, "QRCode": 4.0, "DataMatrix": 6.0}  # normal clip
+_HARD_CODE_SCALE = 0.85  # codes are this much smaller in a hard clip
+_HARD_EXPOSURE = 0.25  # shutter open for this share of a frame interval: motion blur
+_SEAM_PERIOD = 320  # px between belt seams
+_BELT_PERIOD = 1280  # the belt texture repeats after this many px (a multiple of the seams)
+
+
+@dataclass(frozen=True, slots=True)
+class ItemSpec:
+    """One item: its code (None: no label), the code's format (zxing-cpp name, one of
+    `CODE_FORMATS`), its size on the belt in pixels, its rotation, and the gap in pixels
+    between the previous item's trailing edge and its leading edge (None: random)."""
+
+    code: str | None
+    format: str | None
+    width: int
+    height: int
+    angle_deg: float = 0.0
+    gap_px: float | None = None
+    code_scale: float = 1.0  # multiplies the module size chosen for the clip
+
+
+@dataclass(slots=True)
+class TruthItem:
+    """Where and when an item is in the clip. Times are seconds from the clip's start (frame
+    i is at i / fps); the item's extent is the bounding box of the rotated box."""
+
+    index: int
+    code: str | None
+    format: str | None
+    enter_s: float  # leading (right) edge enters the frame at the left
+    exit_s: float  # trailing (left) edge leaves the frame at the right
+    fully_visible: tuple[float, float]  # the whole item is inside the frame
+    y1: int
+    y2: int
+    # frame index -> the item's box clipped to the frame, for every frame it shows in
+    boxes: dict[int, Box] = field(default_factory=dict, repr=False)
+    # frame index -> the label's box (unclipped), for frames where the item is fully visible
+    label_boxes: dict[int, Box] = field(default_factory=dict, repr=False)
+    # the frames in which the whole item is inside the frame
+    full_frames: list[int] = field(default_factory=list, repr=False)
+
+
+def frame_count(truth: Sequence[TruthItem], fps: int) -> int:
+    """How many frames `make_conveyor_clip` writes for these items."""
+    end = max((t.exit_s for t in truth), default=0.0) + TAIL_S
+    return max(1, math.ceil(end * fps))
+
+
+def ean13(first12: str) -> str:
+    """`first12` digits with their EAN-13 check digit appended."""
+    if len(first12) != 12 or not first12.isdigit():
+        raise ValueError("need 12 digits")
+    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(first12))
+    return first12 + str((10 - total % 10) % 10)
+
+
+def standard_items(seed: int = 0) -> list[ItemSpec]:
+    """Ten items: EAN-13 codes starting 40, Code 128, QR and Data Matrix codes, one item
+    without a label and one with a wrong label (an EAN-13 not starting 40)."""
+    rng = np.random.default_rng(seed)
+
+    def digits(n: int) -> str:
+        return "".join(str(int(d)) for d in rng.integers(0, 10, n))
+
+    def angle() -> float:
+        return float(rng.uniform(-5.0, 5.0))
+
+    def size(kind: str) -> tuple[int, int]:
+        if kind == "long":  # a long carton
+            return int(rng.integers(290, 330)), int(rng.integers(110, 150))
+        if kind == "big":  # a large, roughly square carton
+            side = int(rng.integers(240, 270))
+            return side, side - int(rng.integers(40, 80))
+        side = int(rng.integers(160, 190))  # a small square box
+        return side, side + int(rng.integers(-10, 11))
+
+    plan: list[tuple[str | None, str | None, str]] = [
+        (ean13("40" + digits(10)), "EAN13", "big"),
+        (f"PKG{digits(6)}", "Code128", "long"),
+        (f"ONS-{digits(8)}", "QRCode", "small"),
+        (f"SKU{digits(5)}", "DataMatrix", "small"),
+        (None, None, "long"),
+        (ean13("40" + digits(10)), "EAN13", "long"),
+        (ean13("50" + digits(10)), "EAN13", "big"),  # wrong label: does not start 40
+        (f"LOT{digits(6)}", "Code128", "long"),
+        (f"HTTPS://EX.CO/I/{digits(6)}", "QRCode", "small"),  # upper case: a smaller QR
+        (ean13("40" + digits(10)), "EAN13", "big"),
+    ]
+    items = []
+    for code, fmt, kind in plan:
+        w, h = size(kind)
+        items.append(ItemSpec(code, fmt, w, h, angle_deg=angle()))
+    return items
+
+
+# ---------------------------------------------------------------------------------------
+# Rendering
+
+
+def _code_image(code: str, fmt: str) -> U8:
+    """The code as zxing-cpp draws it: 1 px per module, black on white, with quiet zones."""
+    if fmt not in CODE_FORMATS:
+        raise ValueError(f"format {fmt!r} not one of {CODE_FORMATS}")
+    barcode = zxingcpp.create_barcode(code, zxingcpp.BarcodeFormat.__members__[fmt])
+    image = np.asarray(barcode.to_image(scale=1, add_hrt=False, add_quiet_zones=True))
+    image = image.astype(np.uint8)
+    if fmt in ("EAN13", "Code128"):  # one row per module is enough for the shape
+        image = image[:1]
+    return image
+
+
+def _label(spec: ItemSpec, module_px: float, rng: np.random.Generator) -> F32:
+    """A white label carrying the code, as float BGR 0-255."""
+    assert spec.code is not None and spec.format is not None
+    code = _code_image(spec.code, spec.format)
+    linear = spec.format in ("EAN13", "Code128")
+    cw = max(1, round(code.shape[1] * module_px))
+    ch = round(cw * 0.3) if linear else max(1, round(code.shape[0] * module_px))
+    # draw at 4x and shrink: a fractional module size, as a camera would see it
+    big = cv2.resize(code, (cw * 4, ch * 4), interpolation=cv2.INTER_NEAREST)
+    drawn = cv2.resize(big, (cw, ch), interpolation=cv2.INTER_AREA).astype(np.float32)
+    pad = max(4, round(module_px * 2))
+    lw, lh = cw + 2 * pad, ch + 2 * pad + (round(module_px * 5) if linear else 0)
+    label = np.full((lh, lw), 236.0, np.float32) + rng.normal(0, 2.0, (lh, lw)).astype(np.float32)
+    ink = drawn * (236.0 / 255.0) + (1.0 - drawn / 255.0) * 28.0
+    label[pad : pad + ch, pad : pad + cw] = ink
+    if linear:  # a grey line where the human-readable text would be
+        ty = pad + ch + max(2, round(module_px * 2))
+        label[ty : ty + max(2, round(module_px * 2.5)), pad + cw // 8 : pad + cw * 7 // 8] = 120.0
+    return np.repeat(label[:, :, None], 3, axis=2) * np.array([0.97, 1.0, 1.0], np.float32)
+
+
+@dataclass(slots=True)
+class _Sprite:
+    image: F32  # rotated item, BGR float
+    alpha: F32  # 0-1
+    label_box: Box | None  # label's bounding box inside the sprite
+
+
+def _sprite(spec: ItemSpec, module_px: float, rng: np.random.Generator) -> _Sprite:
+    w, h = spec.width, spec.height
+    tint = rng.uniform(-12, 12)
+    base = np.array([88 + tint * 0.5, 142 + tint, 190 + tint], np.float32)  # cardboard, BGR
+    box = np.empty((h, w, 3), np.float32)
+    box[:] = base
+    # fibres: streaks along one direction, and a faint blotchy tone
+    fibres = cv2.GaussianBlur(
+        rng.normal(0, 9, (h, w)).astype(np.float32), (0, 0), sigmaX=0.6, sigmaY=4.0
+    )
+    blotch = cv2.resize(rng.normal(0, 6, (max(2, h // 24), max(2, w // 24))), (w, h))
+    box += (fibres + blotch.astype(np.float32))[:, :, None]
+    # the flaps' seam across the middle, and darker edges
+    cv2.line(box, (0, h // 2), (w - 1, h // 2), (base * 0.72).tolist(), 2)
+    edge = max(3, min(w, h) // 40)
+    box[:edge] *= 0.8
+    box[-edge:] *= 0.7
+    box[:, :edge] *= 0.8
+    box[:, -edge:] *= 0.75
+    label_box = None
+    if spec.code is not None:
+        label = _label(spec, module_px * spec.code_scale, rng)
+        lh, lw = label.shape[:2]
+        if lw > w - 2 * edge or lh > h - 2 * edge:
+            raise ValueError(
+                f"item {w}x{h} too small for its {spec.format} label ({lw}x{lh} px); "
+                "make it larger or lower code_scale"
+            )
+        x0 = (w - lw) // 2 + int(rng.integers(-(w - lw) // 6, (w - lw) // 6 + 1))
+        y0 = (h - lh) // 2 + int(rng.integers(-(h - lh) // 6, (h - lh) // 6 + 1))
+        box[y0 : y0 + lh, x0 : x0 + lw] = label
+        label_box = (x0, y0, x0 + lw, y0 + lh)
+    # rotate about the centre onto a canvas that holds the whole rotated box
+    theta = math.radians(spec.angle_deg)
+    c, s = abs(math.cos(theta)), abs(math.sin(theta))
+    rw, rh = math.ceil(w * c + h * s) + 2, math.ceil(w * s + h * c) + 2
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), spec.angle_deg, 1.0)
+    m[0, 2] += rw / 2 - w / 2
+    m[1, 2] += rh / 2 - h / 2
+    image = cv2.warpAffine(box, m, (rw, rh), flags=cv2.INTER_LINEAR)
+    alpha = cv2.warpAffine(np.ones((h, w), np.float32), m, (rw, rh), flags=cv2.INTER_LINEAR)
+    # crop to the visible extent, so the truth box is tight
+    ys, xs = np.nonzero(alpha > 0.5)
+    x1, x2, y1, y2 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
+    if label_box is not None:
+        lx0, ly0, lx1, ly1 = label_box
+        corners = np.array([[lx0, ly0, 1], [lx1, ly0, 1], [lx1, ly1, 1], [lx0, ly1, 1]], float)
+        pts = corners @ m.T
+        label_box = (
+            math.floor(float(pts[:, 0].min())) - x1,
+            math.floor(float(pts[:, 1].min())) - y1,
+            math.ceil(float(pts[:, 0].max())) - x1,
+            math.ceil(float(pts[:, 1].max())) - y1,
+        )
+    return _Sprite(
+        np.ascontiguousarray(image[y1:y2, x1:x2]),
+        np.ascontiguousarray(alpha[y1:y2, x1:x2]),
+        label_box,
+    )
+
+
+def _belt_texture(band_h: int, rng: np.random.Generator) -> F32:
+    """One period of the belt, BGR float: dark grey rubber, fine grain, seams and marks."""
+    grain = cv2.GaussianBlur(
+        rng.normal(0, 7, (band_h, _BELT_PERIOD)).astype(np.float32), (0, 0), 0.8
+    )
+    # the fine grain must wrap around the period too: blend the ends
+    tone = cv2.resize(rng.normal(0, 3, (4, _BELT_PERIOD // 64)), (_BELT_PERIOD, band_h))
+    belt = 58.0 + grain + tone.astype(np.float32)
+    for x in range(0, _BELT_PERIOD, _SEAM_PERIOD):  # seams: a dark joint with a bright lip
+        belt[:, x : x + 3] -= 22.0
+        belt[:, x + 3 : x + 5] += 14.0
+    for _ in range(18):  # scuffs and marks
+        cx, cy = int(rng.integers(0, _BELT_PERIOD)), int(rng.integers(0, band_h))
+        ax, ay = int(rng.integers(2, 14)), int(rng.integers(1, 5))
+        shade = float(rng.choice([-1.0, 1.0]) * rng.uniform(10, 25))
+        cv2.ellipse(belt, (cx, cy), (ax, ay), float(rng.uniform(0, 180)), 0, 360, shade + 58.0, -1)
+    # a painted track mark every other seam, as on a real belt
+    for x in range(_SEAM_PERIOD // 2, _BELT_PERIOD, 2 * _SEAM_PERIOD):
+        cv2.rectangle(belt, (x, 6), (x + 10, 16), 150.0, -1)
+    colour = np.array([1.02, 1.0, 0.97], np.float32)
+    return np.asarray(np.clip(belt, 0, 255)[:, :, None] * colour, dtype=np.float32)
+
+
+def _static_scene(w: int, h: int, y0: int, y1: int, rng: np.random.Generator) -> F32:
+    """The frame around the belt: machine body, metal rails with bolts (does not move)."""
+    scene = np.empty((h, w, 3), np.float32)
+    scene[:] = (38.0, 40.0, 44.0)
+    gradient = np.linspace(0.8, 1.1, w, dtype=np.float32)[None, :, None]
+    scene *= gradient
+    rail = max(6, round(h * 0.05))
+    for top in (y0 - rail, y1):
+        ramp = np.linspace(165, 120, rail, dtype=np.float32)
+        if top == y1:
+            ramp = ramp[::-1]
+        scene[top : top + rail] = ramp[:, None, None] * np.array([1.0, 1.0, 0.98], np.float32)
+        for bx in range(20, w, 96):  # bolts
+            cv2.circle(scene, (bx, top + rail // 2), max(2, rail // 4), (70.0, 70.0, 72.0), -1)
+    scene[: y0 - rail, :] += rng.normal(0, 2, (y0 - rail, w, 1)).astype(np.float32)
+    return scene
+
+
+def _place(band: F32, sprite: _Sprite, x: float, y: int, shadow: bool = True) -> None:
+    """Composite `sprite` with its top-left corner at (x, y) of the band (x fractional)."""
+    bh, bw = band.shape[:2]
+    sh, sw = sprite.alpha.shape
+    ix = math.floor(x)
+    fx = x - ix
+    x1, x2 = max(0, ix), min(bw, ix + sw + 1)
+    if x2 <= x1:
+        return
+    # shift the sprite by its fractional offset, into a 1 px wider canvas
+    m = np.array([[1.0, 0.0, fx], [0.0, 1.0, 0.0]], np.float32)
+    img = cv2.warpAffine(sprite.image, m, (sw + 1, sh), flags=cv2.INTER_LINEAR)
+    alpha = cv2.warpAffine(sprite.alpha, m, (sw + 1, sh), flags=cv2.INTER_LINEAR)
+    sx1, sx2 = x1 - ix, x2 - ix
+    region = band[y : y + sh, x1:x2]
+    if shadow:  # a soft shadow down and to the right
+        off = 5
+        sy2 = min(bh, y + sh + off)
+        shade = np.zeros((sy2 - y, x2 - x1), np.float32)
+        src = alpha[: sy2 - y - off, sx1:sx2]
+        shade[off : off + src.shape[0], : src.shape[1]] = src
+        shade = cv2.GaussianBlur(shade, (0, 0), 4.0)
+        band[y:sy2, x1:x2] *= (1.0 - 0.35 * shade)[:, :, None]
+        region = band[y : y + sh, x1:x2]
+    a = alpha[:, sx1:sx2, None]
+    region[:] = region * (1.0 - a) + img[:, sx1:sx2] * a
+
+
+def make_conveyor_clip(
+    path: Path,
+    items: Sequence[ItemSpec],
+    *,
+    fps: int = 25,
+    size: tuple[int, int] = (640, 480),
+    speed_px_s: float = DEFAULT_SPEED,
+    seed: int = 0,
+    hard: bool = False,
+) -> list[TruthItem]:
+    """Write the clip to `path` (H.264 MP4, yuv420p) and return each item's truth."""
+    w, h = size
+    rng = np.random.default_rng(seed)
+    y0, y1 = round(h * BELT_TOP), round(h * BELT_BOTTOM)
+    band_h = y1 - y0
+    code_scale = _HARD_CODE_SCALE if hard else 1.0
+    sprites = [
+        _sprite(spec, _MODULE_PX.get(spec.format or "", 2.0) * code_scale, rng) for spec in items
+    ]
+
+    # Timing: item i's sprite left edge is at x = speed * (t - enter_s) - sprite width.
+    truth: list[TruthItem] = []
+    enter = LEAD_S
+    previous_trailing_enter = None  # when the previous item's trailing edge entered
+    for i, (spec, sprite) in enumerate(zip(items, sprites, strict=True)):
+        sh, sw = sprite.alpha.shape
+        if sh > band_h - 16:
+            raise ValueError(f"item {i} is {sh} px tall on a {band_h} px belt")
+        if previous_trailing_enter is not None:
+            gap = spec.gap_px if spec.gap_px is not None else float(rng.uniform(70, 200))
+            enter = previous_trailing_enter + gap / speed_px_s
+        previous_trailing_enter = enter + sw / speed_px_s
+        top = int(rng.integers(8, band_h - sh - 8 + 1))
+        truth.append(
+            TruthItem(
+                index=i,
+                code=spec.code,
+                format=spec.format,
+                enter_s=enter,
+                exit_s=enter + (w + sw) / speed_px_s,
+                fully_visible=(enter + sw / speed_px_s, enter + w / speed_px_s),
+                y1=y0 + top,
+                y2=y0 + top + sh,
+            )
+        )
+    n_frames = frame_count(truth, fps)
+
+    belt = _belt_texture(band_h, rng)
+    scene = _static_scene(w, h, y0, y1, rng)
+    belt_phase = float(rng.uniform(0, _BELT_PERIOD))
+    noise_sigma = 5.0 if hard else 2.2
+    noise_bank = [rng.normal(0, noise_sigma, (2 * h, w, 3)).astype(np.float32) for _ in range(8)]
+    gain0 = 0.6 if hard else 1.0
+    flicker_hz = float(rng.uniform(0.3, 0.7))
+    blur_px = max(2, round(speed_px_s / fps * _HARD_EXPOSURE)) if hard else 0
+    belt2 = np.ascontiguousarray(np.concatenate([belt, belt[:, : w + 2]], axis=1))
+
+    container = av.open(str(path), mode="w")
+    try:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = w, h
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": "26" if hard else "18", "preset": "ultrafast"}
+        for fi in range(n_frames):
+            t = fi / fps
+            # the belt moves right: frame column x shows texture column (x - travel) mod period
+            start = (-speed_px_s * t - belt_phase) % _BELT_PERIOD
+            i0 = math.floor(start)
+            f = start - i0
+            band = np.asarray(
+                cv2.addWeighted(belt2[:, i0 : i0 + w], 1 - f, belt2[:, i0 + 1 : i0 + w + 1], f, 0),
+                dtype=np.float32,
+            )
+            for item, sprite in zip(truth, sprites, strict=True):
+                sw = sprite.alpha.shape[1]
+                x = speed_px_s * (t - item.enter_s) - sw
+                if x >= w or x + sw <= 0:
+                    continue
+                _place(band, sprite, x, item.y1 - y0)
+                x1, x2 = max(0, math.floor(x)), min(w, math.ceil(x + sw))
+                item.boxes[fi] = (x1, item.y1, x2, item.y2)
+                if x >= 0 and x + sw <= w:
+                    item.full_frames.append(fi)
+                    if sprite.label_box is not None:
+                        lx1, ly1, lx2, ly2 = sprite.label_box
+                        item.label_boxes[fi] = (
+                            math.floor(x) + lx1,
+                            item.y1 + ly1,
+                            math.ceil(x) + lx2,
+                            item.y1 + ly2,
+                        )
+            if blur_px:
+                band = np.asarray(cv2.blur(band, (blur_px, 1)), dtype=np.float32)
+            frame = scene.copy()
+            frame[y0:y1] = band
+            gain = gain0 * (1.0 + 0.025 * math.sin(2 * math.pi * flicker_hz * t))
+            gain *= 1.0 + float(rng.normal(0, 0.006))
+            frame *= gain
+            shift = int(rng.integers(0, h - 8))  # a different slice of the noise bank each frame
+            frame += noise_bank[fi % 8][shift : shift + h]
+            out = np.clip(frame, 0, 255).astype(np.uint8)
+            if hard:
+                ok, jpg = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, 40])
+                assert ok
+                out = np.asarray(cv2.imdecode(jpg, cv2.IMREAD_COLOR), dtype=np.uint8)
+            frame_av = av.VideoFrame.from_ndarray(out, format="bgr24")
+            for packet in stream.encode(frame_av):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    finally:
+        container.close()
+    return truth
+
+
+def truth_json(truth: Sequence[TruthItem], *, boxes: bool = False) -> list[dict[str, object]]:
+    out = []
+    for item in truth:
+        d = asdict(item)
+        d.pop("full_frames")
+        if boxes:
+            d["boxes"] = {str(k): list(v) for k, v in item.boxes.items()}
+            d["label_boxes"] = {str(k): list(v) for k, v in item.label_boxes.items()}
+        else:
+            d.pop("boxes")
+            d.pop("label_boxes")
+        out.append(d)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--hard", action="store_true")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--boxes", action="store_true", help="include per-frame boxes")
+    args = parser.parse_args(argv)
+    truth = make_conveyor_clip(args.out, standard_items(args.seed), seed=args.seed, hard=args.hard)
+    print(json.dumps(truth_json(truth, boxes=args.boxes), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
