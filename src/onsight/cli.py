@@ -24,6 +24,7 @@ from onsight.errors import OnsightError
 from onsight.evaluate.cli import evaluate_command
 from onsight.events.cli import backup_command
 from onsight.ingest.urls import redact_text, redact_url
+from onsight.inspection.cli import inspect_app
 from onsight.privacy.cli import audit_app, notice_command
 from onsight.service.cli import tokens_app, users_app
 from onsight.service.serve import serve_command
@@ -46,6 +47,7 @@ app.add_typer(models_app, name="models", help="List, verify and fetch detection 
 app.add_typer(audit_app, name="audit", help="Verify and read the tamper-evident audit log.")
 app.command("notice")(notice_command)
 app.add_typer(thermal_app, name="thermal", help="Read radiometric files; evaluate screening.")
+app.add_typer(inspect_app, name="inspect", help="Learn and evaluate defect references.")
 app.command("serve")(serve_command)
 app.command("evaluate")(evaluate_command)
 app.command("backup")(backup_command)
@@ -78,6 +80,7 @@ def check(config: ConfigArg) -> None:
         for camera in loaded.config.cameras:
             wanted_class_ids(camera, class_names)
             _check_files(camera)
+            _check_reference(loaded, camera)
     except OnsightError as exc:
         _fail(f"{config}: {exc}", loaded.secrets)
     out.print(
@@ -119,6 +122,23 @@ def _check_files(camera: CameraConfig) -> None:
                 f"camera {camera.name!r}: {field}: no such file {redact_url(url)} "
                 f"(relative paths are from the folder onsight runs in: {Path.cwd()})"
             )
+
+
+def _check_reference(loaded: LoadedConfig, camera: CameraConfig) -> None:
+    """An inspection camera's defect reference must load (the backbone model too)."""
+    if camera.inspection is None or camera.inspection.reference is None:
+        return
+    from onsight.inspection.reference import Reference
+
+    path = loaded.resolve(camera.inspection.reference)
+    try:
+        reference = Reference.load(path)
+    except OnsightError as exc:
+        raise OnsightError(f"camera {camera.name!r}: inspection.reference: {exc}") from None
+    out.print(
+        f"  {camera.name}: defect reference {path}, threshold {reference.threshold:.4f}",
+        highlight=False,
+    )
 
 
 @app.command()

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from onsight.types import Event, Image, Tracks
+from onsight.types import Event, FloatArray, Image, Tracks
 
 if TYPE_CHECKING:  # the camera schema lists the app kinds' config models
     from onsight.config.models import CameraConfig
@@ -34,6 +34,9 @@ class FrameView(Tracks):
     and, for a camera where some app asked for it (`AppKind.needs_image`), the image."""
 
     image: Image | None = None
+    # Every person the detector found in this frame (normalised), tracked or not, for an
+    # app that keeps images (`needs_image`) to obliterate; None when no app asked.
+    people: FloatArray | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,6 +182,9 @@ class AppKind(Generic[C, A]):
     # Configured once per camera (`distancing: {...}`), not as a list of named items; its
     # `--summary` section is then the item's summary itself.
     single: bool = False
+    # Its summary maps `--summary` section names to dicts (an app reporting under several
+    # keys, e.g. inspection and barcodes), merged into the camera's summary.
+    summary_sections: bool = False
     notice_note: str = ""  # a sentence the notice adds for a camera running this app
 
     def items(self, camera: BaseModel) -> list[C]:

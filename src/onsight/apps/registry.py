@@ -14,6 +14,7 @@ from onsight.apps import (
     dwell,
     flows,
     heatmap,
+    inspection,
     line_count,
     occupancy,
     queue,
@@ -34,6 +35,7 @@ KINDS: list[AppKind[Any, Any]] = [
     heatmap.KIND,
     flows.KIND,
     speed.KIND,
+    inspection.KIND,
 ]
 
 

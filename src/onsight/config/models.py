@@ -11,6 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from onsight.apps.distancing import DistancingConfig
 from onsight.apps.flows import FlowsConfig
 from onsight.apps.heatmap import HeatmapConfig
+from onsight.apps.inspection import BarcodesConfig, InspectionConfig
 from onsight.apps.line_count import LineConfig as LineConfig
 from onsight.apps.occupancy import ZoneConfig as ZoneConfig
 from onsight.apps.queue import QueueConfig
@@ -133,6 +134,15 @@ class CameraConfig(_Strict):
         None,
         description="Walking speed in m/s, per hour over >= 5 people (needs `calibration`).",
     )
+    inspection: InspectionConfig | None = Field(
+        None,
+        description="Items passing on a line: counted, scored for defects against a "
+        "reference of good items, their barcodes read (purpose `inspection` only).",
+    )
+    barcodes: BarcodesConfig | None = Field(
+        None,
+        description="Read each inspected item's barcode once (needs `inspection:`).",
+    )
     calibration: CalibrationConfig | None = Field(
         None,
         description="Ground-plane calibration: at least 4 image points and where they are on "
@@ -197,6 +207,15 @@ class CameraConfig(_Strict):
                     f"{section} needs a `calibration:` (image points and where they are on "
                     "the floor, in metres): distances in pixels mean nothing on a real camera"
                 )
+        return self
+
+    @model_validator(mode="after")
+    def _barcodes_on_items(self) -> Self:
+        if self.barcodes is not None and self.inspection is None:
+            raise ValueError(
+                "barcodes are read from items passing through an inspection region: add an "
+                "`inspection:` section (region, travel)"
+            )
         return self
 
     @model_validator(mode="after")

@@ -93,8 +93,10 @@ def redact(
 def _regions(
     image: Image, mode: Mode, face_threshold: float, finders: Finders, people: FloatArray | None
 ) -> FloatArray:
-    if mode == "none":
-        return np.zeros((0, 4), np.float32)
+    if mode == "none":  # an inspection camera: still, a person the pipeline saw is hidden
+        if people is None or not len(people):
+            return np.zeros((0, 4), np.float32)
+        return _grow(np.asarray(people, np.float32), _PERSON_MARGIN, image.shape)
     found = finders.people(image)
     if people is not None and len(people):
         found = np.concatenate([found.reshape(-1, 4), np.asarray(people, np.float32)])
@@ -128,6 +130,13 @@ def burn_masks(image: Image, masks: list[list[tuple[float, float]]]) -> Image:
         points = np.round(np.array(mask) * [width - 1, height - 1]).astype(np.int32)
         cv2.fillPoly(out, [points], _MASK_COLOUR)
     return out
+
+
+def obliterate_people(image: Image, people: FloatArray) -> None:
+    """Obliterate, in place, each person box (normalised to `image`; boxes reaching past its
+    edges are cut) with the usual margin."""
+    for box in _grow(people, _PERSON_MARGIN, image.shape):
+        _obliterate_box(image, box)
 
 
 def _obliterate_box(image: Image, box: FloatArray) -> None:

@@ -230,6 +230,7 @@ class CameraPipeline:
             view = FrameView(
                 tracks.pts, tracks.wall_time, tracks.xyxy, tracks.class_id, tracks.track_id,
                 tracks.confidence, frame.image if self._needs_image else None,
+                people if self._needs_image else None,
             )  # fmt: skip
             for apps in self._apps.values():
                 for app in apps:
@@ -352,6 +353,8 @@ class CameraPipeline:
             summaries = {app.config.name: kind.summary(app) for app in self.running(kind)}
             if not kind.single:
                 out[kind.section] = summaries
+            elif summaries and kind.summary_sections:
+                out.update(next(iter(summaries.values())))
             elif summaries:
                 out[kind.section] = next(iter(summaries.values()))
         return out

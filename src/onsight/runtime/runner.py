@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from onsight.config import Config, LoadedConfig
@@ -22,6 +23,7 @@ from onsight.events.bus import Sink
 from onsight.events.mqtt import MqttSink
 from onsight.ingest.urls import redact_text
 from onsight.privacy.audit import AuditLog, config_load_detail
+from onsight.privacy.evidence import EvidenceSink
 from onsight.privacy.retention import Retention
 from onsight.privacy.witness import AuditWitness
 from onsight.runtime.pipeline import CameraPipeline, FrameResult
@@ -65,6 +67,7 @@ class Runner:
         `stuck_seconds` is given up (see `wait`)."""
         config = loaded.config
         self._secrets = loaded.secrets
+        self._base_dir = loaded.base_dir
         self._stuck_seconds = stuck_seconds
         self.audit = AuditLog(loaded.resolve(config.privacy.audit_log))
         self.audit.append("config_load", **config_load_detail(loaded.path))
@@ -75,7 +78,10 @@ class Runner:
             self.store.close()
             self.audit.close()
             raise
-        self.bus = EventBus([self.store, *self.sinks, *extra_sinks])
+        evidence: list[Sink] = []
+        if config.privacy.retention.store_media:
+            evidence.append(EvidenceSink(loaded.resolve(config.privacy.media_dir)))
+        self.bus = EventBus([self.store, *self.sinks, *evidence, *extra_sinks])
         self.witness = AuditWitness(
             self.audit,
             config.privacy.audit_witness_minutes * 60.0,
@@ -167,6 +173,7 @@ class Runner:
             loaded = add_camera(loaded, entry, secrets)
             camera = next(c for c in loaded.config.cameras if c.name == entry["name"])
             self._secrets = loaded.secrets
+            self._base_dir = loaded.base_dir
             pipeline = self._pipeline(loaded.config, camera)
             self.pipelines.append(pipeline)
             if self._started:
@@ -191,7 +198,21 @@ class Runner:
             threads=config.detector.threads,
         )
         return CameraPipeline(
-            camera, detector, self.bus, started=self._start_time, pace=self._pace_files
+            self._resolved(camera),
+            detector,
+            self.bus,
+            started=self._start_time,
+            pace=self._pace_files,
+        )
+
+    def _resolved(self, camera: CameraConfig) -> CameraConfig:
+        """The camera with its file paths (the defect reference) relative to the config."""
+        inspection = camera.inspection
+        if inspection is None or inspection.reference is None:
+            return camera
+        reference = str(self._base_dir / Path(inspection.reference).expanduser())
+        return camera.model_copy(
+            update={"inspection": inspection.model_copy(update={"reference": reference})}
         )
 
     def _announce_cameras(self, config: Config) -> None:

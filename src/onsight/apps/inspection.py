@@ -1,0 +1,580 @@
+"""Production-line inspection: items passing through a region, each inspected once.
+
+Items are found by `inspection.items.ItemTracker` (foreground against the empty belt, no
+trained detector). For each item:
+- barcodes (the camera's `barcodes:` section): its crop is read frame by frame until one read
+  succeeds, so an item yields at most one `barcode_read`; an item that leaves unread is a
+  `barcode_unread`, and a read that does not match `expect` is a `wrong_label` alert;
+- defects (`inspection.reference`, from `onsight inspect learn`): its best frame (the
+  sharpest one fully inside the region) is scored against the reference of good items
+  when it leaves; a score above the reference's threshold is a `defect_reject` alert, with
+  the item's image and heatmap kept as media when the site keeps media (72 h at most).
+Per minute, `inspection_minute` counts items passed, inspected, rejected and unread.
+
+These cameras film products, not people: counts are of items, and an item's number lives
+in memory only. A person in the picture is still found by the detector and obliterated in
+any saved image.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Self
+
+import numpy as np
+from pydantic import Field, field_validator, model_validator
+
+from onsight.apps.base import AppKind, Column, EventType, FrameView
+from onsight.config._base import NAME_PATTERN, Polygon, Strict, require_area
+from onsight.errors import ConfigError
+from onsight.inspection.items import Item, ItemTracker
+from onsight.types import Event, FloatArray, Image
+
+if TYPE_CHECKING:
+    from onsight.config.models import CameraConfig
+    from onsight.inspection.barcodes import BarcodeReader, Read
+    from onsight.inspection.reference import Reference
+
+# Formats whose symbology has no check digit or a weak one: a read must be seen twice.
+_WEAK_FORMATS = frozenset({"Code39", "Codabar", "ITF", "Code93", "DataBar"})
+_MAX_READ_TRIES = 40  # frames an item's code is tried on (reads cost CPU; a code seen is read)
+
+
+class InspectionConfig(Strict):
+    name: str = Field(
+        "line", pattern=NAME_PATTERN, description="The line's name in events and topics."
+    )
+    region: Polygon = Field(
+        description="Where items pass (normalised polygon): they are found and inspected inside it."
+    )
+    travel: Literal["left", "right", "up", "down"] = Field(
+        description="The direction items move in the picture."
+    )
+    reference: str | None = Field(
+        None,
+        description="A defect reference made by `onsight inspect learn` (a directory; "
+        "relative to the config file). Without one, items are counted and read, not scored.",
+    )
+    min_item_share: float = Field(
+        0.01,
+        gt=0.0,
+        lt=0.5,
+        strict=False,
+        description="Smallest item, as a share of the region's area: smaller blobs are noise.",
+    )
+
+    @model_validator(mode="after")
+    def _has_area(self) -> Self:
+        require_area(self.region, "inspection region")
+        return self
+
+
+class BarcodesConfig(Strict):
+    formats: list[str] = Field(
+        min_length=1,
+        description="Barcode formats to read, e.g. [EAN13, Code128, QRCode, DataMatrix].",
+    )
+    expect: str | dict[str, str] | None = Field(
+        None,
+        description='A regular expression each read must match in full, e.g. "^40[0-9]{11}$", '
+        "or one per format, e.g. {EAN13: '^40[0-9]{11}$'} (formats not listed take any "
+        "text); a read that does not match is a wrong_label alert.",
+    )
+
+    @field_validator("formats")
+    @classmethod
+    def _known_formats(cls, names: list[str]) -> list[str]:
+        from onsight.inspection.barcodes import check_formats
+
+        return list(check_formats(names))
+
+    @model_validator(mode="after")
+    def _valid_patterns(self) -> Self:
+        from onsight.inspection.barcodes import check_formats, compile_expect
+
+        if isinstance(self.expect, dict):
+            keys = list(check_formats(list(self.expect)))
+            unread = sorted(set(keys) - set(self.formats))
+            if unread:
+                raise ValueError(f"expect names formats that are not read: {', '.join(unread)}")
+            patterns = list(self.expect.values())
+        else:
+            patterns = [] if self.expect is None else [self.expect]
+        for pattern in patterns:
+            compile_expect(pattern)
+        return self
+
+    def patterns(self) -> dict[str, re.Pattern[str]]:
+        """Format -> the pattern its reads must match ("" for every format)."""
+        if self.expect is None:
+            return {}
+        if isinstance(self.expect, str):
+            return {"": re.compile(self.expect)}
+        from onsight.inspection.barcodes import check_formats
+
+        names = check_formats(list(self.expect))  # as the reader spells them
+        return {name: re.compile(p) for name, p in zip(names, self.expect.values(), strict=True)}
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Images kept with an alert when the site keeps media (never stored in a table). Any
+    person in them was obliterated when the crop was taken."""
+
+    images: dict[str, Image]  # file stem -> image (e.g. "item", "heatmap")
+
+
+@dataclass(frozen=True, slots=True)
+class InspectionMinute:
+    """Items that left the region in one minute."""
+
+    minute: datetime  # UTC, start of the minute
+    camera: str
+    line: str
+    passed: int
+    inspected: int  # scored against the defect reference
+    rejected: int
+    read: int  # barcodes read
+    unread: int  # items that left without a read (cameras with `barcodes:`)
+    wrong_labels: int
+
+    @property
+    def kind(self) -> str:
+        return "inspection_minute"
+
+
+@dataclass(frozen=True)
+class DefectReject:
+    """An item scored above the reference's threshold."""
+
+    time: datetime  # UTC, the item's best frame
+    camera: str
+    line: str
+    score: float
+    threshold: float
+    evidence: Evidence | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def kind(self) -> str:
+        return "defect_reject"
+
+
+@dataclass(frozen=True, slots=True)
+class BarcodeRead:
+    """The one read of one item's code."""
+
+    time: datetime  # UTC, the frame it was read in
+    camera: str
+    line: str
+    format: str
+    text: str
+
+    @property
+    def kind(self) -> str:
+        return "barcode_read"
+
+
+@dataclass(frozen=True, slots=True)
+class BarcodeUnread:
+    """An item left the region without its code being read."""
+
+    time: datetime  # UTC, when it was last seen
+    camera: str
+    line: str
+
+    @property
+    def kind(self) -> str:
+        return "barcode_unread"
+
+
+@dataclass(frozen=True)
+class WrongLabel:
+    """A read that does not match the camera's `barcodes.expect`."""
+
+    time: datetime
+    camera: str
+    line: str
+    format: str
+    text: str
+    expected: str  # the pattern
+
+    @property
+    def kind(self) -> str:
+        return "wrong_label"
+
+
+@dataclass
+class _Outcome:
+    """What happened to one item (kept on `Item.extra` while it is tracked)."""
+
+    read: Read | None = None
+    candidate: Read | None = None  # a weak-format read waiting for a second, equal one
+    tries: int = 0
+
+
+@dataclass
+class _Totals:
+    passed: int = 0
+    inspected: int = 0
+    rejected: int = 0
+    read: int = 0
+    unread: int = 0
+    wrong_labels: int = 0
+
+    def add(self, other: _Totals) -> None:
+        for name in vars(self):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+class Inspector:
+    """One camera's inspection: tracks items, reads codes, scores defects, counts."""
+
+    def __init__(
+        self,
+        camera: str,
+        config: InspectionConfig,
+        barcodes: BarcodesConfig | None,
+        reference: Reference | None,
+    ) -> None:
+        self.camera = camera
+        self.config = config
+        self._barcodes = barcodes
+        self._patterns = barcodes.patterns() if barcodes is not None else {}
+        self._reader: BarcodeReader | None = None
+        if barcodes is not None:
+            from onsight.inspection.barcodes import BarcodeReader
+
+            self._reader = BarcodeReader(barcodes.formats)
+        self._reference = reference
+        self._tracker = ItemTracker(
+            config.region, config.travel, min_item_share=config.min_item_share
+        )
+        self._minutes: dict[datetime, _Totals] = {}
+        self.totals = _Totals()
+        self.codes: list[str] = []  # in order of passing
+        self.dropped = 0  # blobs that never became items (noise)
+        self._start: tuple[float, datetime] | None = None  # a (pts, wall time) pair
+        # Called with each passed item's best image, people obliterated (`inspect collect`).
+        self.on_item: Callable[[Image], None] | None = None
+
+    def update(self, view: FrameView) -> list[Event]:
+        if view.image is None:  # the kind asks for images; this would be a pipeline bug
+            raise RuntimeError("the inspection app needs the frame image")
+        if self._start is None:
+            self._start = (view.pts, view.wall_time)
+        frame = self._tracker.update(view.image, view.pts)
+        events: list[Event] = []
+        for item, crop, inside in frame.visible:
+            if item.best_pts == view.pts:  # a new best crop: where people are in it
+                item.extra["people"] = _people_in_crop(item, view)
+            events.extend(self._try_read(item, crop, inside, view.wall_time))
+        self.dropped += frame.dropped
+        for item in frame.left:
+            events.extend(self._leave(item))
+        events.extend(self._release(_minute(view.wall_time)))
+        return events
+
+    def flush(self) -> list[Event]:
+        events: list[Event] = []
+        for item in self._tracker.finish():
+            events.extend(self._leave(item))
+        return events + self._release(None)
+
+    # --- per item ---
+
+    def _try_read(self, item: Item, crop: Image, inside: bool, now: datetime) -> list[Event]:
+        if self._reader is None:
+            return []
+        outcome = _outcome(item)
+        if outcome.read is not None or outcome.tries >= _MAX_READ_TRIES:
+            return []
+        outcome.tries += 1
+        # The fallbacks (upscaling, deblurring) are spent on frames showing the whole item.
+        read = self._reader.read(crop, effort=1 if inside else 0)
+        if read is None:
+            return []
+        if read.format in _WEAK_FORMATS and outcome.candidate != read:
+            outcome.candidate = read  # a code without a strong check digit must repeat
+            return []
+        outcome.read = read
+        events: list[Event] = [BarcodeRead(now, self.camera, self.config.name, *_fields(read))]
+        pattern = self._pattern(read)
+        if pattern is not None and not pattern.fullmatch(read.text):
+            events.append(
+                WrongLabel(now, self.camera, self.config.name, *_fields(read), pattern.pattern)
+            )
+        return events
+
+    def _pattern(self, read: Read) -> re.Pattern[str] | None:
+        return self._patterns.get(read.format, self._patterns.get(""))
+
+    def _leave(self, item: Item) -> list[Event]:
+        when = self._wall(item.last_pts)
+        counts = self._minutes.setdefault(_minute(when), _Totals())
+        counts.passed += 1
+        events: list[Event] = []
+        if self._reader is not None:
+            read = _outcome(item).read
+            if read is None:
+                counts.unread += 1
+                events.append(BarcodeUnread(when, self.camera, self.config.name))
+            else:
+                counts.read += 1
+                self.codes.append(read.text)
+                pattern = self._pattern(read)
+                if pattern is not None and not pattern.fullmatch(read.text):
+                    counts.wrong_labels += 1
+        if self.on_item is not None and item.best is not None:
+            self.on_item(_without_people(item, item.best))
+        if self._reference is not None and item.best is not None:
+            counts.inspected += 1
+            scored = self._reference.score(item.best)
+            if scored.score > self._reference.threshold:
+                counts.rejected += 1
+                events.append(self._reject(item, item.best, scored.score, scored.heatmap))
+        return events
+
+    def _reject(self, item: Item, crop: Image, score: float, heatmap: FloatArray) -> DefectReject:
+        from onsight.inspection.reference import overlay
+
+        assert self._reference is not None
+        threshold = self._reference.threshold
+        shown = _without_people(item, crop)
+        evidence = Evidence({"item": shown, "heatmap": overlay(shown, heatmap, threshold)})
+        return DefectReject(
+            self._wall(item.best_pts),
+            self.camera,
+            self.config.name,
+            round(score, 4),
+            round(threshold, 4),
+            evidence,
+        )
+
+    # --- minutes ---
+
+    def _release(self, before: datetime | None) -> list[Event]:
+        """Minutes that are over (all, at the end)."""
+        events: list[Event] = []
+        for minute in sorted(self._minutes):
+            if before is not None and minute >= before:
+                continue
+            counts = self._minutes.pop(minute)
+            self.totals.add(counts)
+            events.append(InspectionMinute(minute, self.camera, self.config.name, **vars(counts)))
+        return events
+
+    def _wall(self, pts: float) -> datetime:
+        assert self._start is not None
+        start_pts, start_wall = self._start
+        return start_wall + timedelta(seconds=pts - start_pts)
+
+    def summary(self) -> dict[str, Any]:
+        totals = _Totals()
+        totals.add(self.totals)
+        for counts in self._minutes.values():
+            totals.add(counts)
+        out: dict[str, Any] = {
+            "inspection": {
+                "items": totals.passed,
+                "inspected": totals.inspected,
+                "rejected": totals.rejected,
+                "unread": totals.unread,
+            }
+        }
+        if self._reader is not None:
+            out["barcodes"] = {
+                "items": totals.passed,
+                "read": totals.read,
+                "unread": totals.unread,
+                "codes": list(self.codes),
+            }
+        return out
+
+    def state(self) -> dict[str, Any]:
+        totals = self.summary()["inspection"]
+        return {
+            "name": self.config.name,
+            "polygon": self.config.region,
+            "items": totals["items"],
+            "rejected": totals["rejected"],
+            "unread": totals["unread"],
+            "in_view": len(self._tracker.active),
+        }
+
+
+def _outcome(item: Item) -> _Outcome:
+    outcome = item.extra.get("outcome")
+    if not isinstance(outcome, _Outcome):
+        outcome = _Outcome()
+        item.extra["outcome"] = outcome
+    return outcome
+
+
+def _fields(read: Read) -> tuple[str, str]:
+    return read.format, read.text
+
+
+def _minute(moment: datetime) -> datetime:
+    return moment.replace(second=0, microsecond=0)
+
+
+def _without_people(item: Item, crop: Image) -> Image:
+    """A copy of the item's best crop for keeping: it shows no one (scores and reads use the
+    crop as the camera saw it)."""
+    from onsight.privacy.redact import obliterate_people
+
+    shown = crop.copy()
+    people = item.extra.get("people")
+    if isinstance(people, np.ndarray) and len(people):
+        obliterate_people(shown, people)
+    return shown
+
+
+def _people_in_crop(item: Item, view: FrameView) -> FloatArray:
+    """The people the detector found in this frame (a hand reaching over the belt), as
+    boxes normalised to the item's crop (they may reach past it)."""
+    people = view.people if view.people is not None else view.xyxy
+    if not len(people) or item.best_box is None or view.image is None:
+        return np.zeros((0, 4), np.float32)
+    frame_h, frame_w = view.image.shape[:2]
+    x1, y1, x2, y2 = item.best_box
+    to_crop = np.array([x1 / frame_w, y1 / frame_h] * 2, np.float32)
+    scale = np.array([frame_w / max(1, x2 - x1), frame_h / max(1, y2 - y1)] * 2, np.float32)
+    return np.asarray((people - to_crop) * scale, np.float32)
+
+
+def _build(camera: CameraConfig, config: InspectionConfig, _: list[str]) -> Inspector:
+    reference = None
+    if config.reference is not None:
+        from onsight.inspection.reference import Reference
+
+        path = Path(config.reference)
+        try:
+            reference = Reference.load(path)
+        except FileNotFoundError:
+            raise ConfigError(
+                f"camera {camera.name!r}: no defect reference at {path}; make one with "
+                f"`onsight inspect learn CONFIG --camera {camera.name} --good DIR`"
+            ) from None
+    return Inspector(camera.name, config, camera.barcodes, reference)
+
+
+INSPECTION_MINUTE = EventType(
+    kind="inspection_minute",
+    event=InspectionMinute,
+    table="inspection_minutes",
+    time_column="minute",
+    name_column="line",
+    topic="inspection",
+    label="items inspected per minute",
+    description="Items that left the inspection region in one minute (time: start of the "
+    "minute): passed, scored for defects, rejected, barcodes read and unread, wrong labels.",
+    columns=(
+        Column("passed", "INTEGER", "Items that passed through the region."),
+        Column("inspected", "INTEGER", "Items scored against the defect reference."),
+        Column("rejected", "INTEGER", "Items scored above the reference's threshold."),
+        Column("read", "INTEGER", "Items whose barcode was read."),
+        Column("unread", "INTEGER", "Items that left without a read (barcode cameras)."),
+        Column("wrong_labels", "INTEGER", "Reads that did not match `expect`."),
+    ),
+    key=("minute", "camera", "line"),
+    merge="""DO UPDATE SET
+        passed = passed + excluded.passed, inspected = inspected + excluded.inspected,
+        rejected = rejected + excluded.rejected, read = read + excluded.read,
+        unread = unread + excluded.unread, wrong_labels = wrong_labels + excluded.wrong_labels""",
+    chart_column="passed",
+    chart_title="Items passed",
+)
+
+DEFECT_REJECT = EventType(
+    kind="defect_reject",
+    event=DefectReject,
+    table="defect_rejects",
+    time_column="time",
+    name_column="line",
+    topic="reject",
+    label="defect rejects",
+    description="An item whose anomaly score against the reference of good items was above "
+    "the reference's threshold.",
+    columns=(
+        Column("score", "REAL", "The item's anomaly score.", decimals=4),
+        Column("threshold", "REAL", "The reference's threshold.", decimals=4),
+    ),
+    alert=True,
+)
+
+BARCODE_READ = EventType(
+    kind="barcode_read",
+    event=BarcodeRead,
+    table="barcode_reads",
+    time_column="time",
+    name_column="line",
+    topic="barcode",
+    label="barcode reads",
+    description="The one read of one item's barcode.",
+    columns=(
+        Column("format", "TEXT", "Barcode format, e.g. EAN13."),
+        Column("text", "TEXT", "The decoded text."),
+    ),
+)
+
+BARCODE_UNREAD = EventType(
+    kind="barcode_unread",
+    event=BarcodeUnread,
+    table="barcode_unread",
+    time_column="time",
+    name_column="line",
+    topic="unread",
+    label="items passed unread",
+    description="An item that left the region without its barcode being read.",
+    columns=(),
+)
+
+WRONG_LABEL = EventType(
+    kind="wrong_label",
+    event=WrongLabel,
+    table="wrong_labels",
+    time_column="time",
+    name_column="line",
+    topic="wrong_label",
+    label="wrong labels",
+    description="A barcode read that does not match the camera's `barcodes.expect` pattern.",
+    columns=(
+        Column("format", "TEXT", "Barcode format."),
+        Column("text", "TEXT", "The decoded text."),
+        Column("expected", "TEXT", "The pattern it should have matched."),
+    ),
+    alert=True,
+)
+
+
+def _describe(config: InspectionConfig) -> str:
+    scored = "scored for defects" if config.reference else "counted"
+    return f"{config.name}: items moving {config.travel}, {scored}"
+
+
+KIND: AppKind[InspectionConfig, Inspector] = AppKind(
+    name="inspection",
+    section="inspection",
+    config=InspectionConfig,
+    build=_build,
+    events=(INSPECTION_MINUTE, DEFECT_REJECT, BARCODE_READ, BARCODE_UNREAD, WRONG_LABEL),
+    measures="products passing on a line: items counted, defects scored against good "
+    "samples, barcodes read once per item",
+    purposes=frozenset({"inspection"}),
+    heading="Product inspection",
+    describe=_describe,
+    summary=Inspector.summary,
+    state=Inspector.state,
+    live=(("items", "Items"), ("rejected", "Rejected"), ("unread", "Unread")),
+    needs_image=True,
+    single=True,
+    summary_sections=True,
+    notice_note="This camera films products on a line. Nobody is counted or measured; a "
+    "person who appears in the picture is blurred in every image kept, and images of "
+    "rejected items are deleted after at most 72 hours.",
+)
