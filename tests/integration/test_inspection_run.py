@@ -1,0 +1,83 @@
+"""`onsight run` on generated conveyor clips: every labelled item read exactly once, no wrong
+read, the unlabelled item reported unread, and a wrong label raising its alert."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conveyor import make_conveyor_clip, standard_items
+
+ONSIGHT = [sys.executable, "-m", "onsight.cli"]
+EXPECT = "^40[0-9]{11}$"
+
+
+def _config(tmp_path: Path, clip: Path, fps: int) -> Path:
+    path = tmp_path / "line.yaml"
+    path.write_text(
+        f"""site: factory
+cameras:
+  - name: line-1
+    url: "{clip}"
+    fps: {fps}
+    purpose: inspection
+    privacy: {{redaction: none}}
+    inspection:
+      region: [[0.0, 0.2], [1.0, 0.2], [1.0, 0.8], [0.0, 0.8]]
+      travel: right
+    barcodes:
+      formats: [EAN13, Code128, QRCode, DataMatrix]
+      expect: {{EAN13: "{EXPECT}"}}
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.mark.parametrize(("hard", "seed", "fps"), [(False, 1, 10), (True, 2, 10), (True, 3, 25)])
+def test_each_item_is_read_once_and_the_unread_and_wrong_ones_are_reported(
+    tmp_path: Path, hard: bool, seed: int, fps: int
+) -> None:
+    clip = tmp_path / "line.mp4"
+    truth = make_conveyor_clip(clip, standard_items(seed), seed=seed, hard=hard)
+    config = _config(tmp_path, clip, fps)
+    summary = tmp_path / "summary.json"
+    done = subprocess.run(
+        [*ONSIGHT, "run", str(config), "--summary", str(summary)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    camera = json.loads(summary.read_text())["cameras"]["line-1"]
+    labelled = [item.code for item in truth if item.code is not None]
+    assert camera["barcodes"] == {
+        "items": len(truth),
+        "read": len(labelled),
+        "unread": len(truth) - len(labelled),
+        "codes": labelled,  # each exactly once, in the order they passed, none wrong
+    }
+    assert camera["inspection"]["items"] == len(truth)
+
+    with sqlite3.connect(tmp_path / "onsight-data" / "onsight.db") as db:
+        reads = db.execute("SELECT format, text FROM barcode_reads ORDER BY time").fetchall()
+        unread = db.execute("SELECT count(*) FROM barcode_unread").fetchone()[0]
+        wrong = db.execute("SELECT format, text, expected FROM wrong_labels").fetchall()
+        minutes = db.execute(
+            "SELECT sum(passed), sum(read), sum(unread), sum(wrong_labels) "
+            "FROM inspection_minutes"
+        ).fetchone()
+    assert reads == [(item.format, item.code) for item in truth if item.code is not None]
+    assert unread == len(truth) - len(labelled) >= 1
+    off_pattern = [
+        ("EAN13", item.code, EXPECT)
+        for item in truth
+        if item.format == "EAN13" and item.code is not None and not item.code.startswith("40")
+    ]
+    assert wrong == off_pattern and len(off_pattern) >= 1
+    assert minutes == (len(truth), len(labelled), unread, len(off_pattern))
