@@ -93,7 +93,12 @@ def check(config: ConfigArg) -> None:
     for camera in loaded.config.cameras:
         # One count per configured section: "2 line(s), 1 queue(s)"; nothing when none.
         counts = {k.noun or k.name: len(k.items(camera)) for k in kinds() if k.shape is not None}
-        items = ", ".join(f"{n} {noun}(s)" for noun, n in counts.items() if n) or "no apps"
+        singles = [k.section for k in kinds() if k.single and k.items(camera)]
+        if camera.barcodes is not None:
+            singles.append(f"barcodes ({', '.join(camera.barcodes.formats)})")
+        items = ", ".join(
+            [f"{n} {noun}(s)" for noun, n in counts.items() if n] + singles
+        ) or "no apps"
         out.print(
             f"  {camera.name}: {redact_url(camera.url)} at {camera.fps:g} fps, purpose "
             f"{camera.purpose}, {items}",

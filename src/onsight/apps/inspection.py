@@ -574,7 +574,7 @@ KIND: AppKind[InspectionConfig, Inspector] = AppKind(
     needs_image=True,
     single=True,
     summary_sections=True,
-    notice_note="This camera films products on a line. Nobody is counted or measured; a "
-    "person who appears in the picture is blurred in every image kept, and images of "
-    "rejected items are deleted after at most 72 hours.",
+    notice_note="This camera films products on a line. Nobody is counted or measured. A "
+    "person who appears in the picture is blurred in every image shown or kept. Images of "
+    "rejected items are kept only if the site keeps media, and then for at most 72 hours.",
 )

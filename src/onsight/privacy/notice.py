@@ -21,7 +21,8 @@ NO_CONTACT = "ask the site manager"
 _REDACTION = {
     "people": "images shown to staff blur whole people",
     "faces": "images shown to staff blur faces and heads",
-    "none": "images are not blurred: this camera films products, not people",
+    "none": "products are shown unblurred: this camera films products, not people; a "
+    "person who comes into view is still blurred",
 }
 
 # What onsight never collects, whatever the config says (privacy rules 1-3, 8, 9).
