@@ -112,6 +112,8 @@ def _camera_charts(web: Web, camera: str) -> list[charts.Chart]:
                 label_every=18,
             )
         )
+    if not by_day and not web.pipeline(camera).camera.lines:
+        return levels  # no lines (an inspection camera): no empty crossing charts
     return [
         charts.stacked_bars(
             f"Line crossings per hour, today ({_zone_name()})",
