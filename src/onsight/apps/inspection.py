@@ -20,17 +20,29 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pydantic import Field, field_validator, model_validator
 
-from onsight.apps.base import AppKind, Column, EventType, FrameView
-from onsight.config._base import NAME_PATTERN, Polygon, Strict, require_area
+from onsight.apps.base import AppKind, FrameView
 from onsight.errors import ConfigError
+from onsight.inspection.config import BarcodesConfig, InspectionConfig
+from onsight.inspection.events import (
+    BARCODE_READ,
+    BARCODE_UNREAD,
+    DEFECT_REJECT,
+    INSPECTION_MINUTE,
+    WRONG_LABEL,
+    BarcodeRead,
+    BarcodeUnread,
+    DefectReject,
+    Evidence,
+    InspectionMinute,
+    WrongLabel,
+)
 from onsight.inspection.items import Item, ItemTracker
 from onsight.types import Event, FloatArray, Image
 
@@ -42,169 +54,6 @@ if TYPE_CHECKING:
 # Formats whose symbology has no check digit or a weak one: a read must be seen twice.
 _WEAK_FORMATS = frozenset({"Code39", "Codabar", "ITF", "Code93", "DataBar"})
 _MAX_READ_TRIES = 40  # frames an item's code is tried on (reads cost CPU; a code seen is read)
-
-
-class InspectionConfig(Strict):
-    name: str = Field(
-        "line", pattern=NAME_PATTERN, description="The line's name in events and topics."
-    )
-    region: Polygon = Field(
-        description="Where items pass (normalised polygon): they are found and inspected inside it."
-    )
-    travel: Literal["left", "right", "up", "down"] = Field(
-        description="The direction items move in the picture."
-    )
-    reference: str | None = Field(
-        None,
-        description="A defect reference made by `onsight inspect learn` (a directory; "
-        "relative to the config file). Without one, items are counted and read, not scored.",
-    )
-    min_item_share: float = Field(
-        0.01,
-        gt=0.0,
-        lt=0.5,
-        strict=False,
-        description="Smallest item, as a share of the region's area: smaller blobs are noise.",
-    )
-
-    @model_validator(mode="after")
-    def _has_area(self) -> Self:
-        require_area(self.region, "inspection region")
-        return self
-
-
-class BarcodesConfig(Strict):
-    formats: list[str] = Field(
-        min_length=1,
-        description="Barcode formats to read, e.g. [EAN13, Code128, QRCode, DataMatrix].",
-    )
-    expect: str | dict[str, str] | None = Field(
-        None,
-        description='A regular expression each read must match in full, e.g. "^40[0-9]{11}$", '
-        "or one per format, e.g. {EAN13: '^40[0-9]{11}$'} (formats not listed take any "
-        "text); a read that does not match is a wrong_label alert.",
-    )
-
-    @field_validator("formats")
-    @classmethod
-    def _known_formats(cls, names: list[str]) -> list[str]:
-        from onsight.inspection.barcodes import check_formats
-
-        return list(check_formats(names))
-
-    @model_validator(mode="after")
-    def _valid_patterns(self) -> Self:
-        from onsight.inspection.barcodes import check_formats, compile_expect
-
-        if isinstance(self.expect, dict):
-            keys = list(check_formats(list(self.expect)))
-            unread = sorted(set(keys) - set(self.formats))
-            if unread:
-                raise ValueError(f"expect names formats that are not read: {', '.join(unread)}")
-            patterns = list(self.expect.values())
-        else:
-            patterns = [] if self.expect is None else [self.expect]
-        for pattern in patterns:
-            compile_expect(pattern)
-        return self
-
-    def patterns(self) -> dict[str, re.Pattern[str]]:
-        """Format -> the pattern its reads must match ("" for every format)."""
-        if self.expect is None:
-            return {}
-        if isinstance(self.expect, str):
-            return {"": re.compile(self.expect)}
-        from onsight.inspection.barcodes import check_formats
-
-        names = check_formats(list(self.expect))  # as the reader spells them
-        return {name: re.compile(p) for name, p in zip(names, self.expect.values(), strict=True)}
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """Images kept with an alert when the site keeps media (never stored in a table). Any
-    person in them was obliterated when the crop was taken."""
-
-    images: dict[str, Image]  # file stem -> image (e.g. "item", "heatmap")
-
-
-@dataclass(frozen=True, slots=True)
-class InspectionMinute:
-    """Items that left the region in one minute."""
-
-    minute: datetime  # UTC, start of the minute
-    camera: str
-    line: str
-    passed: int
-    inspected: int  # scored against the defect reference
-    rejected: int
-    read: int  # barcodes read
-    unread: int  # items that left without a read (cameras with `barcodes:`)
-    wrong_labels: int
-
-    @property
-    def kind(self) -> str:
-        return "inspection_minute"
-
-
-@dataclass(frozen=True)
-class DefectReject:
-    """An item scored above the reference's threshold."""
-
-    time: datetime  # UTC, the item's best frame
-    camera: str
-    line: str
-    score: float
-    threshold: float
-    evidence: Evidence | None = field(default=None, compare=False, repr=False)
-
-    @property
-    def kind(self) -> str:
-        return "defect_reject"
-
-
-@dataclass(frozen=True, slots=True)
-class BarcodeRead:
-    """The one read of one item's code."""
-
-    time: datetime  # UTC, the frame it was read in
-    camera: str
-    line: str
-    format: str
-    text: str
-
-    @property
-    def kind(self) -> str:
-        return "barcode_read"
-
-
-@dataclass(frozen=True, slots=True)
-class BarcodeUnread:
-    """An item left the region without its code being read."""
-
-    time: datetime  # UTC, when it was last seen
-    camera: str
-    line: str
-
-    @property
-    def kind(self) -> str:
-        return "barcode_unread"
-
-
-@dataclass(frozen=True)
-class WrongLabel:
-    """A read that does not match the camera's `barcodes.expect`."""
-
-    time: datetime
-    camera: str
-    line: str
-    format: str
-    text: str
-    expected: str  # the pattern
-
-    @property
-    def kind(self) -> str:
-        return "wrong_label"
 
 
 @dataclass
@@ -461,95 +310,6 @@ def _build(camera: CameraConfig, config: InspectionConfig, _: list[str]) -> Insp
                 f"`onsight inspect learn CONFIG --camera {camera.name} --good DIR`"
             ) from None
     return Inspector(camera.name, config, camera.barcodes, reference)
-
-
-INSPECTION_MINUTE = EventType(
-    kind="inspection_minute",
-    event=InspectionMinute,
-    table="inspection_minutes",
-    time_column="minute",
-    name_column="line",
-    topic="inspection",
-    label="items inspected per minute",
-    description="Items that left the inspection region in one minute (time: start of the "
-    "minute): passed, scored for defects, rejected, barcodes read and unread, wrong labels.",
-    columns=(
-        Column("passed", "INTEGER", "Items that passed through the region."),
-        Column("inspected", "INTEGER", "Items scored against the defect reference."),
-        Column("rejected", "INTEGER", "Items scored above the reference's threshold."),
-        Column("read", "INTEGER", "Items whose barcode was read."),
-        Column("unread", "INTEGER", "Items that left without a read (barcode cameras)."),
-        Column("wrong_labels", "INTEGER", "Reads that did not match `expect`."),
-    ),
-    key=("minute", "camera", "line"),
-    merge="""DO UPDATE SET
-        passed = passed + excluded.passed, inspected = inspected + excluded.inspected,
-        rejected = rejected + excluded.rejected, read = read + excluded.read,
-        unread = unread + excluded.unread, wrong_labels = wrong_labels + excluded.wrong_labels""",
-    chart_column="passed",
-    chart_title="Items passed",
-)
-
-DEFECT_REJECT = EventType(
-    kind="defect_reject",
-    event=DefectReject,
-    table="defect_rejects",
-    time_column="time",
-    name_column="line",
-    topic="reject",
-    label="defect rejects",
-    description="An item whose anomaly score against the reference of good items was above "
-    "the reference's threshold.",
-    columns=(
-        Column("score", "REAL", "The item's anomaly score.", decimals=4),
-        Column("threshold", "REAL", "The reference's threshold.", decimals=4),
-    ),
-    alert=True,
-)
-
-BARCODE_READ = EventType(
-    kind="barcode_read",
-    event=BarcodeRead,
-    table="barcode_reads",
-    time_column="time",
-    name_column="line",
-    topic="barcode",
-    label="barcode reads",
-    description="The one read of one item's barcode.",
-    columns=(
-        Column("format", "TEXT", "Barcode format, e.g. EAN13."),
-        Column("text", "TEXT", "The decoded text."),
-    ),
-)
-
-BARCODE_UNREAD = EventType(
-    kind="barcode_unread",
-    event=BarcodeUnread,
-    table="barcode_unread",
-    time_column="time",
-    name_column="line",
-    topic="unread",
-    label="items passed unread",
-    description="An item that left the region without its barcode being read.",
-    columns=(),
-)
-
-WRONG_LABEL = EventType(
-    kind="wrong_label",
-    event=WrongLabel,
-    table="wrong_labels",
-    time_column="time",
-    name_column="line",
-    topic="wrong_label",
-    label="wrong labels",
-    description="A barcode read that does not match the camera's `barcodes.expect` pattern.",
-    columns=(
-        Column("format", "TEXT", "Barcode format."),
-        Column("text", "TEXT", "The decoded text."),
-        Column("expected", "TEXT", "The pattern it should have matched."),
-    ),
-    alert=True,
-)
 
 
 def _describe(config: InspectionConfig) -> str:

@@ -11,7 +11,7 @@ from pydantic import Field, field_validator, model_validator
 from onsight.apps.distancing import DistancingConfig
 from onsight.apps.flows import FlowsConfig
 from onsight.apps.heatmap import HeatmapConfig
-from onsight.apps.inspection import BarcodesConfig, InspectionConfig
+from onsight.inspection.config import BarcodesConfig, InspectionConfig
 from onsight.apps.line_count import LineConfig as LineConfig
 from onsight.apps.occupancy import ZoneConfig as ZoneConfig
 from onsight.apps.queue import QueueConfig
