@@ -197,6 +197,23 @@ def locate(name: str | ModelSpec, model_dir: Path | None = None) -> ModelFiles:
     return ModelFiles(spec, found)
 
 
+def find_checked(
+    filename: str, sha256: str, what: str, origin: str, model_dir: Path | None = None
+) -> Path:
+    """A model file outside the detector registry (e.g. `what`="face model"), found in the
+    usual folders and checked against its sha256; `origin` says where to get it."""
+    dirs = search_dirs(model_dir)
+    path = next((d / filename for d in dirs if (d / filename).is_file()), None)
+    if path is None:
+        raise ModelError(
+            f"{what} {filename} not found (searched {', '.join(map(str, dirs))}); place it "
+            f"in {dirs[0]} ({origin})"
+        )
+    if sha256_of(path) != sha256:
+        raise ModelError(f"{what} {path} does not have the expected sha256 {sha256[:12]}…")
+    return path
+
+
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as f:

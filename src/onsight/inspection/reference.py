@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
-from onsight.detect.registry import search_dirs, sha256_of
+from onsight.detect.registry import find_checked
 from onsight.errors import ModelError, OnsightError
 from onsight.types import FloatArray, Image
 
@@ -121,16 +121,8 @@ class Evaluation:
 
 def find_weights(model_dir: Path | None = None) -> Path:
     """Locate the backbone and check its sha256."""
-    dirs = search_dirs(model_dir)
-    path = next((d / WEIGHTS for d in dirs if (d / WEIGHTS).is_file()), None)
-    if path is None:
-        raise ModelError(
-            f"inspection backbone {WEIGHTS} not found (searched {', '.join(map(str, dirs))}); "
-            f"place it in {dirs[0]} (cut from NanoDet-m, Apache-2.0)"
-        )
-    if sha256_of(path) != SHA256:
-        raise ModelError(f"inspection backbone {path} does not have the sha256 {SHA256[:12]}…")
-    return path
+    origin = "cut from NanoDet-m, Apache-2.0"
+    return find_checked(WEIGHTS, SHA256, "inspection backbone", origin, model_dir)
 
 
 class _Backbone:

