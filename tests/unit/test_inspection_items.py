@@ -96,3 +96,26 @@ def test_a_new_frame_size_starts_again() -> None:
     assert tracker.ready
     tracker.update(np.zeros((100, 200, 3), np.uint8), 2.1)
     assert not tracker.ready
+
+
+def test_a_lamp_switched_on_is_not_an_item() -> None:
+    frames = _clip([2.0, 6.0])
+    for image in frames[40:]:  # 30% brighter from 4 s on, with an item in view
+        image[:] = np.clip(image.astype(np.float32) * 1.3, 0, 255).astype(np.uint8)
+    passed, _ = _run(frames, ItemTracker(REGION, "right"))
+    assert passed == 2
+
+
+def test_items_a_few_pixels_apart_are_two_items() -> None:
+    # 50 px boxes every 0.85 s at 80 px/s: 18 px of belt between them (9 work pixels; the
+    # 7 px closing used to bridge that)
+    passed, _ = _run(_clip([2.0, 2.85, 3.7]), ItemTracker(REGION, "right"))
+    assert passed == 3
+
+
+def test_a_belt_that_stops_does_not_lose_its_item() -> None:
+    frames = _clip([2.0])
+    held = frames[40]
+    stopped = frames[:41] + [held.copy() for _ in range(40)] + frames[41:]
+    passed, _ = _run(stopped, ItemTracker(REGION, "right"))
+    assert passed == 1

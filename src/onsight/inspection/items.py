@@ -25,10 +25,15 @@ Travel = Literal["left", "right", "up", "down"]
 Box = tuple[int, int, int, int]  # x1, y1, x2, y2 in frame pixels
 
 _WORK_WIDTH = 160  # the background model's width in pixels
-_LEARN_FRAMES = 15  # frames whose median starts the background
-_BG_RATE = 0.05  # background update rate where no item is
-_MIN_DELTA = 14.0  # smallest colour distance that counts as foreground (of 255 per channel)
-_NOISE_FACTOR = 4.0  # ... or this many times the frame's median distance, if larger
+_LEARN_FRAMES = 15  # frames whose median starts the background ...
+_LEARN_SPACING_S = 0.1  # ... taken at least this far apart (1.5 s of belt at any rate)
+_BG_TAU_S = 2.0  # time constant of the background's update where no item is
+_GHOST_S = 4.0  # foreground that stays this long where no item travels becomes background
+_MIN_DELTA = 22.0  # smallest colour distance (Euclidean, 0-255 channels) that is foreground
+_NOISE_FACTOR = 4.0  # ... or this many times the belt's median distance, if larger
+_SHADOW_RATIO = (0.4, 0.94)  # a shadow darkens the belt by this much ...
+_SHADOW_SPREAD = 0.12  # ... about equally in every channel
+_SPLIT_MIN_PART = 0.05  # a blob is split in parts at least this share of the region long
 _LOST_S = 0.5  # an item unseen this long has left the region
 _MIN_FRAMES = 3  # frames an item must be seen in to count
 _MIN_TRAVEL = 0.15  # share of the region's length an item must move along `travel` to count
@@ -88,7 +93,12 @@ class ItemTracker:
         self._frame_mask: np.ndarray | None = None  # region mask, frame size, uint8
         self._bounds = (0.0, 0.0, 1.0, 1.0)  # region's bounding box, frame pixels
         self._learning: list[FloatArray] = []
+        self._learned_pts = -np.inf  # when the last learning frame was taken
         self._background: FloatArray | None = None
+        self._belt: np.ndarray | None = None  # where the belt showed last frame, work size
+        self._still: FloatArray | None = None  # seconds each pixel has been foreground
+        self._changed = np.zeros((1, 1), bool)  # pixels unlike the background, shadows too
+        self._last_pts: float | None = None
         self._items: list[Item] = []
         self._count = 0
         self.frames = 0
@@ -104,18 +114,25 @@ class ItemTracker:
 
     def update(self, image: Image, pts: float) -> Frame:
         self._setup(image)
-        small = self._work(image)
+        raw, small = self._work(image)
         self.frames += 1
         if self._background is None:
-            self._learning.append(small)
+            if pts - self._learned_pts >= _LEARN_SPACING_S - 1e-3 or pts < self._learned_pts:
+                self._learning.append(small)
+                self._learned_pts = pts
             if len(self._learning) >= _LEARN_FRAMES:
                 self._background = np.median(np.stack(self._learning), axis=0).astype(np.float32)
                 self._learning = []
+                self._last_pts = pts
             return Frame([], [], 0)
-        foreground = self._foreground(small)
-        boxes = self._blobs(foreground)
-        self._learn(small, foreground)
-        return self._track(image, boxes, pts)
+        dt = min(1.0, max(0.0, pts - (self._last_pts if self._last_pts is not None else pts)))
+        self._last_pts = pts
+        self._follow_lighting(small)
+        foreground, threshold = self._foreground(small)
+        boxes = self._blobs(foreground, raw, threshold)
+        frame = self._track(image, boxes, pts)
+        self._learn(small, foreground, dt)
+        return frame
 
     def finish(self) -> list[Item]:
         """End of the video: every item still in view that counts, as if it had left."""
@@ -131,6 +148,8 @@ class ItemTracker:
             return
         if self._size is not None:  # the stream changed size: start again
             self._background, self._learning, self._items = None, [], []
+            self._belt = self._still = None
+            self._learned_pts = -np.inf
         self._size = (width, height)
         self._scale = _WORK_WIDTH / width
         work_size = (_WORK_WIDTH, max(1, round(height * self._scale)))
@@ -145,44 +164,91 @@ class ItemTracker:
             float(corners[:, 1].max()),
         )
 
-    def _work(self, image: Image) -> FloatArray:
+    def _work(self, image: Image) -> tuple[FloatArray, FloatArray]:
+        """The frame at work size, as is (for finding gaps) and blurred (for the model)."""
         height = image.shape[0]
         size = (_WORK_WIDTH, max(1, round(height * self._scale)))
-        small = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-        return cv2.GaussianBlur(small, (5, 5), 0).astype(np.float32)
+        raw = cv2.resize(image, size, interpolation=cv2.INTER_AREA).astype(np.float32)
+        return raw, np.asarray(cv2.GaussianBlur(raw, (5, 5), 0), dtype=np.float32)
 
-    def _foreground(self, small: FloatArray) -> np.ndarray:
+    def _follow_lighting(self, small: FloatArray) -> None:
+        """Scale the background by the change in light since the last frame, measured where
+        the belt showed (a lamp switched on, a cloud, the camera's exposure)."""
         assert self._background is not None and self._mask is not None
-        distance = np.abs(small - self._background).max(axis=2)
-        inside = distance[self._mask > 0]
+        belt = self._belt if self._belt is not None else self._mask > 0
+        now, before = small[::2, ::2][belt[::2, ::2]], self._background[::2, ::2][belt[::2, ::2]]
+        if len(now) < 0.05 * np.count_nonzero(self._mask[::2, ::2]):
+            return  # the belt is covered: keep the light as it was
+        ratio = np.median(now + 4.0, axis=0) / np.median(before + 4.0, axis=0)
+        if np.all(np.abs(ratio - 1.0) < 0.01):
+            return  # the slow update follows small changes
+        gain = np.clip(ratio, 0.5, 2.0).astype(np.float32)
+        self._background = ((self._background + 4.0) * gain - 4.0).astype(np.float32)
+
+    def _foreground(self, small: FloatArray) -> tuple[np.ndarray, float]:
+        assert self._background is not None and self._mask is not None
+        background = self._background
+        distance = _distance(small, background)
+        belt = self._belt if self._belt is not None else self._mask > 0
+        inside = distance[belt]
         noise = float(np.median(inside)) if inside.size else 0.0
         threshold = max(_MIN_DELTA, _NOISE_FACTOR * noise)
-        foreground = ((distance > threshold) & (self._mask > 0)).astype(np.uint8) * 255
-        foreground = cv2.morphologyEx(foreground, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-        return cv2.morphologyEx(foreground, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8))
+        changed = (distance > threshold) & (self._mask > 0)
+        self._changed = changed  # shadows too: the background does not learn them
+        mask = (changed & ~_shadow(small, background)).astype(np.uint8) * 255
+        mask = cv2.morphologyEx(mask, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+        return cv2.morphologyEx(mask, cv2.MORPH_CLOSE, np.ones((7, 7), np.uint8)), threshold
 
-    def _learn(self, small: FloatArray, foreground: np.ndarray) -> None:
-        assert self._background is not None
-        grown = cv2.dilate(foreground, np.ones((5, 5), np.uint8)) > 0
-        rate = np.where(grown, 0.0, _BG_RATE).astype(np.float32)[..., None]
-        self._background += rate * (small - self._background)
+    def _learn(self, small: FloatArray, foreground: np.ndarray, dt: float) -> None:
+        """Follow the belt where no item is; absorb foreground that stays put where no item
+        travels (a background learned with items on the belt, a lasting change in light)."""
+        assert self._background is not None and self._mask is not None
+        changed = foreground | (self._changed.astype(np.uint8) * 255)
+        grown = cv2.dilate(changed, np.ones((5, 5), np.uint8)) > 0
+        self._belt = ~grown & (self._mask > 0)
+        still = self._still if self._still is not None else np.zeros(grown.shape, np.float32)
+        still = np.where(foreground > 0, still + dt, 0.0).astype(np.float32)
+        for item in self._items:  # an item that travelled, even if the belt stopped now
+            if item.travelled >= _MIN_TRAVEL / 2 and item.last_pts == self._last_pts:
+                x1, y1, x2, y2 = (int(v * self._scale) for v in item.box)
+                still[y1 : y2 + 1, x1 : x2 + 1] = 0.0
+        self._still = still
+        rate = 1.0 - float(np.exp(-dt / _BG_TAU_S))
+        rates = np.where(grown, 0.0, rate).astype(np.float32)
+        rates[still > _GHOST_S] = 0.5
+        self._background += rates[..., None] * (small - self._background)
 
-    def _blobs(self, foreground: np.ndarray) -> list[Box]:
-        assert self._mask is not None
-        count, _, stats, _ = cv2.connectedComponentsWithStats(foreground, connectivity=8)
+    def _blobs(self, foreground: np.ndarray, raw: FloatArray, threshold: float) -> list[Box]:
+        assert self._mask is not None and self._background is not None
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(foreground, connectivity=8)
         min_area = self._min_item_share * float(np.count_nonzero(self._mask))
+        across = self._travel in ("up", "down")  # the work arrays' axis 1 runs along travel
+        x1, y1, x2, y2 = self._bounds
+        length = (y2 - y1 if across else x2 - x1) * self._scale
+        min_part = max(2, int(_SPLIT_MIN_PART * length))
         boxes: list[Box] = []
-        for x, y, w, h, area in stats[1:count]:
+        for index in range(1, count):
+            x, y, w, h, area = stats[index]
             if area < min_area:
                 continue
-            boxes.append(
-                (
-                    int(x / self._scale),
-                    int(y / self._scale),
-                    int(np.ceil((x + w) / self._scale)),
-                    int(np.ceil((y + h) / self._scale)),
+            window = (slice(y, y + h), slice(x, x + w))
+            part = labels[window] == index
+            clear = _distance(raw[window], self._background[window]) < threshold
+            clear |= _shadow(raw[window], self._background[window])
+            if across:
+                part, clear = part.T, clear.T
+            for piece in _split(part, clear, min_part):
+                ys, xs = np.nonzero(piece.T if across else piece)
+                if len(xs) < min_area:
+                    continue
+                boxes.append(
+                    (
+                        int((x + xs.min()) / self._scale),
+                        int((y + ys.min()) / self._scale),
+                        int(np.ceil((x + xs.max() + 1) / self._scale)),
+                        int(np.ceil((y + ys.max() + 1) / self._scale)),
+                    )
                 )
-            )
         return boxes
 
     # --- tracking ---
@@ -274,6 +340,56 @@ class ItemTracker:
             return False
         mask = self._frame_mask
         return bool(mask[y1, x1] and mask[y1, x2 - 1] and mask[y2 - 1, x1] and mask[y2 - 1, x2 - 1])
+
+
+def _distance(image: FloatArray, background: FloatArray) -> FloatArray:
+    """Euclidean colour distance per pixel."""
+    diff = image - background
+    return np.asarray(np.sqrt((diff * diff).sum(axis=2)), dtype=np.float32)
+
+
+def _shadow(image: FloatArray, background: FloatArray) -> np.ndarray:
+    """Pixels that are the background darkened about equally in every channel: a shadow."""
+    ratio = (image + 1.0) / (background + 1.0)
+    low, high = ratio.min(axis=2), ratio.max(axis=2)
+    return np.asarray(
+        (low >= _SHADOW_RATIO[0]) & (high <= _SHADOW_RATIO[1]) & (high - low <= _SHADOW_SPREAD)
+    )
+
+
+def _split(part: np.ndarray, clear: np.ndarray, min_part: int, depth: int = 0) -> list[np.ndarray]:
+    """Cut a blob (mask, axis 1 along travel) where a path of clear belt crosses it from
+    side to side (two items close behind each other), into parts at least `min_part` long."""
+    rows, cols = part.shape
+    if cols < 2 * min_part or depth > 4:
+        return [part]
+    # cost 0 on clear belt; the best path's worst pixel (moving a column per row at most)
+    cost = np.where(clear, 0.0, 1.0).astype(np.float32)
+    worst = cost[0].copy()
+    steps = np.zeros((rows, cols), np.int8)
+    for row in range(1, rows):
+        left = np.concatenate(([np.inf], worst[:-1]))
+        right = np.concatenate((worst[1:], [np.inf]))
+        options = np.stack((left, worst, right))
+        choice = options.argmin(axis=0)
+        steps[row] = choice - 1
+        worst = np.maximum(cost[row], options[choice, np.arange(cols)])
+    inner = worst[min_part : cols - min_part]
+    if not inner.size or inner.min() > 0:
+        return [part]
+    column = min_part + int(np.argmin(inner))
+    cut = np.empty(rows, np.int64)
+    for row in range(rows - 1, -1, -1):
+        cut[row] = column
+        column = min(cols - 1, max(0, column + int(steps[row, column])))
+    before = np.arange(cols)[None, :] < cut[:, None]
+    first, second = part & before, part & ~before
+    if not first.any() or not second.any():
+        return [part]
+    return [
+        *_split(first, clear, min_part, depth + 1),
+        *_split(second, clear, min_part, depth + 1),
+    ]
 
 
 def _sharpness(crop: Image) -> float:
