@@ -39,7 +39,9 @@ cameras:
     return path
 
 
-@pytest.mark.parametrize(("hard", "seed", "fps"), [(False, 1, 10), (True, 2, 10), (True, 3, 25)])
+@pytest.mark.parametrize(
+    ("hard", "seed", "fps"), [(False, 1, 10), (False, 4, 25), (True, 2, 10), (True, 3, 25)]
+)
 def test_each_item_is_read_once_and_the_unread_and_wrong_ones_are_reported(
     tmp_path: Path, hard: bool, seed: int, fps: int
 ) -> None:
@@ -56,13 +58,15 @@ def test_each_item_is_read_once_and_the_unread_and_wrong_ones_are_reported(
     assert done.returncode == 0, done.stderr[-2000:]
     camera = json.loads(summary.read_text())["cameras"]["line-1"]
     labelled = [item.code for item in truth if item.code is not None]
-    assert camera["barcodes"] == {
-        "items": len(truth),
-        "read": len(labelled),
-        "unread": len(truth) - len(labelled),
-        "codes": labelled,  # each exactly once, in the order they passed, none wrong
-    }
-    assert camera["inspection"]["items"] == len(truth)
+    codes = camera["barcodes"]["codes"]
+    # Never a wrong or repeated read, in the order the items passed; every item counted.
+    assert codes == [code for code in labelled if code in codes]
+    assert camera["barcodes"]["items"] == camera["inspection"]["items"] == len(truth)
+    assert camera["barcodes"]["unread"] == len(truth) - len(codes)
+    # Every code on a normal clip; on a hard one (motion blur, small codes, compression)
+    # all but at most one, which is reported unread.
+    assert len(codes) >= len(labelled) - (1 if hard else 0)
+    read = [item for item in truth if item.code in codes]
 
     with sqlite3.connect(tmp_path / "onsight-data" / "onsight.db") as db:
         reads = db.execute("SELECT format, text FROM barcode_reads ORDER BY time").fetchall()
@@ -72,12 +76,13 @@ def test_each_item_is_read_once_and_the_unread_and_wrong_ones_are_reported(
             "SELECT sum(passed), sum(read), sum(unread), sum(wrong_labels) "
             "FROM inspection_minutes"
         ).fetchone()
-    assert reads == [(item.format, item.code) for item in truth if item.code is not None]
-    assert unread == len(truth) - len(labelled) >= 1
+    assert reads == [(item.format, item.code) for item in read]
+    assert unread == len(truth) - len(read) >= 1
     off_pattern = [
         ("EAN13", item.code, EXPECT)
-        for item in truth
+        for item in read
         if item.format == "EAN13" and item.code is not None and not item.code.startswith("40")
     ]
-    assert wrong == off_pattern and len(off_pattern) >= 1
-    assert minutes == (len(truth), len(labelled), unread, len(off_pattern))
+    assert wrong == off_pattern
+    assert off_pattern or hard  # each normal clip has its wrong label read and flagged
+    assert minutes == (len(truth), len(read), unread, len(off_pattern))

@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
 # Formats whose symbology has no check digit or a weak one: a read must be seen twice.
 _WEAK_FORMATS = frozenset({"Code39", "Codabar", "ITF", "Code93", "DataBar"})
+_READ_MARGIN = 0.08  # of the item's size, added around its box for reading
 _MAX_READ_TRIES = 40  # frames an item's code is tried on (reads cost CPU; a code seen is read)
 
 
@@ -117,10 +118,11 @@ class Inspector:
             self._start = (view.pts, view.wall_time)
         frame = self._tracker.update(view.image, view.pts)
         events: list[Event] = []
-        for item, crop, inside in frame.visible:
+        for item, _crop, inside in frame.visible:
             if item.best_pts == view.pts:  # a new best crop: where people are in it
                 item.extra["people"] = _people_in_crop(item, view)
-            events.extend(self._try_read(item, crop, inside, view.wall_time))
+            padded = _padded(view.image, item.box)  # a label at the edge keeps its quiet zone
+            events.extend(self._try_read(item, padded, inside, view.wall_time))
         self.dropped += frame.dropped
         for item in frame.left:
             events.extend(self._leave(item))
@@ -269,6 +271,16 @@ def _fields(read: Read) -> tuple[str, str]:
 
 def _minute(moment: datetime) -> datetime:
     return moment.replace(second=0, microsecond=0)
+
+
+def _padded(image: Image, box: tuple[int, int, int, int]) -> Image:
+    """The item's box widened by `_READ_MARGIN` of its size (at least 8 px) on every side:
+    a code printed near the item's edge needs its quiet zone to read."""
+    height, width = image.shape[:2]
+    x1, y1, x2, y2 = box
+    dx = max(8, round((x2 - x1) * _READ_MARGIN))
+    dy = max(8, round((y2 - y1) * _READ_MARGIN))
+    return image[max(0, y1 - dy) : min(height, y2 + dy), max(0, x1 - dx) : min(width, x2 + dx)]
 
 
 def _without_people(item: Item, crop: Image) -> Image:
