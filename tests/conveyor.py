@@ -10,6 +10,11 @@ zxing-cpp itself, or no label. The scene has sensor noise and a slight lighting 
 clip starts and ends with empty belt. `hard=True` adds motion blur along the travel, smaller
 codes, stronger noise, JPEG artifacts and a darker scene.
 
+An item may carry a defect (`ItemSpec.defect`, one of `DEFECT_KINDS`): a stain, a tear or a
+dent, a few per cent of its area, at a seeded random place on its body clear of the label
+(so its code stays readable). `product_run` makes a run of one product (same size, label
+and code) with chosen items defective, as a line running one product would show.
+
 Run as a script to write a clip and print its truth:
     python tests/conveyor.py OUT.mp4 [--hard] [--seed N] [--boxes]
 """
@@ -20,7 +25,7 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -40,6 +45,7 @@ BELT_TOP = 0.2  # the belt band, as shares of the frame height
 BELT_BOTTOM = 0.8
 DEFAULT_SPEED = 200.0  # px/s at 640 px wide: an item crosses the frame in about 4 s
 CODE_FORMATS = ("EAN13", "Code128", "QRCode", "DataMatrix")
+DEFECT_KINDS = ("stain", "tear", "dent")
 
 _MODULE_PX = {"EAN13": 1.9, "Code128": 2.0, "QRCode": 4.0, "DataMatrix": 6.0}  # normal clip
 _HARD_CODE_SCALE = 0.85  # codes are this much smaller in a hard clip
@@ -52,7 +58,13 @@ _BELT_PERIOD = 1280  # the belt texture repeats after this many px (a multiple o
 class ItemSpec:
     """One item: its code (None: no label), the code's format (zxing-cpp name, one of
     `CODE_FORMATS`), its size on the belt in pixels, its rotation, and the gap in pixels
-    between the previous item's trailing edge and its leading edge (None: random)."""
+    between the previous item's trailing edge and its leading edge (None: random).
+
+    `defect` (one of `DEFECT_KINDS`, None: a good item) is drawn at a random place on the
+    body, away from the label; `defect_seed` picks that place and shape (None: drawn from
+    the clip's random stream). `label_at` fixes the label's centre as shares of the item's
+    width and height (None: a random place near the middle), so a product's items can share
+    one label layout."""
 
     code: str | None
     format: str | None
@@ -61,6 +73,9 @@ class ItemSpec:
     angle_deg: float = 0.0
     gap_px: float | None = None
     code_scale: float = 1.0  # multiplies the module size chosen for the clip
+    defect: str | None = None
+    defect_seed: int | None = None
+    label_at: tuple[float, float] | None = None
 
 
 @dataclass(slots=True)
@@ -82,6 +97,10 @@ class TruthItem:
     label_boxes: dict[int, Box] = field(default_factory=dict, repr=False)
     # the frames in which the whole item is inside the frame
     full_frames: list[int] = field(default_factory=list, repr=False)
+    defect: str | None = None  # its defect's kind, None for a good item
+    # the defect's bounding box as shares (x1, y1, x2, y2) of the item's extent (its truth
+    # box when fully visible), or None
+    defect_box: tuple[float, float, float, float] | None = None
 
 
 def frame_count(truth: Sequence[TruthItem], fps: int) -> int:
@@ -137,6 +156,51 @@ def standard_items(seed: int = 0) -> list[ItemSpec]:
     return items
 
 
+def product_run(
+    count: int,
+    defects: Mapping[int, str] | None = None,
+    *,
+    seed: int = 0,
+    size: tuple[int, int] = (260, 170),
+    code: str | None = None,
+    max_angle_deg: float = 2.0,
+    gaps_px: tuple[float, float] = (220.0, 300.0),
+) -> list[ItemSpec]:
+    """`count` items of one product: the same size, label layout (an EAN-13 label in the
+    upper left, the rest of the box plain) and code (`code`, or one made from `seed`), each
+    slightly rotated; `defects` maps item indices to defect kinds. The defects' places are
+    seeded from `seed` and the index. Gaps between items are drawn from `gaps_px`: the
+    default keeps items on well under half of the belt band at any moment (onsight's item
+    tracker takes the band's median change as its noise floor, so a belt mostly covered by
+    items is not one it can follow)."""
+    defects = dict(defects or {})
+    for index, kind in defects.items():
+        if not 0 <= index < count:
+            raise ValueError(f"defect index {index} outside the run of {count}")
+        if kind not in DEFECT_KINDS:
+            raise ValueError(f"defect {kind!r} not one of {DEFECT_KINDS}")
+    rng = np.random.default_rng(seed)
+    if code is None:
+        code = ean13("40" + "".join(str(int(d)) for d in rng.integers(0, 10, 10)))
+    width, height = size
+    label_at = (0.36, 0.32)
+    return [
+        ItemSpec(
+            code,
+            "EAN13",
+            width,
+            height,
+            angle_deg=float(rng.uniform(-max_angle_deg, max_angle_deg)),
+            gap_px=float(rng.uniform(*gaps_px)),
+            defect=defects.get(i),
+            defect_seed=seed * 1000 + i if i in defects else None,
+            code_scale=0.85,
+            label_at=label_at,
+        )
+        for i in range(count)
+    ]
+
+
 # ---------------------------------------------------------------------------------------
 # Rendering
 
@@ -179,6 +243,7 @@ class _Sprite:
     image: F32  # rotated item, BGR float
     alpha: F32  # 0-1
     label_box: Box | None  # label's bounding box inside the sprite
+    defect_box: tuple[float, float, float, float] | None = None  # shares of the sprite
 
 
 def _sprite(spec: ItemSpec, module_px: float, rng: np.random.Generator) -> _Sprite:
@@ -209,10 +274,18 @@ def _sprite(spec: ItemSpec, module_px: float, rng: np.random.Generator) -> _Spri
                 f"item {w}x{h} too small for its {spec.format} label ({lw}x{lh} px); "
                 "make it larger or lower code_scale"
             )
-        x0 = (w - lw) // 2 + int(rng.integers(-(w - lw) // 6, (w - lw) // 6 + 1))
-        y0 = (h - lh) // 2 + int(rng.integers(-(h - lh) // 6, (h - lh) // 6 + 1))
+        if spec.label_at is None:
+            x0 = (w - lw) // 2 + int(rng.integers(-(w - lw) // 6, (w - lw) // 6 + 1))
+            y0 = (h - lh) // 2 + int(rng.integers(-(h - lh) // 6, (h - lh) // 6 + 1))
+        else:
+            x0 = min(max(edge, round(spec.label_at[0] * w - lw / 2)), w - edge - lw)
+            y0 = min(max(edge, round(spec.label_at[1] * h - lh / 2)), h - edge - lh)
         box[y0 : y0 + lh, x0 : x0 + lw] = label
         label_box = (x0, y0, x0 + lw, y0 + lh)
+    flat_defect: Box | None = None
+    if spec.defect is not None:
+        defect_rng = rng if spec.defect_seed is None else np.random.default_rng(spec.defect_seed)
+        flat_defect = _draw_defect(box, spec.defect, edge, label_box, defect_rng)
     # rotate about the centre onto a canvas that holds the whole rotated box
     theta = math.radians(spec.angle_deg)
     c, s = abs(math.cos(theta)), abs(math.sin(theta))
@@ -235,11 +308,142 @@ def _sprite(spec: ItemSpec, module_px: float, rng: np.random.Generator) -> _Spri
             math.ceil(float(pts[:, 0].max())) - x1,
             math.ceil(float(pts[:, 1].max())) - y1,
         )
+    defect_box = None
+    if flat_defect is not None:
+        dx0, dy0, dx1, dy1 = flat_defect
+        corners = np.array([[dx0, dy0, 1], [dx1, dy0, 1], [dx1, dy1, 1], [dx0, dy1, 1]], float)
+        pts = corners @ m.T
+        sw, sh = x2 - x1, y2 - y1
+        defect_box = (
+            max(0.0, (float(pts[:, 0].min()) - x1) / sw),
+            max(0.0, (float(pts[:, 1].min()) - y1) / sh),
+            min(1.0, (float(pts[:, 0].max()) - x1) / sw),
+            min(1.0, (float(pts[:, 1].max()) - y1) / sh),
+        )
     return _Sprite(
         np.ascontiguousarray(image[y1:y2, x1:x2]),
         np.ascontiguousarray(alpha[y1:y2, x1:x2]),
         label_box,
+        defect_box,
     )
+
+
+def _defect_place(
+    w: int, h: int, half: tuple[int, int], edge: int, label: Box | None, rng: np.random.Generator
+) -> tuple[int, int] | None:
+    """A centre for a defect reaching `half` (x, y) px from it: on the body, clear of the
+    edges, the flaps' seam is allowed, the label (with a margin) is not. None: no room."""
+    hx, hy = half
+    margin = edge + 4
+    if w - 2 * (margin + hx) < 0 or h - 2 * (margin + hy) < 0:
+        return None
+    for _ in range(200):
+        cx = int(rng.integers(margin + hx, max(margin + hx + 1, w - margin - hx)))
+        cy = int(rng.integers(margin + hy, max(margin + hy + 1, h - margin - hy)))
+        if label is None:
+            return cx, cy
+        lx0, ly0, lx1, ly1 = label
+        clear = 6
+        if (
+            cx + hx < lx0 - clear
+            or cx - hx > lx1 + clear
+            or cy + hy < ly0 - clear
+            or cy - hy > ly1 + clear
+        ):
+            return cx, cy
+    return None
+
+
+def _oriented_place(
+    w: int,
+    h: int,
+    length: float,
+    width: float,
+    edge: int,
+    label: Box | None,
+    rng: np.random.Generator,
+) -> tuple[int, int, float]:
+    """A centre and an angle for a line-like defect `length` long and `width` wide."""
+    for _ in range(50):
+        angle = float(rng.uniform(0, math.pi))
+        ux, uy = abs(math.cos(angle)), abs(math.sin(angle))
+        hx = math.ceil(ux * length / 2 + uy * width / 2) + 2
+        hy = math.ceil(uy * length / 2 + ux * width / 2) + 2
+        place = _defect_place(w, h, (hx, hy), edge, label, rng)
+        if place is not None:
+            return place[0], place[1], angle
+    raise ValueError(f"item {w}x{h} has no room for a defect beside its label; make it larger")
+
+
+def _draw_defect(
+    box: F32, kind: str, edge: int, label: Box | None, rng: np.random.Generator
+) -> Box:
+    """Draw a defect of `kind` on the flat (unrotated) item image in place; its box."""
+    h, w = box.shape[:2]
+    area = w * h
+    if kind == "stain":
+        # an oily, irregular blot: overlapping ellipses, soft edges, darker rim
+        radius = math.sqrt(area * float(rng.uniform(0.02, 0.035)) / math.pi)
+        half = (math.ceil(radius * 1.3), math.ceil(radius * 1.3))
+        place = _defect_place(w, h, half, edge, label, rng)
+        if place is None:
+            raise ValueError(f"item {w}x{h} has no room for a stain beside its label")
+        cx, cy = place
+        mask = np.zeros((h, w), np.float32)
+        for _ in range(6):
+            ox, oy = rng.normal(0, radius * 0.3, 2)
+            ax, ay = radius * rng.uniform(0.45, 0.8), radius * rng.uniform(0.45, 0.8)
+            centre = (round(cx + ox), round(cy + oy))
+            axes = (max(2, round(ax)), max(2, round(ay)))
+            cv2.ellipse(mask, centre, axes, float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
+        mask = np.asarray(cv2.GaussianBlur(mask, (0, 0), max(1.0, radius * 0.12)), np.float32)
+        rim = np.clip(mask * (1.0 - mask) * 4.0, 0.0, 1.0)
+        darken = 1.0 - 0.5 * mask - 0.15 * rim
+        tone = np.array([0.95, 0.9, 0.85], np.float32)  # a brownish-grey stain
+        box *= (darken[:, :, None] * (1.0 - mask[:, :, None] * (1.0 - tone))).astype(np.float32)
+        ys, xs = np.nonzero(mask > 0.1)
+    elif kind == "tear":
+        # a jagged rip: a dark gap along a zig-zag, with torn light fibres along its sides
+        length = math.sqrt(area) * float(rng.uniform(0.32, 0.42))
+        cx, cy, angle = _oriented_place(w, h, length, 14.0, edge, label, rng)
+        steps = 9
+        t = np.linspace(-0.5, 0.5, steps) * length
+        jag = rng.uniform(-3.5, 3.5, steps)
+        ux, uy = math.cos(angle), math.sin(angle)
+        pts = np.stack([cx + t * ux - jag * uy, cy + t * uy + jag * ux], axis=1)
+        line = np.round(pts).astype(np.int32).reshape(-1, 1, 2)
+        fringe = np.zeros((h, w), np.float32)
+        cv2.polylines(fringe, [line], False, 1.0, 7, cv2.LINE_AA)
+        gap = np.zeros((h, w), np.float32)
+        cv2.polylines(gap, [line], False, 1.0, 3, cv2.LINE_AA)
+        light = np.clip(fringe - gap, 0.0, 1.0)
+        box += (light * 45.0)[:, :, None]  # the torn paper's pale fibres
+        box *= (1.0 - 0.8 * gap)[:, :, None]  # the dark gap into the box
+        ys, xs = np.nonzero(fringe > 0.1)
+    elif kind == "dent":
+        # a crease pressed in: one side of a short line shaded, the other lit
+        length = math.sqrt(area) * float(rng.uniform(0.3, 0.4))
+        width = max(6.0, length * 0.28)
+        cx, cy, angle = _oriented_place(w, h, length, 2 * width, edge, label, rng)
+        ux, uy = math.cos(angle), math.sin(angle)
+        yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+        along = (xx - cx) * ux + (yy - cy) * uy  # along the crease
+        across = -(xx - cx) * uy + (yy - cy) * ux  # across it
+        ends = np.clip(1.0 - (np.abs(along) / (length / 2)) ** 4, 0.0, 1.0)
+        shade = np.tanh(across / (width * 0.35)) * np.exp(-((across / width) ** 2) * 2.0)
+        shade *= ends
+        crease = np.exp(-((across / 2.0) ** 2)) * ends  # the fold line itself, darkest
+        # the buckled board beside it: shorter wrinkles on the shaded side
+        short = np.clip(1.0 - (np.abs(along) / (length / 3)) ** 4, 0.0, 1.0)
+        for offset in (0.45, 0.8):
+            crease += 0.6 * np.exp(-(((across - offset * width) / 1.5) ** 2)) * short
+        crease = np.clip(crease, 0.0, 1.0)
+        box *= (1.0 - 0.6 * np.clip(shade, 0, 1) - 0.6 * crease)[:, :, None]
+        box += (np.clip(-shade, 0, 1) * 60.0)[:, :, None]
+        ys, xs = np.nonzero((np.abs(shade) > 0.08) | (crease > 0.1))
+    else:
+        raise ValueError(f"defect {kind!r} not one of {DEFECT_KINDS}")
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
 
 
 def _belt_texture(band_h: int, rng: np.random.Generator) -> F32:
@@ -354,6 +558,8 @@ def make_conveyor_clip(
                 fully_visible=(enter + sw / speed_px_s, enter + w / speed_px_s),
                 y1=y0 + top,
                 y2=y0 + top + sh,
+                defect=spec.defect,
+                defect_box=sprite.defect_box,
             )
         )
     n_frames = frame_count(truth, fps)
