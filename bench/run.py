@@ -17,6 +17,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+from inspection_bench import run_inspection
 
 from onsight.config.models import CameraConfig
 from onsight.detect import make_detector
@@ -128,6 +129,8 @@ def main() -> int:
             c[kind]["cpu_s"] for c in per_clip.values()
         )
 
+    print("inspection ...", flush=True)
+    inspection = run_inspection()
     stage_total = {s: sum(c["onsight"][s] for c in per_clip.values()) for s in STAGES}
     total = sum(stage_total.values()) or 1.0
     results = {
@@ -140,6 +143,7 @@ def main() -> int:
         "baseline_video_s_per_cpu_s": round(realtime("baseline"), 2),
         "stage_cpu_share": {s: round(v / total, 3) for s, v in stage_total.items()},
         "cli_start": cli_start_seconds(),  # `onsight --help`, target under 1 s
+        "inspection": inspection,  # one 640x480 line camera at 10 fps
         "clips": per_clip,
     }
     (ROOT / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
