@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import cast
 
 import numpy as np
-from onsight.inspection.reference import Reference
 
 from onsight.apps.base import FrameView
 from onsight.apps.inspection import DefectReject, InspectionConfig, Inspector
 from onsight.config.models import CameraConfig
 from onsight.config.privacy import RetentionConfig
 from onsight.events import EventStore
+from onsight.inspection.reference import Reference
 from onsight.privacy.evidence import EvidenceSink
 from onsight.privacy.redact import redact
 from onsight.privacy.retention import Retention

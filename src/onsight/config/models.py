@@ -11,7 +11,6 @@ from pydantic import Field, field_validator, model_validator
 from onsight.apps.distancing import DistancingConfig
 from onsight.apps.flows import FlowsConfig
 from onsight.apps.heatmap import HeatmapConfig
-from onsight.inspection.config import BarcodesConfig, InspectionConfig
 from onsight.apps.line_count import LineConfig as LineConfig
 from onsight.apps.occupancy import ZoneConfig as ZoneConfig
 from onsight.apps.queue import QueueConfig
@@ -25,6 +24,7 @@ from onsight.config.privacy import CameraPrivacy, PrivacyConfig
 from onsight.config.purposes import UNREDACTED_ALLOWED, Purpose, check_apps
 from onsight.config.screening import ScreeningConfig
 from onsight.config.service import MqttConfig, ServerConfig, WebhookConfig
+from onsight.inspection.config import BarcodesConfig, InspectionConfig
 
 _NAME = NAME_PATTERN
 
