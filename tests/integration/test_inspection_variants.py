@@ -286,6 +286,7 @@ def run_variant(clip: Clip, variant: Variant, reader: BarcodeReader) -> Result:
     counted: list[Item] = []
     first_index = round(variant.start_s * SOURCE_FPS)
     seen_from: float | None = None
+    index_at: dict[float, int] = {}  # pts -> clip frame index
     spent = 0.0
     frames = 0
     last_index = first_index
@@ -296,19 +297,23 @@ def run_variant(clip: Clip, variant: Variant, reader: BarcodeReader) -> Result:
         spent += (cv2.getTickCount() - started) / cv2.getTickFrequency()
         frames += 1
         last_index = index
-        if tracker.ready and seen_from is None:
+        # The frames the belt is learned from are replayed once it is known, so the tracker
+        # watches from the first frame.
+        if seen_from is None:
             seen_from = index / SOURCE_FPS
-        for item, crop, inside in frame.visible:
-            if item.best_pts == pts and item.best_box is not None:
-                where[item.number] = (index, back(item.best_box))
+        index_at[pts] = index
+        for seen in frame.visible:
+            item = seen.item
+            if item.best_pts == seen.pts and item.best_box is not None:
+                where[item.number] = (index_at[seen.pts], back(item.best_box))
             if item.number in reads or tries.get(item.number, 0) >= _MAX_READ_TRIES:
                 continue
             tries[item.number] = tries.get(item.number, 0) + 1
-            read = reader.read(crop, effort=1 if inside else 0)
+            read = reader.read(seen.crop, effort=1 if seen.inside else 0)
             if read is not None:
                 reads[item.number] = read.text
         counted += frame.left
-    counted += tracker.finish()
+    counted += tracker.finish().left
     return _score(clip, variant, counted, where, reads, seen_from, last_index, spent / frames)
 
 

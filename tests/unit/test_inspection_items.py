@@ -49,7 +49,7 @@ def _run(frames: list[Image], tracker: ItemTracker) -> tuple[int, int]:
         result = tracker.update(image, n / FPS)
         passed += len(result.left)
         dropped += result.dropped
-    return passed + len(tracker.finish()), dropped
+    return passed + len(tracker.finish().left), dropped
 
 
 def test_each_item_passing_is_counted_once() -> None:
@@ -63,7 +63,7 @@ def test_the_best_frame_is_a_whole_item_inside_the_region() -> None:
     best = []
     for n, image in enumerate(_clip([2.0])):
         best += [item.best for item in tracker.update(image, n / FPS).left]
-    best += [item.best for item in tracker.finish()]
+    best += [item.best for item in tracker.finish().left]
     assert len(best) == 1 and best[0] is not None
     height, width = best[0].shape[:2]
     assert 48 <= width <= 60 and 55 <= height <= 70  # the whole box, not a part of it

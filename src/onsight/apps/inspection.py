@@ -19,6 +19,7 @@ any saved image.
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -43,7 +44,7 @@ from onsight.inspection.events import (
     InspectionMinute,
     WrongLabel,
 )
-from onsight.inspection.items import Item, ItemTracker
+from onsight.inspection.items import Frame, Item, ItemTracker, Sighting
 from onsight.types import Event, FloatArray, Image
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
 
 # Formats whose symbology has no check digit or a weak one: a read must be seen twice.
 _WEAK_FORMATS = frozenset({"Code39", "Codabar", "ITF", "Code93", "DataBar"})
+_PEOPLE_KEPT = 80  # frames whose person boxes are kept (more than the tracker replays)
 _READ_MARGIN = 0.08  # of the item's size, added around its box for reading
 _MAX_READ_TRIES = 40  # frames an item's code is tried on (reads cost CPU; a code seen is read)
 
@@ -108,6 +110,8 @@ class Inspector:
         self.codes: list[str] = []  # in order of passing
         self.dropped = 0  # blobs that never became items (noise)
         self._start: tuple[float, datetime] | None = None  # a (pts, wall time) pair
+        # Person boxes of the last frames, for crops of frames replayed after learning.
+        self._recent_people: deque[tuple[float, FloatArray]] = deque(maxlen=_PEOPLE_KEPT)
         # Called with each passed item's best image, people obliterated (`inspect collect`).
         self.on_item: Callable[[Image], None] | None = None
 
@@ -116,24 +120,27 @@ class Inspector:
             raise RuntimeError("the inspection app needs the frame image")
         if self._start is None:
             self._start = (view.pts, view.wall_time)
-        frame = self._tracker.update(view.image, view.pts)
+        people = view.people if view.people is not None else view.xyxy
+        self._recent_people.append((view.pts, people))
+        events = self._passed(self._tracker.update(view.image, view.pts))
+        return events + self._release(_minute(view.wall_time))
+
+    def flush(self) -> list[Event]:
+        return self._passed(self._tracker.finish()) + self._release(None)
+
+    def _passed(self, frame: Frame) -> list[Event]:
+        """Reads of the items seen, then the items that left."""
         events: list[Event] = []
-        for item, _crop, inside in frame.visible:
-            if item.best_pts == view.pts:  # a new best crop: where people are in it
-                item.extra["people"] = _people_in_crop(item, view)
-            padded = _padded(view.image, item.box)  # a label at the edge keeps its quiet zone
-            events.extend(self._try_read(item, padded, inside, view.wall_time))
+        for seen in frame.visible:  # this frame's, or the frames replayed after learning
+            item = seen.item
+            if item.best_pts == seen.pts:  # its best crop so far: where people are in it
+                item.extra["people"] = _people_in_crop(seen, self._people_at(seen.pts))
+            padded = _padded(seen.image, seen.box)  # a label at the edge keeps its quiet zone
+            events.extend(self._try_read(item, padded, seen.inside, self._wall(seen.pts)))
         self.dropped += frame.dropped
         for item in frame.left:
             events.extend(self._leave(item))
-        events.extend(self._release(_minute(view.wall_time)))
         return events
-
-    def flush(self) -> list[Event]:
-        events: list[Event] = []
-        for item in self._tracker.finish():
-            events.extend(self._leave(item))
-        return events + self._release(None)
 
     # --- per item ---
 
@@ -159,6 +166,15 @@ class Inspector:
                 WrongLabel(now, self.camera, self.config.name, *_fields(read), pattern.pattern)
             )
         return events
+
+    def _people_at(self, pts: float) -> FloatArray:
+        """The people found in the frame at `pts`; if it is no longer known, everyone
+        found in the frames kept (more is hidden, never less)."""
+        for seen_pts, people in self._recent_people:
+            if seen_pts == pts:
+                return people
+        kept = [people for _, people in self._recent_people if len(people)]
+        return np.concatenate(kept) if kept else np.zeros((0, 4), np.float32)
 
     def _pattern(self, read: Read) -> re.Pattern[str] | None:
         return self._patterns.get(read.format, self._patterns.get(""))
@@ -295,14 +311,13 @@ def _without_people(item: Item, crop: Image) -> Image:
     return shown
 
 
-def _people_in_crop(item: Item, view: FrameView) -> FloatArray:
-    """The people the detector found in this frame (a hand reaching over the belt), as
-    boxes normalised to the item's crop (they may reach past it)."""
-    people = view.people if view.people is not None else view.xyxy
-    if not len(people) or item.best_box is None or view.image is None:
+def _people_in_crop(seen: Sighting, people: FloatArray) -> FloatArray:
+    """Person boxes (normalised to the frame: a hand reaching over the belt) as boxes
+    normalised to the item's crop in that frame (they may reach past it)."""
+    if not len(people):
         return np.zeros((0, 4), np.float32)
-    frame_h, frame_w = view.image.shape[:2]
-    x1, y1, x2, y2 = item.best_box
+    frame_h, frame_w = seen.image.shape[:2]
+    x1, y1, x2, y2 = seen.box
     to_crop = np.array([x1 / frame_w, y1 / frame_h] * 2, np.float32)
     scale = np.array([frame_w / max(1, x2 - x1), frame_h / max(1, y2 - y1)] * 2, np.float32)
     return np.asarray((people - to_crop) * scale, np.float32)

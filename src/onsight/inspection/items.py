@@ -12,6 +12,7 @@ along the travel direction, so a shadow, a hand or a flicker is not an item.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -26,6 +27,8 @@ Box = tuple[int, int, int, int]  # x1, y1, x2, y2 in frame pixels
 
 _WORK_WIDTH = 160  # the background model's width in pixels
 _LEARN_FRAMES = 15  # frames whose median starts the background ...
+_HELD_MAX = 64  # frames kept while learning (1.5 s needs 15 at 10 fps, 38 at 25 fps)
+_LEARN_MIN = 5  # ... or as few as this, when the video ends before
 _LEARN_SPACING_S = 0.1  # ... taken at least this far apart (1.5 s of belt at any rate)
 _BG_TAU_S = 2.0  # time constant of the background's update where no item is
 _GHOST_S = 4.0  # foreground that stays this long where no item travels becomes background
@@ -66,11 +69,25 @@ class Item:
 
 
 @dataclass(frozen=True)
-class Frame:
-    """One frame's items: those in view (with their crop now) and those that just left."""
+class Sighting:
+    """An item seen in one frame."""
 
-    visible: list[tuple[Item, Image, bool]]  # item, its crop in this frame, fully inside
-    left: list[Item]  # items that left the region this frame and count as passed
+    item: Item
+    box: Box  # where it was in that frame
+    crop: Image  # the frame inside `box`
+    inside: bool  # wholly inside the region
+    image: Image  # the whole frame
+    pts: float
+
+
+@dataclass(frozen=True)
+class Frame:
+    """What one update saw: items in view and items that just left. Usually one frame's;
+    the update that finishes learning the belt also replays the frames it learned from, so
+    items that passed meanwhile are not lost."""
+
+    visible: list[Sighting]
+    left: list[Item]  # items that left the region and count as passed
     dropped: int  # tracks that vanished without counting (noise)
 
 
@@ -93,6 +110,8 @@ class ItemTracker:
         self._frame_mask: np.ndarray | None = None  # region mask, frame size, uint8
         self._bounds = (0.0, 0.0, 1.0, 1.0)  # region's bounding box, frame pixels
         self._learning: list[FloatArray] = []
+        # The frames seen while learning (at most `_HELD_MAX`), replayed once it is done.
+        self._held: deque[tuple[Image, float]] = deque(maxlen=_HELD_MAX)
         self._learned_pts = -np.inf  # when the last learning frame was taken
         self._background: FloatArray | None = None
         self._belt: np.ndarray | None = None  # where the belt showed last frame, work size
@@ -117,14 +136,33 @@ class ItemTracker:
         raw, small = self._work(image)
         self.frames += 1
         if self._background is None:
+            self._held.append((image, pts))
             if pts - self._learned_pts >= _LEARN_SPACING_S - 1e-3 or pts < self._learned_pts:
                 self._learning.append(small)
                 self._learned_pts = pts
-            if len(self._learning) >= _LEARN_FRAMES:
-                self._background = np.median(np.stack(self._learning), axis=0).astype(np.float32)
-                self._learning = []
-                self._last_pts = pts
-            return Frame([], [], 0)
+            if len(self._learning) < _LEARN_FRAMES:
+                return Frame([], [], 0)
+            self._background = np.median(np.stack(self._learning), axis=0).astype(np.float32)
+            self._learning = []
+            return self._replay()
+        return self._step(image, raw, small, pts)
+
+    def _replay(self) -> Frame:
+        """Run the frames the belt was learned from, now that it is known."""
+        held, self._held = self._held, deque(maxlen=_HELD_MAX)
+        self._last_pts = held[0][1]
+        visible: list[Sighting] = []
+        left: list[Item] = []
+        dropped = 0
+        for image, pts in held:
+            raw, small = self._work(image)
+            frame = self._step(image, raw, small, pts)
+            visible += frame.visible
+            left += frame.left
+            dropped += frame.dropped
+        return Frame(visible, left, dropped)
+
+    def _step(self, image: Image, raw: FloatArray, small: FloatArray, pts: float) -> Frame:
         dt = min(1.0, max(0.0, pts - (self._last_pts if self._last_pts is not None else pts)))
         self._last_pts = pts
         self._follow_lighting(small)
@@ -134,11 +172,18 @@ class ItemTracker:
         self._learn(small, foreground, dt)
         return frame
 
-    def finish(self) -> list[Item]:
-        """End of the video: every item still in view that counts, as if it had left."""
+    def finish(self) -> Frame:
+        """End of the video: every item still in view that counts, as if it had left. A
+        video that ended while the belt was being learned is learned from what there was
+        (at least `_LEARN_MIN` frames) and replayed, so a short clip still counts."""
+        replayed = Frame([], [], 0)
+        if self._background is None and len(self._learning) >= _LEARN_MIN:
+            self._background = np.median(np.stack(self._learning), axis=0).astype(np.float32)
+            self._learning = []
+            replayed = self._replay()
         left = [item for item in self._items if self._counts(item)]
         self._items = []
-        return left
+        return Frame(replayed.visible, replayed.left + left, replayed.dropped)
 
     # --- background and blobs ---
 
@@ -148,6 +193,7 @@ class ItemTracker:
             return
         if self._size is not None:  # the stream changed size: start again
             self._background, self._learning, self._items = None, [], []
+            self._held.clear()
             self._belt = self._still = None
             self._learned_pts = -np.inf
         self._size = (width, height)
@@ -255,7 +301,7 @@ class ItemTracker:
 
     def _track(self, image: Image, boxes: list[Box], pts: float) -> Frame:
         matches = self._match(boxes, pts)
-        visible: list[tuple[Item, Image, bool]] = []
+        visible: list[Sighting] = []
         for index, box in enumerate(boxes):
             item = matches.get(index)
             if item is None:
@@ -284,7 +330,7 @@ class ItemTracker:
             elif item.inside_frames == 0 and _area(box) > _area(item.best_box or (0, 0, 0, 0)):
                 # Never fully inside yet (an item longer than the region): keep the largest.
                 item.best, item.best_box, item.best_pts = crop.copy(), box, pts
-            visible.append((item, crop, inside))
+            visible.append(Sighting(item, box, crop, inside, image, pts))
         gone = [item for item in self._items if pts - item.last_pts > _LOST_S]
         self._items = [item for item in self._items if item not in gone]
         left = [item for item in gone if self._counts(item)]
