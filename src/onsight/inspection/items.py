@@ -3,11 +3,17 @@ empty-belt background, tracked through the inspection region.
 
 The background is a per-pixel model of the empty belt on a small, blurred copy of the frame
 (blurring averages out the belt's own texture, which moves with it). It starts as the median
-of the first frames (items pass, so most pixels show the belt most of the time) and then
-follows slow lighting changes wherever no item is. Each frame's blobs inside the region are
-matched to the items being tracked by predicted overlap; an item that is not seen for
-`_LOST_S` has left. An item only counts if it was seen in `_MIN_FRAMES` frames and moved
-along the travel direction, so a shadow, a hand or a flicker is not an item.
+of 15 frames 0.1 s apart (items pass, so most pixels show the belt most of the time); the
+frames seen meanwhile are then replayed, so items passing while the belt was learned count
+too. After that it follows the light (scaled per channel by the change seen on the belt),
+learns slowly wherever no item is, and absorbs foreground that stays put for `_GHOST_S`
+unless an item that travelled is there (a stopped line keeps its items). Shadows (the belt
+evenly darker in every channel) are not foreground. A blob is cut where clear belt crosses it
+from side to side, across the travel direction (two items close together).
+
+Each frame's blobs are matched to the items being tracked by predicted overlap; an item not
+seen for `_LOST_S` has left. An item only counts if it was seen in `_MIN_FRAMES` frames and
+moved along the travel direction, so a shadow, a hand or a flicker is not an item.
 """
 
 from __future__ import annotations
