@@ -61,6 +61,22 @@ def test_redaction_none_still_obliterates_a_person_the_detector_found() -> None:
     assert np.array_equal(untouched.image, image)
 
 
+class _OnePerson:
+    def people(self, image: Image) -> FloatArray:
+        return np.array([[0.5, 0.2, 0.8, 0.9]], np.float32)
+
+    def faces(self, image: Image, threshold: float) -> FloatArray:
+        raise AssertionError("redaction none hides whole people, it does not look for faces")
+
+
+def test_a_snapshot_of_an_inspection_camera_looks_for_people_itself() -> None:
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (120, 160, 3), dtype=np.uint8)
+    redacted = redact(image, _camera(), _OnePerson())  # no detections handed in: a snapshot
+    assert _detail(redacted.image[30:100, 85:125]) < 5
+    assert _detail(redacted.image[:, :50]) > 40
+
+
 @dataclass(frozen=True)
 class _Scored:
     score: float
@@ -76,9 +92,13 @@ class _AlwaysReject:
         return _Scored(1.0, np.zeros(image.shape[:2], np.float32))
 
 
-def _rejects(person: FloatArray | None) -> list[DefectReject]:
+def _rejects(
+    person: FloatArray | None, masks: list[list[list[float]]] | None = None
+) -> list[DefectReject]:
     config = InspectionConfig.model_validate({"region": REGION, "travel": "right"})
-    inspector = Inspector("line-1", config, None, cast(Reference, _AlwaysReject()))
+    inspector = Inspector(
+        "line-1", config, None, cast(Reference, _AlwaysReject()), masks=masks or []
+    )
     events = []
     for n, image in enumerate(_clip([2.0])):
         textured = image.copy()  # a detailed item, to see whether detail survives
@@ -102,6 +122,19 @@ def test_a_person_over_the_belt_is_obliterated_in_the_kept_item_image() -> None:
     (covered,) = _rejects(hand)
     assert covered.evidence is not None
     assert _detail(covered.evidence.images["item"]) < 10
+
+
+def test_privacy_masks_are_burned_into_the_kept_item_image() -> None:
+    band = [[0.0, 0.45], [1.0, 0.45], [1.0, 0.55], [0.0, 0.55]]  # across the belt's middle
+    (masked,) = _rejects(None, masks=[band])
+    assert masked.evidence is not None
+    grey = np.all(masked.evidence.images["item"] == (64, 64, 64), axis=2)
+    assert grey.mean() > 0.1, grey.mean()
+    heatmap = masked.evidence.images["heatmap"]  # drawn over the masked image
+    assert heatmap[grey].std(axis=0).max() < 3  # flat: nothing of the frame shows through
+    (clear,) = _rejects(None)
+    assert clear.evidence is not None
+    assert np.all(clear.evidence.images["item"] == (64, 64, 64), axis=2).mean() < 0.01
 
 
 def test_evidence_is_kept_only_as_media_and_deleted_after_media_hours(tmp_path: Path) -> None:

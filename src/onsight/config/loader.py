@@ -17,7 +17,7 @@ import yaml
 from pydantic import ValidationError
 
 from onsight.config._base import NAME_RULE
-from onsight.config.models import Config
+from onsight.config.models import CameraConfig, Config
 from onsight.config.secrets_file import SUFFIX, read_secrets, secrets_path
 from onsight.errors import ConfigError
 from onsight.ingest.urls import userinfo_span
@@ -44,6 +44,17 @@ class LoadedConfig:
     def resolve(self, value: str) -> Path:
         path = Path(value).expanduser()
         return path if path.is_absolute() else self.base_dir / path
+
+    def with_paths(self, camera: CameraConfig) -> CameraConfig:
+        """The camera with the file paths in its sections (the defect reference) made
+        absolute: relative ones are relative to the config file, wherever onsight runs."""
+        inspection = camera.inspection
+        if inspection is None or inspection.reference is None:
+            return camera
+        reference = str(self.resolve(inspection.reference))
+        return camera.model_copy(
+            update={"inspection": inspection.model_copy(update={"reference": reference})}
+        )
 
     @property
     def database_path(self) -> Path:

@@ -80,7 +80,7 @@ def evaluate_command(
                 ) -> None:
                     status.update(f"{name}: {result.frame.pts:.1f} s of {seconds:.1f} s")
 
-                observed = observe(camera, detector, progress)
+                observed = observe(loaded.with_paths(camera), detector, progress)
             reports.append(compare(camera, sequence, observed, tolerance))
     except OnsightError as exc:
         fail(str(exc), loaded.secrets)

@@ -138,6 +138,8 @@ def collect_command(
         saved: list[Path] = []
 
         def keep(image: Image) -> None:
+            if len(saved) >= limit:  # the end of the run may still hand out items
+                return
             path = out / f"item-{len(saved) + 1:04d}.png"
             save_item_image(path, image)
             saved.append(path)

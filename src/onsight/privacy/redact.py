@@ -93,10 +93,10 @@ def redact(
 def _regions(
     image: Image, mode: Mode, face_threshold: float, finders: Finders, people: FloatArray | None
 ) -> FloatArray:
-    if mode == "none":  # an inspection camera: still, a person the pipeline saw is hidden
-        if people is None or not len(people):
-            return np.zeros((0, 4), np.float32)
-        return _grow(np.asarray(people, np.float32), _PERSON_MARGIN, image.shape)
+    if mode == "none":  # an inspection camera: products unblurred, still never a person
+        # The pipeline's detections of this very frame, or (a snapshot) the finder's.
+        found = finders.people(image) if people is None else np.asarray(people, np.float32)
+        return _grow(found, _PERSON_MARGIN, image.shape)
     found = finders.people(image)
     if people is not None and len(people):
         found = np.concatenate([found.reshape(-1, 4), np.asarray(people, np.float32)])

@@ -8,7 +8,6 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Literal
 
 from onsight.config import Config, LoadedConfig
@@ -67,7 +66,7 @@ class Runner:
         `stuck_seconds` is given up (see `wait`)."""
         config = loaded.config
         self._secrets = loaded.secrets
-        self._base_dir = loaded.base_dir
+        self._loaded_paths = loaded  # resolves the cameras' relative file paths
         self._stuck_seconds = stuck_seconds
         self.audit = AuditLog(loaded.resolve(config.privacy.audit_log))
         self.audit.append("config_load", **config_load_detail(loaded.path))
@@ -173,7 +172,7 @@ class Runner:
             loaded = add_camera(loaded, entry, secrets)
             camera = next(c for c in loaded.config.cameras if c.name == entry["name"])
             self._secrets = loaded.secrets
-            self._base_dir = loaded.base_dir
+            self._loaded_paths = loaded
             pipeline = self._pipeline(loaded.config, camera)
             self.pipelines.append(pipeline)
             if self._started:
@@ -198,22 +197,13 @@ class Runner:
             threads=config.detector.threads,
         )
         return CameraPipeline(
-            self._resolved(camera),
+            self._loaded_paths.with_paths(camera),
             detector,
             self.bus,
             started=self._start_time,
             pace=self._pace_files,
         )
 
-    def _resolved(self, camera: CameraConfig) -> CameraConfig:
-        """The camera with its file paths (the defect reference) relative to the config."""
-        inspection = camera.inspection
-        if inspection is None or inspection.reference is None:
-            return camera
-        reference = str(self._base_dir / Path(inspection.reference).expanduser())
-        return camera.model_copy(
-            update={"inspection": inspection.model_copy(update={"reference": reference})}
-        )
 
     def _announce_cameras(self, config: Config) -> None:
         """Tell MQTT (Home Assistant discovery) the cameras and their items after an edit."""
