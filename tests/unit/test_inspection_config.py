@@ -83,3 +83,9 @@ def test_bad_barcode_settings_say_what_is_wrong(barcodes: dict[str, Any], says: 
 )
 def test_bad_inspection_settings_say_what_is_wrong(inspection: dict[str, Any], says: str) -> None:
     assert says in _error(inspection=inspection)
+
+
+def test_an_inspection_camera_decodes_wider_by_default() -> None:
+    assert _camera().width == 1280  # barcodes need the pixels
+    assert _camera(width=800).width == 800
+    assert CameraConfig.model_validate({"name": "door", "url": "x"}).width == 640

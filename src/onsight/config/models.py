@@ -27,6 +27,7 @@ from onsight.config.service import MqttConfig, ServerConfig, WebhookConfig
 from onsight.inspection.config import BarcodesConfig, InspectionConfig
 
 _NAME = NAME_PATTERN
+INSPECTION_WIDTH = 1280  # an inspection camera's default decode width: barcodes need pixels
 
 
 class MotionConfig(_Strict):
@@ -91,7 +92,11 @@ class CameraConfig(_Strict):
         10.0, gt=0.0, le=60.0, strict=False, description="Analysis rate in frames per second."
     )
     width: int = Field(
-        640, ge=160, le=3840, description="Frames wider than this are downscaled on decode."
+        640,
+        ge=160,
+        le=3840,
+        description="Frames wider than this are downscaled on decode (default 640; 1280 for "
+        "an inspection camera, whose barcodes need the pixels).",
     )
     purpose: Purpose = Field("footfall", description="Why this camera is analysed.")
     motion: MotionConfig = Field(default_factory=lambda: MotionConfig(), description="Motion gate.")
@@ -161,6 +166,13 @@ class CameraConfig(_Strict):
         "radiometric source: a FLIR .seq/.fff/.jpg file, a 16-bit TLinear recording, or a "
         "PureThermal/Lepton /dev/videoN).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inspection_width(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("purpose") == "inspection" and "width" not in data:
+            return {**data, "width": INSPECTION_WIDTH}
+        return data
 
     def apps(self) -> set[str]:
         """The apps this camera runs, as named in the purpose table."""
