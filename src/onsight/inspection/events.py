@@ -123,8 +123,6 @@ INSPECTION_MINUTE = EventType(
         passed = passed + excluded.passed, inspected = inspected + excluded.inspected,
         rejected = rejected + excluded.rejected, read = read + excluded.read,
         unread = unread + excluded.unread, wrong_labels = wrong_labels + excluded.wrong_labels""",
-    chart_column="passed",
-    chart_title="Items passed",
 )
 
 DEFECT_REJECT = EventType(

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
-from onsight.privacy._encode import write
+from onsight.privacy._encode import encode, write
 from onsight.types import Event, Image
 
 log = logging.getLogger(__name__)
@@ -46,3 +46,11 @@ def save_item_image(path: Path, image: Image) -> None:
     """Write an inspection camera's item image (people already obliterated: the app's
     `on_item` hands out no other), e.g. for `onsight inspect collect`."""
     write(path, image)
+
+
+def encode_item_image(image: Image, quality: int = 85) -> bytes:
+    """JPEG bytes of an inspection camera's item image or heatmap for the dashboard. Only for
+    images whose people were already obliterated and whose masks were burned in when they
+    were taken (e.g. `Inspector.recent_rejects`); a camera frame goes through
+    `redact.encode_redacted` instead."""
+    return encode(image, ".jpg", quality)

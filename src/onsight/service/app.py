@@ -19,7 +19,17 @@ from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from onsight.service import add_camera, api, editing, live, login, pages, report_pages, spatial
+from onsight.service import (
+    add_camera,
+    api,
+    editing,
+    inspection_page,
+    live,
+    login,
+    pages,
+    report_pages,
+    spatial,
+)
 from onsight.service.auth import User
 from onsight.service.context import ServiceContext
 from onsight.service.guards import BodyLimit, SameOrigin, TrustedHost
@@ -80,6 +90,7 @@ def create_app(context: ServiceContext) -> FastAPI:
     app.include_router(live.router(web))
     app.include_router(editing.router(web))
     app.include_router(spatial.router(web))
+    app.include_router(inspection_page.router(web))
     app.mount("/static", StaticFiles(packages=[("onsight.service", "static")]), name="static")
     _install_handlers(app, web)
 

@@ -17,7 +17,7 @@ from onsight.config.service import EventKind
 from onsight.privacy.notice import render_notice
 from onsight.runtime import CameraPipeline
 from onsight.runtime.pipeline import AlertShot
-from onsight.service import charts
+from onsight.service import charts, inspection_page
 from onsight.service.api import camera_out
 from onsight.service.auth import User
 from onsight.service.metrics import sink_name
@@ -186,6 +186,7 @@ def router(web: Web) -> APIRouter:
             charts=_camera_charts(web, name),
             panels=_panels(pipeline),
             alerts=[_alert_row(shot) for shot in pipeline.alerts()],
+            inspection=inspection_page.section(web, pipeline, user),
             local_time=_local_time,
             error=web.scrub(context.runner.errors.get(name) or ""),
             nav="overview",
