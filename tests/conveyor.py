@@ -10,13 +10,24 @@ zxing-cpp itself, or no label. The scene has sensor noise and a slight lighting 
 clip starts and ends with empty belt. `hard=True` adds motion blur along the travel, smaller
 codes, stronger noise, JPEG artifacts and a darker scene.
 
+`perspective` (0 to below 1; 0, the default, is a camera looking straight down) tilts the
+camera along the belt: each frame is warped by a homography that keeps the left edge and
+shrinks the right (far) edge to `1 - perspective` of its height about the belt's centre
+line, so items get smaller, and move slower, as they travel away. The truth boxes are the
+items' (and labels') corners mapped through the same homography.
+
+A label may be damaged (`ItemSpec.damaged`): a linear code has a strip torn off across its
+middle, showing the cardboard under it; a 2-D code has a large opaque smudge over its finder
+corner and much of its data. Either way the code cannot be decoded in any frame, though the
+item still shows a (damaged) label.
+
 An item may carry a defect (`ItemSpec.defect`, one of `DEFECT_KINDS`): a stain, a tear or a
 dent, a few per cent of its area, at a seeded random place on its body clear of the label
 (so its code stays readable). `product_run` makes a run of one product (same size, label
 and code) with chosen items defective, as a line running one product would show.
 
 Run as a script to write a clip and print its truth:
-    python tests/conveyor.py OUT.mp4 [--hard] [--seed N] [--boxes]
+    python tests/conveyor.py OUT.mp4 [--hard] [--seed N] [--boxes] [--damaged] [--perspective P]
 """
 
 from __future__ import annotations
@@ -64,7 +75,7 @@ class ItemSpec:
     body, away from the label; `defect_seed` picks that place and shape (None: drawn from
     the clip's random stream). `label_at` fixes the label's centre as shares of the item's
     width and height (None: a random place near the middle), so a product's items can share
-    one label layout."""
+    one label layout. `damaged` tears or smudges the label so its code cannot be read."""
 
     code: str | None
     format: str | None
@@ -76,12 +87,16 @@ class ItemSpec:
     defect: str | None = None
     defect_seed: int | None = None
     label_at: tuple[float, float] | None = None
+    damaged: bool = False
 
 
 @dataclass(slots=True)
 class TruthItem:
     """Where and when an item is in the clip. Times are seconds from the clip's start (frame
-    i is at i / fps); the item's extent is the bounding box of the rotated box."""
+    i is at i / fps); the item's extent is the bounding box of the rotated box. With
+    `perspective`, `y1`/`y2` and the timings are on the belt as seen from straight above
+    (the camera's tilt keeps an item's left/right edges entering and leaving the frame at
+    the same moments), while `boxes` and `label_boxes` are in the warped frame."""
 
     index: int
     code: str | None
@@ -101,6 +116,7 @@ class TruthItem:
     # the defect's bounding box as shares (x1, y1, x2, y2) of the item's extent (its truth
     # box when fully visible), or None
     defect_box: tuple[float, float, float, float] | None = None
+    damaged: bool = False  # its label is damaged: `code` is printed but cannot be read
 
 
 def frame_count(truth: Sequence[TruthItem], fps: int) -> int:
@@ -117,9 +133,13 @@ def ean13(first12: str) -> str:
     return first12 + str((10 - total % 10) % 10)
 
 
-def standard_items(seed: int = 0) -> list[ItemSpec]:
+def standard_items(seed: int = 0, *, damaged: bool = False) -> list[ItemSpec]:
     """Ten items: EAN-13 codes starting 40, Code 128, QR and Data Matrix codes, one item
-    without a label and one with a wrong label (an EAN-13 not starting 40)."""
+    without a label and one with a wrong label (an EAN-13 not starting 40).
+
+    `damaged=True` inserts an eleventh item, third in line: a large carton whose EAN-13
+    label (a code starting 40) has a strip torn off across its middle, so it cannot be
+    read. The other ten items are the same as without it."""
     rng = np.random.default_rng(seed)
 
     def digits(n: int) -> str:
@@ -153,6 +173,10 @@ def standard_items(seed: int = 0) -> list[ItemSpec]:
     for code, fmt, kind in plan:
         w, h = size(kind)
         items.append(ItemSpec(code, fmt, w, h, angle_deg=angle()))
+    if damaged:  # drawn after the others, so they do not change
+        code = ean13("40" + digits(10))
+        w, h = size("big")
+        items.insert(2, ItemSpec(code, "EAN13", w, h, angle_deg=angle(), damaged=True))
     return items
 
 
@@ -217,8 +241,8 @@ def _code_image(code: str, fmt: str) -> U8:
     return image
 
 
-def _label(spec: ItemSpec, module_px: float, rng: np.random.Generator) -> F32:
-    """A white label carrying the code, as float BGR 0-255."""
+def _label(spec: ItemSpec, module_px: float, rng: np.random.Generator) -> tuple[F32, Box]:
+    """A white label carrying the code, as float BGR 0-255, and the code's box in it."""
     assert spec.code is not None and spec.format is not None
     code = _code_image(spec.code, spec.format)
     linear = spec.format in ("EAN13", "Code128")
@@ -235,7 +259,68 @@ def _label(spec: ItemSpec, module_px: float, rng: np.random.Generator) -> F32:
     if linear:  # a grey line where the human-readable text would be
         ty = pad + ch + max(2, round(module_px * 2))
         label[ty : ty + max(2, round(module_px * 2.5)), pad + cw // 8 : pad + cw * 7 // 8] = 120.0
-    return np.repeat(label[:, :, None], 3, axis=2) * np.array([0.97, 1.0, 1.0], np.float32)
+    colour = np.array([0.97, 1.0, 1.0], np.float32)
+    return np.repeat(label[:, :, None], 3, axis=2) * colour, (pad, pad, pad + cw, pad + ch)
+
+
+def _damage_label(label: F32, under: F32, fmt: str, code: Box, rng: np.random.Generator) -> None:
+    """Damage `label` in place so its code cannot be decoded. A linear code loses a strip
+    about 30% of its width torn off across the whole label through its middle (the
+    cardboard `under` the label shows, with pale torn paper fibres along both edges); a 2-D
+    code gets an opaque greasy smudge over its finder corner (QR: top left, Data Matrix:
+    bottom left, the corner of its L) reaching past the middle of the symbol."""
+    lh, lw = label.shape[:2]
+    cx1, cy1, cx2, cy2 = code
+    cw, ch = cx2 - cx1, cy2 - cy1
+    xx = np.mgrid[0:lh, 0:lw][1].astype(np.float32)
+    if fmt in ("EAN13", "Code128"):
+        centre = cx1 + cw * (0.5 + float(rng.uniform(-0.06, 0.06)))
+        half = cw * float(rng.uniform(0.14, 0.17))
+
+        # jagged edges: a smoothed random walk per row, a few px either way
+        def edge() -> F32:
+            walk = np.cumsum(rng.normal(0, 1.2, lh)).astype(np.float32)
+            walk -= np.linspace(walk[0], walk[-1], lh, dtype=np.float32)  # no drift
+            return np.clip(walk, -4.0, 4.0)
+
+        left = (centre - half + edge())[:, None]
+        right = (centre + half + edge())[:, None]
+        torn = np.clip(np.minimum(xx - left, right - xx) + 0.5, 0.0, 1.0)
+        fibres = np.clip(np.minimum(xx - left + 2.5, right + 2.5 - xx) + 0.5, 0.0, 1.0) - torn
+        glue = 0.85 + 0.08 * cv2.GaussianBlur(
+            rng.normal(0, 1, (lh, lw)).astype(np.float32), (0, 0), 2.0
+        )
+        bare = under * glue[:, :, None]
+        label[:] = label * (1.0 - torn[:, :, None]) + bare * torn[:, :, None]
+        label += (np.clip(fibres, 0.0, 1.0) * 18.0)[:, :, None]
+        np.clip(label, 0.0, 255.0, out=label)
+        return
+    if fmt not in CODE_FORMATS:
+        raise ValueError(f"format {fmt!r} not one of {CODE_FORMATS}")
+    # the finder corner, and a blot of overlapping ellipses reaching past the middle
+    fx, fy = (
+        (cx1 + cw * 0.12, cy1 + ch * 0.12)
+        if fmt == "QRCode"
+        else (cx1 + cw * 0.12, cy2 - ch * 0.12)
+    )
+    tx, ty = cx1 + cw * 0.55, cy1 + ch * 0.5  # toward the symbol's centre
+    radius = 0.3 * max(cw, ch)
+    mask = np.zeros((lh, lw), np.float32)
+    for k in range(7):
+        share = k / 6
+        px = fx + (tx - fx) * share + float(rng.normal(0, radius * 0.12))
+        py = fy + (ty - fy) * share + float(rng.normal(0, radius * 0.12))
+        axes = (
+            max(3, round(radius * float(rng.uniform(0.7, 1.0)))),
+            max(3, round(radius * float(rng.uniform(0.7, 1.0)))),
+        )
+        cv2.ellipse(mask, (round(px), round(py)), axes, float(rng.uniform(0, 180)), 0, 360, 1.0, -1)
+    soft = np.asarray(cv2.GaussianBlur(mask, (0, 0), max(1.0, radius * 0.08)), np.float32)
+    cover = np.clip(soft * 1.6, 0.0, 1.0)  # opaque inside, a soft rim
+    grime = 62.0 + cv2.GaussianBlur(rng.normal(0, 8, (lh, lw)).astype(np.float32), (0, 0), 3.0)
+    tone = np.array([0.85, 0.95, 1.05], np.float32)  # brownish grey
+    smudge = grime[:, :, None] * tone
+    label[:] = label * (1.0 - cover[:, :, None]) + smudge * cover[:, :, None]
 
 
 @dataclass(slots=True)
@@ -244,6 +329,8 @@ class _Sprite:
     alpha: F32  # 0-1
     label_box: Box | None  # label's bounding box inside the sprite
     defect_box: tuple[float, float, float, float] | None = None  # shares of the sprite
+    corners: npt.NDArray[np.float64] | None = None  # the item's 4 corners in the sprite, (4, 2)
+    label_corners: npt.NDArray[np.float64] | None = None  # the label's, or None
 
 
 def _sprite(spec: ItemSpec, module_px: float, rng: np.random.Generator) -> _Sprite:
@@ -267,7 +354,7 @@ def _sprite(spec: ItemSpec, module_px: float, rng: np.random.Generator) -> _Spri
     box[:, -edge:] *= 0.75
     label_box = None
     if spec.code is not None:
-        label = _label(spec, module_px * spec.code_scale, rng)
+        label, code_box = _label(spec, module_px * spec.code_scale, rng)
         lh, lw = label.shape[:2]
         if lw > w - 2 * edge or lh > h - 2 * edge:
             raise ValueError(
@@ -280,6 +367,9 @@ def _sprite(spec: ItemSpec, module_px: float, rng: np.random.Generator) -> _Spri
         else:
             x0 = min(max(edge, round(spec.label_at[0] * w - lw / 2)), w - edge - lw)
             y0 = min(max(edge, round(spec.label_at[1] * h - lh / 2)), h - edge - lh)
+        if spec.damaged:
+            under = box[y0 : y0 + lh, x0 : x0 + lw]
+            _damage_label(label, under, spec.format or "", code_box, rng)
         box[y0 : y0 + lh, x0 : x0 + lw] = label
         label_box = (x0, y0, x0 + lw, y0 + lh)
     flat_defect: Box | None = None
@@ -298,10 +388,14 @@ def _sprite(spec: ItemSpec, module_px: float, rng: np.random.Generator) -> _Spri
     # crop to the visible extent, so the truth box is tight
     ys, xs = np.nonzero(alpha > 0.5)
     x1, x2, y1, y2 = int(xs.min()), int(xs.max()) + 1, int(ys.min()), int(ys.max()) + 1
+    flat = np.array([[0, 0, 1], [w, 0, 1], [w, h, 1], [0, h, 1]], float)
+    item_corners = flat @ m.T - [x1, y1]
+    label_corners = None
     if label_box is not None:
         lx0, ly0, lx1, ly1 = label_box
         corners = np.array([[lx0, ly0, 1], [lx1, ly0, 1], [lx1, ly1, 1], [lx0, ly1, 1]], float)
         pts = corners @ m.T
+        label_corners = pts - [x1, y1]
         label_box = (
             math.floor(float(pts[:, 0].min())) - x1,
             math.floor(float(pts[:, 1].min())) - y1,
@@ -325,6 +419,8 @@ def _sprite(spec: ItemSpec, module_px: float, rng: np.random.Generator) -> _Spri
         np.ascontiguousarray(alpha[y1:y2, x1:x2]),
         label_box,
         defect_box,
+        item_corners,
+        label_corners,
     )
 
 
@@ -515,6 +611,36 @@ def _place(band: F32, sprite: _Sprite, x: float, y: int, shadow: bool = True) ->
     region[:] = region * (1.0 - a) + img[:, sx1:sx2] * a
 
 
+def _tilt(w: int, h: int, perspective: float) -> npt.NDArray[np.float64]:
+    """The homography of a camera tilted along the belt: the frame's left edge stays, its
+    right edge shrinks to `1 - perspective` of the height about the belt's centre line.
+    A point's x maps to an x that depends on x alone, increasing, 0 to 0 and w to w."""
+    cy = h * (BELT_TOP + BELT_BOTTOM) / 2
+    keep = 1.0 - perspective
+    src = np.array([[0, 0], [w, 0], [w, h], [0, h]], np.float32)
+    dst = np.array([[0, 0], [w, cy - keep * cy], [w, cy + keep * (h - cy)], [0, h]], np.float32)
+    return np.asarray(cv2.getPerspectiveTransform(src, dst), dtype=np.float64)
+
+
+def _warped_box(
+    warp: npt.NDArray[np.float64],
+    corners: npt.NDArray[np.float64],
+    x: float,
+    y: int,
+    frame: tuple[int, int] | None,
+) -> Box:
+    """The bounding box of `corners` (in a sprite placed at (x, y)) mapped through `warp`,
+    clipped to the `frame` (w, h) if given."""
+    placed = corners + np.array([x, y], np.float64)
+    pts = np.concatenate([placed, np.ones((len(corners), 1))], axis=1) @ warp.T
+    xs, ys = pts[:, 0] / pts[:, 2], pts[:, 1] / pts[:, 2]
+    x1, y1 = math.floor(float(xs.min())), math.floor(float(ys.min()))
+    x2, y2 = math.ceil(float(xs.max())), math.ceil(float(ys.max()))
+    if frame is not None:
+        x1, y1, x2, y2 = max(0, x1), max(0, y1), min(frame[0], x2), min(frame[1], y2)
+    return x1, y1, x2, y2
+
+
 def make_conveyor_clip(
     path: Path,
     items: Sequence[ItemSpec],
@@ -524,9 +650,16 @@ def make_conveyor_clip(
     speed_px_s: float = DEFAULT_SPEED,
     seed: int = 0,
     hard: bool = False,
+    perspective: float = 0.0,
 ) -> list[TruthItem]:
-    """Write the clip to `path` (H.264 MP4, yuv420p) and return each item's truth."""
+    """Write the clip to `path` (H.264 MP4, yuv420p) and return each item's truth.
+
+    `perspective` tilts the camera along the belt (see the module's notes): the far (right)
+    end of the frame shows the scene at `1 - perspective` of the near end's height."""
+    if not 0.0 <= perspective < 1.0:
+        raise ValueError(f"perspective must be in [0, 1), got {perspective}")
     w, h = size
+    warp = _tilt(w, h, perspective) if perspective > 0 else None
     rng = np.random.default_rng(seed)
     y0, y1 = round(h * BELT_TOP), round(h * BELT_BOTTOM)
     band_h = y1 - y0
@@ -560,6 +693,7 @@ def make_conveyor_clip(
                 y2=y0 + top + sh,
                 defect=spec.defect,
                 defect_box=sprite.defect_box,
+                damaged=spec.damaged and spec.code is not None,
             )
         )
     n_frames = frame_count(truth, fps)
@@ -596,22 +730,37 @@ def make_conveyor_clip(
                 if x >= w or x + sw <= 0:
                     continue
                 _place(band, sprite, x, item.y1 - y0)
+                full = x >= 0 and x + sw <= w
+                if full:
+                    item.full_frames.append(fi)
+                if warp is not None:
+                    assert sprite.corners is not None
+                    item.boxes[fi] = _warped_box(warp, sprite.corners, x, item.y1, (w, h))
+                    if full and sprite.label_corners is not None:
+                        label = _warped_box(warp, sprite.label_corners, x, item.y1, None)
+                        item.label_boxes[fi] = label
+                    continue
                 x1, x2 = max(0, math.floor(x)), min(w, math.ceil(x + sw))
                 item.boxes[fi] = (x1, item.y1, x2, item.y2)
-                if x >= 0 and x + sw <= w:
-                    item.full_frames.append(fi)
-                    if sprite.label_box is not None:
-                        lx1, ly1, lx2, ly2 = sprite.label_box
-                        item.label_boxes[fi] = (
-                            math.floor(x) + lx1,
-                            item.y1 + ly1,
-                            math.ceil(x) + lx2,
-                            item.y1 + ly2,
-                        )
+                if full and sprite.label_box is not None:
+                    lx1, ly1, lx2, ly2 = sprite.label_box
+                    item.label_boxes[fi] = (
+                        math.floor(x) + lx1,
+                        item.y1 + ly1,
+                        math.ceil(x) + lx2,
+                        item.y1 + ly2,
+                    )
             if blur_px:
                 band = np.asarray(cv2.blur(band, (blur_px, 1)), dtype=np.float32)
             frame = scene.copy()
             frame[y0:y1] = band
+            if warp is not None:
+                frame = np.asarray(
+                    cv2.warpPerspective(
+                        frame, warp, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+                    ),
+                    dtype=np.float32,
+                )
             gain = gain0 * (1.0 + 0.025 * math.sin(2 * math.pi * flicker_hz * t))
             gain *= 1.0 + float(rng.normal(0, 0.006))
             frame *= gain
@@ -653,8 +802,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--hard", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--boxes", action="store_true", help="include per-frame boxes")
+    parser.add_argument("--damaged", action="store_true", help="add a damaged-label item")
+    parser.add_argument("--perspective", type=float, default=0.0, help="camera tilt, 0 to <1")
     args = parser.parse_args(argv)
-    truth = make_conveyor_clip(args.out, standard_items(args.seed), seed=args.seed, hard=args.hard)
+    truth = make_conveyor_clip(
+        args.out,
+        standard_items(args.seed, damaged=args.damaged),
+        seed=args.seed,
+        hard=args.hard,
+        perspective=args.perspective,
+    )
     print(json.dumps(truth_json(truth, boxes=args.boxes), indent=1))
     return 0
 

@@ -1,5 +1,7 @@
 """`onsight run` on generated conveyor clips: every labelled item read exactly once, no wrong
-read, the unlabelled item reported unread, and a wrong label raising its alert."""
+read, the unlabelled item reported unread, and a wrong label raising its alert. One clip is
+seen by a camera tilted along the belt and has an item whose label is torn (unreadable): it
+must be reported unread like the unlabelled one, never read as some other code."""
 
 from __future__ import annotations
 
@@ -73,8 +75,7 @@ def test_each_item_is_read_once_and_the_unread_and_wrong_ones_are_reported(
         unread = db.execute("SELECT count(*) FROM barcode_unread").fetchone()[0]
         wrong = db.execute("SELECT format, text, expected FROM wrong_labels").fetchall()
         minutes = db.execute(
-            "SELECT sum(passed), sum(read), sum(unread), sum(wrong_labels) "
-            "FROM inspection_minutes"
+            "SELECT sum(passed), sum(read), sum(unread), sum(wrong_labels) FROM inspection_minutes"
         ).fetchone()
     assert reads == [(item.format, item.code) for item in read]
     assert unread == len(truth) - len(read) >= 1
@@ -85,4 +86,57 @@ def test_each_item_is_read_once_and_the_unread_and_wrong_ones_are_reported(
     ]
     assert wrong == off_pattern
     assert off_pattern or hard  # each normal clip has its wrong label read and flagged
+    assert minutes == (len(truth), len(read), unread, len(off_pattern))
+
+
+@pytest.mark.parametrize(("hard", "seed", "fps"), [(False, 5, 10), (True, 6, 25)])
+def test_a_tilted_camera_reads_every_good_label_and_reports_the_damaged_one_unread(
+    tmp_path: Path, hard: bool, seed: int, fps: int
+) -> None:
+    clip = tmp_path / "line.mp4"
+    items = standard_items(seed, damaged=True)
+    truth = make_conveyor_clip(clip, items, seed=seed, hard=hard, perspective=0.25)
+    damaged = [item for item in truth if item.damaged]
+    unlabelled = [item for item in truth if item.code is None]
+    assert len(damaged) == len(unlabelled) == 1
+    readable = [item for item in truth if item.code is not None and not item.damaged]
+    config = _config(tmp_path, clip, fps)
+    summary = tmp_path / "summary.json"
+    done = subprocess.run(
+        [*ONSIGHT, "run", str(config), "--summary", str(summary)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    camera = json.loads(summary.read_text())["cameras"]["line-1"]
+    codes = camera["barcodes"]["codes"]
+    # Only the readable labels' codes, each once and in passing order; the damaged label is
+    # not read, as its own code or as any other.
+    assert codes == [item.code for item in readable if item.code in codes]
+    assert damaged[0].code not in codes
+    assert camera["barcodes"]["items"] == camera["inspection"]["items"] == len(truth)
+    assert camera["barcodes"]["unread"] == len(truth) - len(codes)
+    # Every readable label on a normal clip; on a hard one all but at most one.
+    assert len(codes) >= len(readable) - (1 if hard else 0)
+    read = [item for item in readable if item.code in codes]
+
+    with sqlite3.connect(tmp_path / "onsight-data" / "onsight.db") as db:
+        reads = db.execute("SELECT format, text FROM barcode_reads ORDER BY time").fetchall()
+        unread = db.execute("SELECT count(*) FROM barcode_unread").fetchone()[0]
+        wrong = db.execute("SELECT format, text, expected FROM wrong_labels").fetchall()
+        minutes = db.execute(
+            "SELECT sum(passed), sum(read), sum(unread), sum(wrong_labels) FROM inspection_minutes"
+        ).fetchone()
+    assert reads == [(item.format, item.code) for item in read]
+    # the unlabelled and the damaged item, and on a hard clip at most one more
+    assert unread == len(truth) - len(read)
+    assert 2 <= unread <= 2 + (1 if hard else 0)
+    off_pattern = [
+        ("EAN13", item.code, EXPECT)
+        for item in read
+        if item.format == "EAN13" and item.code is not None and not item.code.startswith("40")
+    ]
+    assert wrong == off_pattern
+    assert off_pattern or hard  # the wrong label is read and flagged on a normal clip
     assert minutes == (len(truth), len(read), unread, len(off_pattern))

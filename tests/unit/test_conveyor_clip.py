@@ -1,5 +1,7 @@
 """The synthetic conveyor clip: it decodes, its truth is consistent, and every label on it
-can be read by the barcode reader from frames where the item is fully visible."""
+can be read by the barcode reader from frames where the item is fully visible. A damaged
+label cannot be read in any frame, even at the reader's highest effort; with a camera tilted
+along the belt (`perspective`) the warped truth boxes still hold each item's pixels."""
 
 from __future__ import annotations
 
@@ -244,3 +246,186 @@ def test_an_item_too_small_for_its_label_is_refused(tmp_path: Path) -> None:
         make_conveyor_clip(tmp_path / "x.mp4", items)
     with pytest.raises(ValueError, match="format"):
         make_conveyor_clip(tmp_path / "x.mp4", [ItemSpec("X", "Aztec", 200, 200)])
+
+
+# ---------------------------------------------------------------------------------------
+# Damaged labels and a tilted camera
+
+TILT = 0.25
+DAMAGED_FORMATS = (
+    ("EAN13", 270, 200),
+    ("Code128", 310, 130),
+    ("QRCode", 180, 175),
+    ("DataMatrix", 175, 180),
+)
+
+
+def _damaged_items(seed: int) -> list[ItemSpec]:
+    """One damaged label of each format, with a good EAN-13 between them."""
+    rng = np.random.default_rng(seed)
+
+    def digits(n: int) -> str:
+        return "".join(str(int(d)) for d in rng.integers(0, 10, n))
+
+    codes = {
+        "EAN13": ean13("40" + digits(10)),
+        "Code128": f"PKG{digits(6)}",
+        "QRCode": f"ONS-{digits(8)}",
+        "DataMatrix": f"SKU{digits(5)}",
+    }
+    items = []
+    for fmt, w, h in DAMAGED_FORMATS:
+        angle = float(rng.uniform(-5.0, 5.0))
+        items.append(ItemSpec(codes[fmt], fmt, w, h, angle_deg=angle, damaged=True))
+    items.insert(2, ItemSpec(ean13("40" + digits(10)), "EAN13", 260, 190, angle_deg=2.0))
+    return items
+
+
+@dataclass
+class Damaged:
+    truth: list[TruthItem]
+    shown: dict[int, int] = field(default_factory=dict)  # item index -> frames it shows in
+    reads: list[tuple[int, int, str]] = field(default_factory=list)  # (index, frame, text)
+    good: dict[int, list[str | None]] = field(default_factory=dict)  # good items' reads
+
+
+@pytest.fixture(scope="module", params=[(False, 0.0), (True, TILT)], ids=["plain", "hard-tilted"])
+def damaged(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Damaged:
+    hard, perspective = request.param
+    path = tmp_path_factory.mktemp("damaged") / "damaged.mp4"
+    truth = make_conveyor_clip(
+        path, _damaged_items(7), fps=FPS, seed=7, hard=hard, perspective=perspective
+    )
+    result = Damaged(truth)
+    reader = BarcodeReader(CODE_FORMATS)
+    for fi, frame in enumerate(_cv2_frames(path)):
+        for item in truth:
+            if fi not in item.boxes:
+                continue
+            x1, y1, x2, y2 = item.boxes[fi]
+            crop = frame[max(0, y1 - MARGIN) : y2 + MARGIN, max(0, x1 - MARGIN) : x2 + MARGIN]
+            if item.damaged:  # every frame it shows in, partly or wholly, at full effort
+                result.shown[item.index] = result.shown.get(item.index, 0) + 1
+                got = reader.read(crop, effort=2)
+                if got is not None:
+                    result.reads.append((item.index, fi, got.text))
+            elif fi in item.full_frames:
+                got = reader.read(crop, effort=1)
+                result.good.setdefault(item.index, []).append(None if got is None else got.text)
+    return result
+
+
+def test_standard_items_can_add_a_damaged_label() -> None:
+    for seed in (0, 1, 5):
+        plain = standard_items(seed)
+        items = standard_items(seed, damaged=True)
+        assert standard_items(seed, damaged=False) == plain
+        marked = [i for i in items if i.damaged]
+        assert len(marked) == 1 and not any(i.damaged for i in plain)
+        assert [i for i in items if not i.damaged] == plain  # the others are unchanged
+        code = marked[0].code
+        assert marked[0].format == "EAN13" and code is not None
+        assert code == ean13(code[:12]) and expect_matches(EXPECT, code)
+        assert code not in {i.code for i in plain}
+
+
+def test_a_damaged_label_is_unreadable_in_every_frame(damaged: Damaged) -> None:
+    marked = [item for item in damaged.truth if item.damaged]
+    assert {item.format for item in marked} == set(CODE_FORMATS)
+    for item in marked:
+        assert item.code is not None
+        assert item.label_boxes  # it still carries a label, only a damaged one
+        assert damaged.shown[item.index] == len(item.boxes) > len(item.full_frames) > 20
+    assert damaged.reads == []
+    # the good label among them reads as usual, and never as a damaged one's code
+    (good,) = [item for item in damaged.truth if not item.damaged]
+    got = damaged.good[good.index]
+    assert len(got) == len(good.full_frames)
+    assert set(got) <= {good.code, None}
+    assert got.count(good.code) >= 0.5 * len(got)
+
+
+@pytest.fixture(scope="module")
+def tilted(tmp_path_factory: pytest.TempPathFactory) -> Clip:
+    """A normal clip of the standard items with a damaged label, seen by a tilted camera;
+    its frames kept (in `still`) and its labels read at effort 1 in full frames."""
+    path = tmp_path_factory.mktemp("tilted") / "tilted.mp4"
+    items = standard_items(3, damaged=True)
+    truth = make_conveyor_clip(path, items, fps=FPS, size=(W, H), seed=3, perspective=TILT)
+    clip = Clip(path, truth)
+    reader = BarcodeReader(CODE_FORMATS)
+    for fi, frame in enumerate(_cv2_frames(path)):
+        clip.frames += 1
+        clip.shape = frame.shape
+        clip.still[fi] = frame
+        for item in truth:
+            if fi in item.full_frames:
+                x1, y1, x2, y2 = item.boxes[fi]
+                crop = frame[max(0, y1 - MARGIN) : y2 + MARGIN, max(0, x1 - MARGIN) : x2 + MARGIN]
+                got = reader.read(crop, effort=1)
+                clip.reads[item.index, fi, 1] = None if got is None else got.text
+    return clip
+
+
+def _cardboard(frame: Image) -> np.ndarray:
+    """Where the frame shows an item's cardboard (orange: red well above blue)."""
+    b, r = frame[:, :, 0].astype(np.int16), frame[:, :, 2].astype(np.int16)
+    return np.asarray(r - b > 50)
+
+
+def _inside(mask: np.ndarray, box: tuple[int, int, int, int], pad: int) -> np.ndarray:
+    x1, y1, x2, y2 = box
+    out = np.zeros_like(mask)
+    out[max(0, y1 - pad) : y2 + pad, max(0, x1 - pad) : x2 + pad] = True
+    return out
+
+
+def test_a_tilted_camera_keeps_each_items_pixels_inside_its_truth_box(tilted: Clip) -> None:
+    pad = 2  # chroma subsampling and interpolation spread an edge by a pixel or two
+    for fi, frame in tilted.still.items():
+        card = _cardboard(frame)
+        boxes = [item.boxes[fi] for item in tilted.truth if fi in item.boxes]
+        covered = np.zeros_like(card)
+        for box in boxes:
+            covered |= _inside(card, box, pad)
+        assert not (card & ~covered).any(), fi  # no cardboard outside every truth box
+        for item in tilted.truth:
+            if fi not in item.full_frames:
+                continue
+            x1, y1, x2, y2 = item.boxes[fi]
+            assert 0 <= x1 < x2 <= W and 0 <= y1 < y2 <= H
+            ys, xs = np.nonzero(card[y1:y2, x1:x2])
+            # tight: the item's pixels reach each side of its box
+            assert xs.min() <= 3 and xs.max() >= x2 - x1 - 4, (item.index, fi)
+            assert ys.min() <= 3 and ys.max() >= y2 - y1 - 4, (item.index, fi)
+            if item.code is not None:  # the label's white is inside its warped label box
+                lx1, ly1, lx2, ly2 = item.label_boxes[fi]
+                assert x1 <= lx1 < lx2 <= x2 and y1 <= ly1 < ly2 <= y2
+                white = frame[y1:y2, x1:x2].min(axis=2) > 200
+                wy, wx = np.nonzero(white)
+                assert wx.min() + x1 >= lx1 - pad and wx.max() + x1 < lx2 + pad
+                assert wy.min() + y1 >= ly1 - pad and wy.max() + y1 < ly2 + pad
+
+
+def test_a_tilted_camera_shows_far_items_smaller_and_reads_their_labels(tilted: Clip) -> None:
+    for item in tilted.truth:
+        first, last = item.full_frames[0], item.full_frames[-1]
+        near, far = item.boxes[first], item.boxes[last]
+        # entering (near, left) against leaving (far, right): the frame's right end shows
+        # the belt at 1 - TILT of its left end's scale, less so at the items' centres
+        assert far[3] - far[1] < 0.92 * (near[3] - near[1]), item.index
+        assert far[2] - far[0] < 0.85 * (near[2] - near[0]), item.index
+        # the same frames are full as without the tilt (the warp keeps the frame's ends)
+        assert item.fully_visible[0] <= first / FPS and last / FPS <= item.fully_visible[1]
+        got = [tilted.reads[item.index, fi, 1] for fi in item.full_frames]
+        if item.code is None or item.damaged:
+            assert got == [None] * len(got), item.index
+        else:
+            assert set(got) <= {item.code, None}, item.index
+            assert got.count(item.code) >= 0.6 * len(got), item.index
+    assert sum(item.damaged for item in tilted.truth) == 1
+
+
+def test_perspective_outside_its_range_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="perspective"):
+        make_conveyor_clip(tmp_path / "x.mp4", standard_items(0), perspective=1.0)
