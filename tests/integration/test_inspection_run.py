@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,6 +42,33 @@ cameras:
     return path
 
 
+def _run(tmp_path: Path, clip: Path, fps: int) -> dict[str, Any]:
+    """`onsight run --summary` on the clip: the camera's summary."""
+    summary = tmp_path / "summary.json"
+    done = subprocess.run(
+        [*ONSIGHT, "run", str(_config(tmp_path, clip, fps)), "--summary", str(summary)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    camera: dict[str, Any] = json.loads(summary.read_text())["cameras"]["line-1"]
+    return camera
+
+
+def _stored(tmp_path: Path) -> tuple[list[Any], int, list[Any], tuple[int, ...]]:
+    """What the store holds: reads in time order, unread items, wrong labels, and the
+    minute rows' totals of passed, read, unread and wrong labels."""
+    with sqlite3.connect(tmp_path / "onsight-data" / "onsight.db") as db:
+        reads = db.execute("SELECT format, text FROM barcode_reads ORDER BY time").fetchall()
+        unread = db.execute("SELECT count(*) FROM barcode_unread").fetchone()[0]
+        wrong = db.execute("SELECT format, text, expected FROM wrong_labels").fetchall()
+        minutes = db.execute(
+            "SELECT sum(passed), sum(read), sum(unread), sum(wrong_labels) FROM inspection_minutes"
+        ).fetchone()
+    return reads, unread, wrong, minutes
+
+
 @pytest.mark.parametrize(
     ("hard", "seed", "fps"), [(False, 1, 10), (False, 4, 25), (True, 2, 10), (True, 3, 25)]
 )
@@ -49,16 +77,7 @@ def test_each_item_is_read_once_and_the_unread_and_wrong_ones_are_reported(
 ) -> None:
     clip = tmp_path / "line.mp4"
     truth = make_conveyor_clip(clip, standard_items(seed), seed=seed, hard=hard)
-    config = _config(tmp_path, clip, fps)
-    summary = tmp_path / "summary.json"
-    done = subprocess.run(
-        [*ONSIGHT, "run", str(config), "--summary", str(summary)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    camera = json.loads(summary.read_text())["cameras"]["line-1"]
+    camera = _run(tmp_path, clip, fps)
     labelled = [item.code for item in truth if item.code is not None]
     codes = camera["barcodes"]["codes"]
     # Never a wrong or repeated read, in the order the items passed; every item counted.
@@ -70,13 +89,7 @@ def test_each_item_is_read_once_and_the_unread_and_wrong_ones_are_reported(
     assert len(codes) >= len(labelled) - (1 if hard else 0)
     read = [item for item in truth if item.code in codes]
 
-    with sqlite3.connect(tmp_path / "onsight-data" / "onsight.db") as db:
-        reads = db.execute("SELECT format, text FROM barcode_reads ORDER BY time").fetchall()
-        unread = db.execute("SELECT count(*) FROM barcode_unread").fetchone()[0]
-        wrong = db.execute("SELECT format, text, expected FROM wrong_labels").fetchall()
-        minutes = db.execute(
-            "SELECT sum(passed), sum(read), sum(unread), sum(wrong_labels) FROM inspection_minutes"
-        ).fetchone()
+    reads, unread, wrong, minutes = _stored(tmp_path)
     assert reads == [(item.format, item.code) for item in read]
     assert unread == len(truth) - len(read) >= 1
     off_pattern = [
@@ -100,16 +113,7 @@ def test_a_tilted_camera_reads_every_good_label_and_reports_the_damaged_one_unre
     unlabelled = [item for item in truth if item.code is None]
     assert len(damaged) == len(unlabelled) == 1
     readable = [item for item in truth if item.code is not None and not item.damaged]
-    config = _config(tmp_path, clip, fps)
-    summary = tmp_path / "summary.json"
-    done = subprocess.run(
-        [*ONSIGHT, "run", str(config), "--summary", str(summary)],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    camera = json.loads(summary.read_text())["cameras"]["line-1"]
+    camera = _run(tmp_path, clip, fps)
     codes = camera["barcodes"]["codes"]
     # Only the readable labels' codes, each once and in passing order; the damaged label is
     # not read, as its own code or as any other.
@@ -121,13 +125,7 @@ def test_a_tilted_camera_reads_every_good_label_and_reports_the_damaged_one_unre
     assert len(codes) >= len(readable) - (1 if hard else 0)
     read = [item for item in readable if item.code in codes]
 
-    with sqlite3.connect(tmp_path / "onsight-data" / "onsight.db") as db:
-        reads = db.execute("SELECT format, text FROM barcode_reads ORDER BY time").fetchall()
-        unread = db.execute("SELECT count(*) FROM barcode_unread").fetchone()[0]
-        wrong = db.execute("SELECT format, text, expected FROM wrong_labels").fetchall()
-        minutes = db.execute(
-            "SELECT sum(passed), sum(read), sum(unread), sum(wrong_labels) FROM inspection_minutes"
-        ).fetchone()
+    reads, unread, wrong, minutes = _stored(tmp_path)
     assert reads == [(item.format, item.code) for item in read]
     # the unlabelled and the damaged item, and on a hard clip at most one more
     assert unread == len(truth) - len(read)
