@@ -26,8 +26,8 @@ from onsight.inspection.reference import WEIGHTS, learn, load_images
 from onsight.service.auth import User
 from onsight.service.inspection_page import Learner
 from onsight.service.web import Web
-from tests.browser.conftest import new_page, screenshot
-from tests.browser.service import PASSWORDS, Service, from_config
+from tests.browser.conftest import log_in, new_page, screenshot
+from tests.browser.service import Service, from_config
 from tests.conftest import assets_dir, require
 from tests.conveyor import ean13, make_conveyor_clip, product_run
 
@@ -100,14 +100,6 @@ def line(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Line]:
         service.close()
 
 
-def _log_in(page: Page, user: str) -> None:
-    page.goto("/login")
-    page.fill("#username", user)
-    page.fill("#password", PASSWORDS[user])
-    page.click("button[type=submit]")
-    page.wait_for_url("**/")
-
-
 def _wait_for_images(page: Page) -> None:
     page.wait_for_function(
         "() => [...document.querySelectorAll('.rejects img')].every(i => i.naturalWidth > 0)"
@@ -125,7 +117,7 @@ def test_inspection_page_shows_counts_rejects_reads_and_learns(
 ) -> None:
     service = line.service
     page = new_page(browser, service)
-    _log_in(page, "admin")
+    log_in(page, "admin")
     page.goto(f"/cameras/{CAMERA}", wait_until="domcontentloaded")
 
     # 1. items and rejects per hour, today
@@ -191,7 +183,7 @@ def test_inspection_page_shows_counts_rejects_reads_and_learns(
 def test_a_viewer_sees_no_learn_form_and_cannot_post(browser: Browser, line: Line) -> None:
     service = line.service
     page = new_page(browser, service)
-    _log_in(page, "viewer")
+    log_in(page, "viewer")
     page.goto(f"/cameras/{CAMERA}", wait_until="domcontentloaded")
     expect(page.locator("#inspection")).to_be_visible()
     expect(page.locator(".learn-form")).to_have_count(0)

@@ -143,7 +143,6 @@ class Inspector:
         self._rejects: deque[RejectShot] = deque(maxlen=_REJECTS_KEPT)
         self._reject_count = 0
         self._good: deque[Image] = deque(maxlen=_GOOD_KEPT)
-        self.dropped = 0  # blobs that never became items (noise)
         # Time and people of the last frames: frames replayed after learning the belt are
         # stamped and cleared with their own.
         self._recent: deque[tuple[float, datetime, FloatArray]] = deque(maxlen=_RECENT_FRAMES)
@@ -187,7 +186,6 @@ class Inspector:
                 item.extra["people"] = _people_in_crop(seen, self._people_at(seen.pts))
                 item.extra["frame_size"] = seen.image.shape[1], seen.image.shape[0]
             self._try_read(item, seen)
-        self.dropped += frame.dropped
         for item in frame.left:
             events.extend(self._leave(item))
         return events

@@ -28,7 +28,7 @@ from onsight.privacy.evidence import encode_item_image
 from onsight.runtime import CameraPipeline
 from onsight.service import charts
 from onsight.service.auth import User
-from onsight.service.queries import EventFilter, local_day_start
+from onsight.service.queries import EventFilter, local_day_start, local_time, zone_name
 from onsight.service.web import Web
 from onsight.types import Image, utc_iso
 
@@ -106,7 +106,7 @@ class Learner:
         def refuse(error: str) -> None:
             self._set(camera, LearnState("failed", user.name, now, target=target, error=error))
 
-        path = _reference_path(self._web, inspector)
+        path = inspector.reference_path  # made absolute by the runner (`with_paths`)
         if path is None:
             refuse(
                 f"camera {camera!r} has no `inspection.reference:` path in its config; add "
@@ -187,12 +187,6 @@ def learner(web: Web) -> Learner:
         return found
 
 
-def _reference_path(web: Web, inspector: Inspector) -> Path | None:
-    if inspector.reference_path is None:
-        return None
-    return web.context.loaded.resolve(str(inspector.reference_path))
-
-
 def _save(reference: "Reference", path: Path) -> None:
     """Write the reference beside `path`, then put it in its place: a failed write never
     leaves half a reference where the camera loads it at its next start."""
@@ -210,10 +204,6 @@ def _save(reference: "Reference", path: Path) -> None:
 def inspector_of(pipeline: CameraPipeline) -> Inspector | None:
     running = pipeline.running(KIND)
     return running[0] if running else None
-
-
-def _zone_name() -> str:
-    return datetime.now().astimezone().tzname() or "local time"
 
 
 def _per_hour(web: Web, camera: str) -> dict[str, tuple[int, int, int]]:
@@ -235,20 +225,12 @@ def _hour_chart(by_hour: dict[str, tuple[int, int, int]]) -> charts.Chart:
     passed = [by_hour.get(h, (0, 0, 0))[0] for h in hours]
     rejected = [by_hour.get(h, (0, 0, 0))[1] for h in hours]
     return charts.stacked_bars(
-        f"Items and rejects per hour, today ({_zone_name()})",
+        f"Items and rejects per hour, today ({zone_name()})",
         [f"{h}h" for h in hours],
         {"accepted": [max(0, p - r) for p, r in zip(passed, rejected, strict=True)],
          "rejected": rejected},
         label_every=3,
     )  # fmt: skip
-
-
-def _local(stamp: str) -> str:
-    try:
-        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return stamp
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def _label_events(web: Web, camera: str) -> list[dict[str, str]]:
@@ -266,7 +248,7 @@ def _label_events(web: Web, camera: str) -> list[dict[str, str]]:
             what += str(row.fields.get("expected"))
         else:
             what = "left without its code being read"
-        out.append({"kind": row.kind.replace("_", " "), "time": _local(row.time),
+        out.append({"kind": row.kind.replace("_", " "), "time": local_time(row.time),
                     "line": row.name, "what": what})  # fmt: skip
     return out
 

@@ -22,7 +22,14 @@ from onsight.service.api import camera_out
 from onsight.service.auth import User
 from onsight.service.metrics import sink_name
 from onsight.service.overlay import pipeline_overlay
-from onsight.service.queries import EXPORT_LIMIT, EventFilter, EventRow, local_day_start
+from onsight.service.queries import (
+    EXPORT_LIMIT,
+    EventFilter,
+    EventRow,
+    local_day_start,
+    local_time,
+    zone_name,
+)
 from onsight.service.today import running_today
 from onsight.service.web import Web
 from onsight.types import utc_iso
@@ -55,19 +62,6 @@ def _parse_day(text: str, what: str, errors: list[str]) -> date | None:
     except ValueError:
         errors.append(f"{what}: expected a date like 2026-03-01")
         return None
-
-
-def _local_time(stamp: str) -> str:
-    """A stored UTC stamp in the server's time zone, to the second, for people to read."""
-    try:
-        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-    except ValueError:
-        return stamp
-    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-
-
-def _zone_name() -> str:
-    return datetime.now().astimezone().tzname() or "local time"
 
 
 def _csv_cell(value: object) -> object:
@@ -106,7 +100,7 @@ def _camera_charts(web: Web, camera: str) -> list[charts.Chart]:
         names = sorted({name for name, _ in values})
         levels.append(
             charts.line_chart(
-                f"{event.chart_title}, today ({_zone_name()})",
+                f"{event.chart_title}, today ({zone_name()})",
                 slots,
                 {name: [values.get((name, slot)) for slot in slots] for name in names},
                 label_every=18,
@@ -116,13 +110,13 @@ def _camera_charts(web: Web, camera: str) -> list[charts.Chart]:
         return levels  # no lines (an inspection camera): no empty crossing charts
     return [
         charts.stacked_bars(
-            f"Line crossings per hour, today ({_zone_name()})",
+            f"Line crossings per hour, today ({zone_name()})",
             [f"{h}h" for h in hours],
             {d: [by_hour.get((h, d), 0) for h in hours] for d in ("in", "out")},
             label_every=3,
         ),
         charts.stacked_bars(
-            f"Line crossings per day, last 7 days ({_zone_name()})",
+            f"Line crossings per day, last 7 days ({zone_name()})",
             [day.strftime("%a %d") for day in week],
             {d: [by_day.get((day.isoformat(), d), 0) for day in week] for d in ("in", "out")},
         ),
@@ -170,7 +164,7 @@ def router(web: Web) -> APIRouter:
         today = running_today(web.queries, context.runner.pipelines, datetime.now(UTC))
         return web.page(
             request, "overview.html.j2", user, cameras=cameras, today=today,
-            zone_name=_zone_name(), nav="overview",
+            zone_name=zone_name(), nav="overview",
             with_frame={p.camera.name for p in context.runner.pipelines if p.latest()},
         )  # fmt: skip
 
@@ -187,7 +181,7 @@ def router(web: Web) -> APIRouter:
             panels=_panels(pipeline),
             alerts=[_alert_row(shot) for shot in pipeline.alerts()],
             inspection=inspection_page.section(web, pipeline, user),
-            local_time=_local_time,
+            local_time=local_time,
             error=web.scrub(context.runner.errors.get(name) or ""),
             nav="overview",
         )
@@ -235,8 +229,8 @@ def router(web: Web) -> APIRouter:
             previous=link(number - 1),
             next=link(number + 1) if len(rows) > PAGE_ROWS else "",
             csv="/events.csv" + ("?" + urlencode(query) if query else ""),
-            local_time=_local_time,
-            zone_name=_zone_name(),
+            local_time=local_time,
+            zone_name=zone_name(),
             nav="events",
         )
 

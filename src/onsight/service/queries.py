@@ -98,6 +98,20 @@ def local_day_start(day: date) -> datetime:
         return datetime.combine(day, time(), tzinfo=UTC)
 
 
+def local_time(stamp: str) -> str:
+    """A stored UTC stamp in the server's time zone, to the second, for people to read."""
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return stamp
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def zone_name() -> str:
+    """The server's time zone as charts name it, e.g. "CET"."""
+    return datetime.now().astimezone().tzname() or "local time"
+
+
 class EventQueries:
     def __init__(self, path: Path) -> None:
         self._uri = path.resolve().as_uri() + "?mode=ro"
