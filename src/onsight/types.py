@@ -7,6 +7,9 @@ after the tracker is normalised to 0-1 with the origin at the top left.
 
 from __future__ import annotations
 
+import os
+import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, Protocol
@@ -111,12 +114,31 @@ class Tracks:
 Direction = Literal["in", "out"]
 
 
+def new_event_id(unix_ms: int | None = None) -> str:
+    """A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits, so ids sort
+    by creation time and never repeat across boxes."""
+    ms = int(time.time() * 1000) if unix_ms is None else unix_ms
+    random_bits = int.from_bytes(os.urandom(10), "big")
+    value = (ms & (2**48 - 1)) << 80 | 0x7 << 76 | (random_bits >> 68) << 64
+    value |= 0b10 << 62 | random_bits & (2**62 - 1)
+    return str(uuid.UUID(int=value))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stamped:
+    """Every event's base: the event id, made once when the event is created, so SQLite,
+    MQTT, webhooks, the API and the fleet database all name it alike (and a duplicate
+    delivery can be recognised). It says which event, never who: ids are random."""
+
+    event_id: str = field(default_factory=new_event_id, compare=False, repr=False)
+
+
 # The events of the first three apps (line_count, occupancy, dwell); apps built later define
 # theirs in their own module.
 
 
 @dataclass(frozen=True, slots=True)
-class LineCrossing:
+class LineCrossing(Stamped):
     """One genuine crossing of a counting line. Carries no track id."""
 
     time: datetime  # UTC
@@ -131,7 +153,7 @@ class LineCrossing:
 
 
 @dataclass(frozen=True, slots=True)
-class ZoneMinute:
+class ZoneMinute(Stamped):
     """Occupancy of a zone aggregated over one minute of analysed frames."""
 
     minute: datetime  # UTC, start of the minute
@@ -148,7 +170,7 @@ class ZoneMinute:
 
 
 @dataclass(frozen=True, slots=True)
-class ZoneDwell:
+class ZoneDwell(Stamped):
     """Time spent in a zone over one hour, released only when at least k people contributed."""
 
     hour: datetime  # UTC, start of the hour
@@ -172,6 +194,9 @@ class Event(Protocol):
 
     @property
     def camera(self) -> str: ...
+
+    @property
+    def event_id(self) -> str: ...
 
 
 @dataclass(slots=True)

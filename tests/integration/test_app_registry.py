@@ -9,6 +9,7 @@ touched. And a database made before the registry keeps its rows when opened now.
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -29,16 +30,16 @@ from onsight.privacy.notice import render_notice
 from onsight.runtime import CameraPipeline
 from onsight.service.pages import _csv
 from onsight.service.queries import EventFilter, EventQueries
-from onsight.types import Tracks
+from onsight.types import Stamped, Tracks
 from tests.conftest import assets_dir, require
 from tests.integration.mosquitto import HOST, Mosquitto
-from tests.integration.test_mqtt import Subscriber, wait_for
+from tests.integration.test_mqtt import UUID7, Subscriber, wait_for
 
 # --- the toy app kind: the whole of it ------------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
-class ZoneFrames:
+class ZoneFrames(Stamped):
     """How many analysed frames had anyone in a zone, once per run (a toy aggregate)."""
 
     time: datetime
@@ -172,7 +173,7 @@ def test_a_toy_kind_in_one_file_is_run_stored_published_exported_and_noticed(
         ]
         header, line = _csv(listed).splitlines()
         assert "busy_frames" in header.split(",")
-        assert line.startswith("toy_zone_frames,") and line.endswith(f",{busy}")
+        assert line.startswith("toy_zone_frames,") and line.endswith(f",{busy},{listed[0].id}")
 
         # named in the notice
         notice = render_notice(config, datetime.now(UTC))
@@ -217,6 +218,18 @@ def test_a_database_from_before_the_registry_keeps_its_rows(tmp_path: Path) -> N
     store.close()
     listed = EventQueries(path).events(EventFilter(), 10)
     assert {r.kind for r in listed} == {"crossing", "zone_minute", "zone_dwell"}
+    assert all(re.fullmatch(UUID7, r.id) for r in listed), "old rows got event ids"
     again = EventStore(path)  # opening twice changes nothing
     assert again.count_rows("crossings") == 1
     again.close()
+    with sqlite3.connect(path) as db:
+        (crossing_id,) = db.execute("SELECT event_id FROM crossings").fetchone()
+        assert crossing_id == next(r.id for r in listed if r.kind == "crossing"), "ids are kept"
+        # the id's time is the row's own: 2024-05-01T09:00Z
+        assert int(crossing_id.replace("-", "")[:12], 16) == 1714554000000
+        with pytest.raises(sqlite3.IntegrityError):  # one row per event id
+            db.execute(
+                "INSERT INTO crossings (time, camera, line, direction, class, event_id) "
+                "VALUES ('2024-05-01T10:00:00.000Z', 'cam', 'door', 'out', 'person', ?)",
+                (crossing_id,),
+            )

@@ -63,6 +63,9 @@ def _stamp(i: int) -> str:
     return (BASE + timedelta(seconds=i)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+UUID7 = r"[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}"
+
+
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
     give_up = time.monotonic() + timeout
     while not condition():
@@ -156,7 +159,7 @@ def test_events_arrive_on_documented_topics_with_discovery_and_status(
         "direction": "in",
         "class": "person",
     }
-    assert re.fullmatch(r"[0-9a-f]{32}", crossing["id"])
+    assert re.fullmatch(UUID7, crossing["id"]), "the event's own id, a UUIDv7"
     occupancy = json.loads(watcher.on(zone_topic)[0].payload)
     assert occupancy["time"] == "2024-05-01T09:00:00.000Z" and occupancy["mean"] == 1.25
     assert occupancy["peak"] == 3 and occupancy["id"] != crossing["id"]

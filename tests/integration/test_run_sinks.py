@@ -103,8 +103,9 @@ def test_run_delivers_every_crossing_over_mqtt_and_webhook(
         )
         assert result.returncode == 0, result.stderr
         with sqlite3.connect(tmp_path / "onsight-data" / "onsight.db") as db:
+            stored_ids = {row[0] for row in db.execute("SELECT event_id FROM crossings")}
             stored = db.execute("SELECT count(*) FROM crossings").fetchone()[0]
-        assert stored > 0
+        assert stored > 0 and len(stored_ids) == stored
         topic = "onsight/hq/square/line/path"
 
         def crossing_ids() -> set[str]:
@@ -116,13 +117,13 @@ def test_run_delivers_every_crossing_over_mqtt_and_webhook(
         subscriber.loop_stop()
         subscriber.disconnect()
         broker.stop()
-    assert len(crossing_ids()) == stored, "every stored crossing was published once (by id)"
+    assert crossing_ids() == stored_ids, "each stored crossing published once, under its id"
     zone = [m for m in messages if m.topic == "onsight/hq/square/zone/left"]
     assert zone and all(json.loads(m.payload)["time"].endswith("Z") for m in zone)
     assert any(m.topic.startswith("homeassistant/event/") for m in messages)
     with receiver.lock:
         received = list(receiver.received)
-    assert len({h["x-onsight-id"] for h, _ in received}) == stored
+    assert {h["x-onsight-id"] for h, _ in received} == stored_ids, "the same ids as stored"
     for headers, body in received:
         assert headers["x-onsight-event"] == "crossing", "only the subscribed kind is sent"
         assert verify_signature(

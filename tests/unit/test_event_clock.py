@@ -81,3 +81,21 @@ def test_a_paced_file_is_never_stamped_ahead_of_the_clock() -> None:
     pipeline.run(check)
     assert len(ahead) == 25
     assert max(ahead) <= 0, ahead  # unpaced, this file runs several times faster than real time
+
+
+def test_event_ids_are_uuid7_ordered_by_time_and_kept_by_replace() -> None:
+    import dataclasses
+    import uuid
+
+    from onsight.types import LineCrossing, new_event_id
+
+    ids = [uuid.UUID(new_event_id(1_700_000_000_000 + n)) for n in range(50)]
+    assert all(i.version == 7 and i.variant == uuid.RFC_4122 for i in ids)
+    assert ids == sorted(ids) and len(set(ids)) == 50
+    assert ids[0].int >> 80 == 1_700_000_000_000, "the first 48 bits are the Unix milliseconds"
+    when = datetime(2024, 5, 1, 9, tzinfo=UTC)
+    first = LineCrossing(when, "cam", "door", "in", "person")
+    second = LineCrossing(when, "cam", "door", "in", "person")
+    assert first.event_id != second.event_id, "two people crossing at once are two events"
+    assert first == second, "the id does not take part in comparing what happened"
+    assert dataclasses.replace(first, camera="x").event_id == first.event_id

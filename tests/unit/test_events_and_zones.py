@@ -34,7 +34,9 @@ def test_store_writes_utc_z_times_and_no_identifiers(tmp_path: Path) -> None:
         assert times == ["2026-03-01T12:00:01.000Z", "2026-03-01T12:00:02.000Z"]
         for table in ("crossings", "zone_minutes"):
             columns = {row[1] for row in con.execute(f"PRAGMA table_info({table})")}
-            assert not {c for c in columns if "track" in c or c.endswith("_id")}, columns
+            assert not {c for c in columns if "track" in c or c.endswith("_id")} - {"event_id"}
+        ids = [row[0] for row in con.execute("SELECT event_id FROM crossings")]
+        assert len(set(ids)) == 2 and None not in ids, "each event stored under its own id"
         assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 

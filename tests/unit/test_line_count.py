@@ -138,7 +138,8 @@ def test_events_carry_no_track_id() -> None:
 
     from onsight.types import LineCrossing
 
-    assert not any("id" in f.name or "track" in f.name for f in fields(LineCrossing))
+    names = {f.name for f in fields(LineCrossing)} - {"event_id"}  # the event's, see below
+    assert not any("id" in name or "track" in name for name in names)
 
 
 # --- property-based -------------------------------------------------------------------
@@ -267,3 +268,14 @@ def test_stopping_just_past_the_line_counts_once_the_person_stays(
     """Inside the jitter margin a side needs time: 1.5 s there settles it."""
     path = list(_walk((0.2, 0.5), (stop_x, 0.5), 10)) + [(stop_x, 0.5)] * 30
     assert _play(_counter(*VERTICAL), path) == expected
+
+
+def test_one_person_crossing_again_and_again_gets_a_new_event_id_each_time() -> None:
+    """Event ids name events, never people: a track's crossings share nothing (rule 1)."""
+    counter = _counter(*VERTICAL)
+    back_and_forth = (_walk((0.2, 0.5), (0.8, 0.5), 12) + _walk((0.8, 0.5), (0.2, 0.5), 12)) * 3
+    events = []
+    for i, (x, y) in enumerate(back_and_forth):
+        events += counter.update(_tracks(i / 10, [(7, x, y)]))
+    ids = [e.event_id for e in events]
+    assert len(ids) == 6 and len(set(ids)) == 6

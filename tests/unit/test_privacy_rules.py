@@ -86,7 +86,9 @@ def test_rule1_no_stored_table_has_an_identifying_column(tmp_path: Path) -> None
         for table, columns in store.tables().items():
             for column in columns:
                 assert not any(word in column for word in PERSONAL), (table, column)
-                assert not column.endswith("_id"), (table, column)
+                # `event_id` names one event (a random UUIDv7), never a person: see
+                # test_line_count's test of one person crossing again and again.
+                assert not column.endswith("_id") or column == "event_id", (table, column)
     finally:
         store.close()
 

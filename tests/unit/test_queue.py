@@ -63,6 +63,7 @@ def test_waits_are_released_per_hour_with_five_visits() -> None:
     assert hours[0].median_wait_seconds == pytest.approx(35.0, abs=0.5)
     assert {f.name for f in dataclasses.fields(hours[0])} == {
         "hour", "camera", "queue", "visits", "median_wait_seconds", "p90_wait_seconds",
+        "event_id",  # the event's own (types.Stamped), never a person's
     }  # fmt: skip
 
 

@@ -220,7 +220,7 @@ def test_flush_ends_stays_and_emits_nothing() -> None:
 
 def test_the_alert_carries_no_track_id_position_or_box() -> None:
     names = {f.name for f in fields(RestrictedAlert)}
-    assert names == {"time", "camera", "area", "class_name", "seconds"}
+    assert names == {"time", "camera", "area", "class_name", "seconds", "event_id"}
     alert = RestrictedAlert(_at(3.0), "cam", "bay", "person", 3.0)
     record = RESTRICTED_ALERT.record(alert)
     assert set(record) == {"time", "camera", "area", "class", "seconds"}

@@ -178,9 +178,10 @@ def test_objects_of_a_class_not_configured_are_ignored() -> None:
 def test_the_event_carries_no_track_id_nor_anything_per_person() -> None:
     names = [f.name for f in dataclasses.fields(StationHour)]
     assert names == [
-        "hour", "camera", "station", "class_name", "cycles", "median_seconds", "p90_seconds"
+        "event_id",  # the event's own (types.Stamped), never a person's
+        "hour", "camera", "station", "class_name", "cycles", "median_seconds", "p90_seconds",
     ]  # fmt: skip
-    assert not any("track" in name or "id" in name.split("_") for name in names)
+    assert not any("track" in name or "id" in name.split("_") for name in names[1:])
     columns = {STATION_HOUR.time_column, STATION_HOUR.name_column, "camera"}
     columns |= {c.name for c in STATION_HOUR.columns}
     assert columns == {"hour", "camera", "station", "class", "cycles", "median_seconds",
@@ -257,7 +258,8 @@ def test_the_table_refuses_small_groups_and_keeps_the_larger_on_merge() -> None:
     def put(cycles: int, median: float) -> None:
         event = StationHour(T0, "cam", "pack-3", "person", cycles, median, median + 1)
         record = STATION_HOUR.record(event)
-        db.execute(insert, [utc_iso(v) if isinstance(v, datetime) else v for v in record.values()])
+        values = [utc_iso(v) if isinstance(v, datetime) else v for v in record.values()]
+        db.execute(insert, [*values, event.event_id])
 
     put(6, 10.0)
     put(5, 20.0)  # a smaller group of the same hour (a restart): kept out
@@ -265,7 +267,8 @@ def test_the_table_refuses_small_groups_and_keeps_the_larger_on_merge() -> None:
     put(7, 30.0)
     assert db.execute("SELECT cycles, median_seconds FROM station_hours").fetchall() == [(7, 30.0)]
     with pytest.raises(sqlite3.IntegrityError):
-        db.execute(insert, [utc_iso(T0 + timedelta(hours=1)), "cam", "pack-3", "person", 4, 1, 2])
+        hour = utc_iso(T0 + timedelta(hours=1))
+        db.execute(insert, [hour, "cam", "pack-3", "person", 4, 1, 2, None])
 
 
 def test_a_real_clip_makes_the_lower_left_quarter_busy() -> None:

@@ -101,7 +101,8 @@ class EventType:
         return values
 
     def create_table(self) -> str:
-        """The CREATE TABLE statement (an aggregate keyed by `key`, else an event with an id)."""
+        """The CREATE TABLE statement (an aggregate keyed by `key`, else an event with an id),
+        with the event id column (`event_id`, unique) every table has."""
         parts = ["id INTEGER PRIMARY KEY"] if not self.key else []
         parts += [
             f"{self.time_column} TEXT NOT NULL",
@@ -112,6 +113,7 @@ class EventType:
             null = "" if column.nullable else " NOT NULL"
             check = f" CHECK ({column.check})" if column.check else ""
             parts.append(f'"{column.name}" {column.sql}{null}{check}')
+        parts.append("event_id TEXT")  # the event's id (`Stamped`); last, as if added later
         if self.key:
             parts.append(f"PRIMARY KEY ({', '.join(self.key)})")
         body = ",\n    ".join(parts)
@@ -119,7 +121,14 @@ class EventType:
             f"CREATE INDEX IF NOT EXISTS {self.table}_camera_time "
             f"ON {self.table} (camera, {self.time_column});"
         )
-        return f"CREATE TABLE IF NOT EXISTS {self.table} (\n    {body}\n);\n{index}"
+        return f"CREATE TABLE IF NOT EXISTS {self.table} (\n    {body}\n);\n{index}\n" + (
+            self.event_id_index()
+        )
+
+    def event_id_index(self) -> str:
+        return (
+            f"CREATE UNIQUE INDEX IF NOT EXISTS {self.table}_event_id ON {self.table} (event_id);"
+        )
 
 
 class App(Protocol):

@@ -26,7 +26,7 @@ from onsight.apps.occupancy import of_classes
 from onsight.config._base import NAME_PATTERN, Strict
 from onsight.geometry import to_ground
 from onsight.privacy.kanon import K
-from onsight.types import Tracks
+from onsight.types import Stamped, Tracks
 
 if TYPE_CHECKING:
     from onsight.config.models import CameraConfig
@@ -47,7 +47,7 @@ class DistancingConfig(Strict):
 
 
 @dataclass(frozen=True, slots=True)
-class DistancingMinute:
+class DistancingMinute(Stamped):
     """One minute of distancing, over at least k distinct tracks."""
 
     minute: datetime  # UTC, start of the minute

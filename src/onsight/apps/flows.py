@@ -24,7 +24,7 @@ from onsight.apps.visits import VisitKeys
 from onsight.config._base import Strict
 from onsight.geometry import Point, points_in_polygon, step_crosses
 from onsight.privacy.kanon import K
-from onsight.types import Tracks
+from onsight.types import Stamped, Tracks
 
 if TYPE_CHECKING:
     from onsight.config.models import CameraConfig
@@ -44,7 +44,7 @@ class FlowsConfig(Strict):
 
 
 @dataclass(frozen=True, slots=True)
-class FlowHour:
+class FlowHour(Stamped):
     """People who went from `origin` to `destination` in one hour (>= k), or the total of the
     pairs left out (`other` -> `other`)."""
 

@@ -26,7 +26,7 @@ from onsight.apps.visits import VisitKeys
 from onsight.config._base import Strict
 from onsight.geometry import to_ground
 from onsight.privacy.kanon import K
-from onsight.types import Tracks
+from onsight.types import Stamped, Tracks
 
 if TYPE_CHECKING:
     from onsight.config.models import CameraConfig
@@ -58,7 +58,7 @@ class HeatmapConfig(Strict):
 
 
 @dataclass(frozen=True, slots=True)
-class HeatmapCell:
+class HeatmapCell(Stamped):
     """Person-seconds in one cell over one hour, from at least k distinct visits."""
 
     hour: datetime  # UTC, start of the hour

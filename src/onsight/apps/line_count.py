@@ -14,7 +14,6 @@ with the recording, still counts. A crossing is stamped when the feet crossed.
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, Self
@@ -27,7 +26,7 @@ from onsight.apps.base import AppKind, Column, Entity, EventType
 from onsight.apps.visits import HANDOVER_S, reach_share
 from onsight.config._base import NAME_PATTERN, NormPoint, Strict
 from onsight.geometry import Point, side_of_line, step_crosses, to_ground
-from onsight.types import Direction, LineCrossing, Tracks
+from onsight.types import Direction, LineCrossing, Stamped, Tracks
 
 if TYPE_CHECKING:
     from onsight.config.models import CameraConfig
@@ -88,7 +87,7 @@ _STAY_MARGIN = 0.25
 
 
 @dataclass(frozen=True, slots=True)
-class WrongWayAlert:
+class WrongWayAlert(Stamped):
     """A crossing of a line in its `alert_direction`. Carries no track id."""
 
     time: datetime  # UTC, when the line was crossed
@@ -192,7 +191,15 @@ class LineCounter:
             events.append(crossing)
             if crossing.direction == self.config.alert_direction:
                 self.wrong_way += 1
-                events.append(WrongWayAlert(*dataclasses.astuple(crossing)))
+                events.append(  # an event of its own, with its own id
+                    WrongWayAlert(
+                        crossing.time,
+                        crossing.camera,
+                        crossing.line,
+                        crossing.direction,
+                        crossing.class_name,
+                    )
+                )
         return events
 
     def _count(self, state: _TrackSide, direction: Direction, now: datetime) -> LineCrossing:

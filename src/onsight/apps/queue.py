@@ -28,7 +28,7 @@ from onsight.apps.visits import VisitKeys
 from onsight.config._base import NAME_PATTERN, Polygon, Strict, require_area
 from onsight.geometry import Point, step_crosses
 from onsight.privacy.kanon import K, release_durations
-from onsight.types import Tracks
+from onsight.types import Stamped, Tracks
 
 if TYPE_CHECKING:
     from onsight.config.models import CameraConfig
@@ -59,7 +59,7 @@ class QueueConfig(Strict):
 
 
 @dataclass(frozen=True, slots=True)
-class QueueMinute:
+class QueueMinute(Stamped):
     """Queue length over one minute of analysed frames."""
 
     minute: datetime  # UTC, start of the minute
@@ -75,7 +75,7 @@ class QueueMinute:
 
 
 @dataclass(frozen=True, slots=True)
-class QueueHour:
+class QueueHour(Stamped):
     """Waiting times of the visits that ended in one hour; only made for >= k visits."""
 
     hour: datetime  # UTC, start of the hour

@@ -23,7 +23,7 @@ from onsight.apps.base import AppKind, Column, Entity, EventType, per_item
 from onsight.apps.occupancy import in_zone, of_classes
 from onsight.apps.visits import VisitKeys
 from onsight.config._base import NAME_PATTERN, Polygon, Strict, require_area
-from onsight.types import Tracks
+from onsight.types import Stamped, Tracks
 
 # An absence (source time) up to this long is a missed detection or an occlusion, not the
 # end of a stay; a longer one ends it.
@@ -59,7 +59,7 @@ class RestrictedConfig(Strict):
 
 
 @dataclass(frozen=True, slots=True)
-class RestrictedAlert:
+class RestrictedAlert(Stamped):
     """An object of a watched class stayed in a restricted area for the set time.
     Carries no track id, position or box."""
 

@@ -26,7 +26,7 @@ from onsight.apps.visits import VisitKeys
 from onsight.config._base import Strict
 from onsight.geometry import to_ground
 from onsight.privacy.kanon import K, release_durations
-from onsight.types import Tracks
+from onsight.types import Stamped, Tracks
 
 if TYPE_CHECKING:
     from onsight.config.models import CameraConfig
@@ -47,7 +47,7 @@ class SpeedConfig(Strict):
 
 
 @dataclass(frozen=True, slots=True)
-class SpeedHour:
+class SpeedHour(Stamped):
     hour: datetime
     camera: str
     scope: str

@@ -30,7 +30,7 @@ from onsight.apps.base import AppKind, Column, Entity, EventType, per_item
 from onsight.apps.occupancy import in_zone
 from onsight.config._base import NAME_PATTERN, Polygon, Strict, require_area
 from onsight.privacy.kanon import K, release_durations
-from onsight.types import Tracks
+from onsight.types import Stamped, Tracks
 
 _GAP_SECONDS = 2.0  # nobody for less than this (an occlusion, a step away) does not end a cycle
 
@@ -62,7 +62,7 @@ class StationConfig(Strict):
 
 
 @dataclass(frozen=True, slots=True)
-class StationHour:
+class StationHour(Stamped):
     """Cycle times at one station over one hour, released only when at least k cycles ended
     in it. Carries no track id and nothing per person."""
 

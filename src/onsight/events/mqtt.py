@@ -135,9 +135,8 @@ class MqttSink:
         items: list[QueueItem] = []
         for event in events:
             message = to_message(event)
-            payload = json.dumps(message.payload, separators=(",", ":")).encode()
             topic = message.topic(self._config.topic_prefix, self._site)
-            items.append((str(message.payload["id"]), topic, payload, message.retain))
+            items.append((str(message.payload["id"]), topic, message.encoded(), message.retain))
         try:
             self._queue.put(items)
         except OnsightError as exc:  # e.g. disk full: count the loss, never stop the pipeline

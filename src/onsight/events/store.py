@@ -16,7 +16,7 @@ import logging
 import sqlite3
 import threading
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -24,7 +24,7 @@ from onsight.apps.base import EventType
 from onsight.apps.registry import event_type, event_types
 from onsight.errors import OnsightError
 from onsight.sqlite import open_database, storage_problem, transaction
-from onsight.types import Event, utc_iso
+from onsight.types import Event, new_event_id, utc_iso
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +38,32 @@ _SCREENING_UPSERT = """INSERT INTO screening_hours VALUES (?,?,?,?)
      alerted = CASE WHEN alerted IS NULL OR excluded.alerted IS NULL THEN NULL
                     ELSE alerted + excluded.alerted END"""
 
+def _add_event_ids(db: sqlite3.Connection) -> None:
+    """Tables made before events had ids get an `event_id` column, and each old row a new
+    UUIDv7 from its own time, so a backfill republishes it under one stable id."""
+    db.create_function("new_event_id", 1, _event_id_at, deterministic=False)
+    for event in event_types():
+        columns = {row[1] for row in db.execute(f"PRAGMA table_info({event.table})")}
+        if not columns or "event_id" in columns:
+            continue  # made later by its app kind (with the column), or already done
+        db.execute(f"ALTER TABLE {event.table} ADD COLUMN event_id TEXT")
+        db.execute(f"UPDATE {event.table} SET event_id = new_event_id({event.time_column})")
+        db.execute(event.event_id_index())
+
+
+def _event_id_at(when: str) -> str:
+    try:
+        moment = datetime.fromisoformat(when.replace("Z", "+00:00"))
+    except (TypeError, ValueError):
+        return new_event_id()
+    return new_event_id(int(moment.timestamp() * 1000))
+
+
 # The store's own schema history, recorded in `PRAGMA user_version`. The apps' tables were
 # made here before the registry existed (versions 1 and 3); they are now each app kind's own
 # (`EventType.create_table`, `CREATE ... IF NOT EXISTS`, so an old database keeps its rows)
 # and versioned per event kind in `app_schema`.
-_MIGRATIONS: tuple[str, ...] = (
+_MIGRATIONS: tuple[str | Callable[[sqlite3.Connection], None], ...] = (
     "SELECT 1  -- was: crossings, zone_minutes (now made by their app kinds)",
     # Thermal screening stores only hourly counts; the CHECKs refuse any row that breaks k>=5.
     """
@@ -61,6 +82,7 @@ _MIGRATIONS: tuple[str, ...] = (
         version INTEGER NOT NULL     -- 1 once its table exists, + each migration applied
     );
     """,
+    _add_event_ids,
 )
 
 # Tables outside the registry and their time column, for retention.
@@ -100,6 +122,7 @@ class EventStore:
         for event in events:
             values = event_type(event.kind).record(event)
             row = tuple(utc_iso(v) if isinstance(v, datetime) else v for v in values.values())
+            row += (event.event_id,)
             if event.kind not in self._statements:  # held rows share one string per kind
                 self._statements[event.kind] = _insert(event_type(event.kind))
             rows.append((self._statements[event.kind], row))
@@ -267,7 +290,12 @@ def _migrate(db: sqlite3.Connection) -> None:
             f"({len(_MIGRATIONS)}); upgrade onsight"
         )
     for number, script in enumerate(_MIGRATIONS[version:], start=version + 1):
-        db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
+        if callable(script):
+            with transaction(db):
+                script(db)
+                db.execute(f"PRAGMA user_version = {number}")
+        else:
+            db.executescript(f"BEGIN; {script}; PRAGMA user_version = {number}; COMMIT;")
     recorded = dict(db.execute("SELECT kind, version FROM app_schema").fetchall())
     for event in event_types():
         done = int(recorded.get(event.kind, 0))
@@ -291,6 +319,7 @@ def _time_columns() -> dict[str, str]:
 
 def _insert(event: EventType) -> str:
     columns = [event.time_column, "camera", event.name_column, *(c.name for c in event.columns)]
+    columns.append("event_id")
     names = ", ".join(f'"{c}"' for c in columns)
     marks = ", ".join("?" * len(columns))
     merge = f" ON CONFLICT ({', '.join(event.key)}) {event.merge}" if event.merge else ""

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from onsight.apps.base import Column, EventType
-from onsight.types import Image
+from onsight.types import Image, Stamped
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class Evidence:
 
 
 @dataclass(frozen=True, slots=True)
-class InspectionMinute:
+class InspectionMinute(Stamped):
     """Items that left the region in one minute."""
 
     minute: datetime  # UTC, start of the minute
@@ -41,7 +41,7 @@ class InspectionMinute:
 
 
 @dataclass(frozen=True)
-class DefectReject:
+class DefectReject(Stamped):
     """An item scored above the reference's threshold."""
 
     time: datetime  # UTC, the item's best frame
@@ -57,7 +57,7 @@ class DefectReject:
 
 
 @dataclass(frozen=True, slots=True)
-class BarcodeRead:
+class BarcodeRead(Stamped):
     """The one read of one item's code."""
 
     time: datetime  # UTC, the frame it was read in
@@ -72,7 +72,7 @@ class BarcodeRead:
 
 
 @dataclass(frozen=True, slots=True)
-class BarcodeUnread:
+class BarcodeUnread(Stamped):
     """An item left the region without its code being read."""
 
     time: datetime  # UTC, when it was last seen
@@ -85,7 +85,7 @@ class BarcodeUnread:
 
 
 @dataclass(frozen=True)
-class WrongLabel:
+class WrongLabel(Stamped):
     """A read that does not match the camera's `barcodes.expect`."""
 
     time: datetime

@@ -105,6 +105,7 @@ def today_out(site: SiteToday) -> TodayOut:
 def _event_model(event: EventType) -> type[BaseModel]:
     """The response model of one event kind, from its registry entry."""
     fields: dict[str, Any] = {
+        "id": (str, Field(description="The event id (a UUIDv7), as in MQTT and webhooks.")),
         "kind": (Literal[event.kind], Field(description=event.description)),
         "time": (str, Field(description="UTC, ISO-8601 with Z.")),
         "camera": (str, ...),
@@ -136,7 +137,7 @@ def camera_out(pipeline: CameraPipeline, health: CameraHealth) -> CameraOut:
 
 def event_out(row: EventRow) -> dict[str, Any]:
     event = event_type(row.kind)
-    return {"kind": row.kind, "time": row.time, "camera": row.camera,
+    return {"id": row.id, "kind": row.kind, "time": row.time, "camera": row.camera,
             event.name_column: row.name, **row.fields}  # fmt: skip
 
 

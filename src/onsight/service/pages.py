@@ -77,9 +77,10 @@ def _csv(rows: list[EventRow]) -> str:
     writer = csv.writer(out, lineterminator="\r\n")
     # One column per field of any event kind, in registry order, `class` first.
     fields = list(dict.fromkeys(["class", *(c.name for e in event_types() for c in e.columns)]))
-    writer.writerow(["kind", "time", "camera", "name", *fields])
+    writer.writerow(["kind", "time", "camera", "name", *fields, "id"])
     for row in rows:
         values = [row.kind, row.time, row.camera, row.name, *(row.fields.get(f) for f in fields)]
+        values.append(row.id)
         writer.writerow([_csv_cell(v) for v in values])
     return out.getvalue()
 

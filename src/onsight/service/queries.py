@@ -21,12 +21,12 @@ from onsight.types import utc_iso
 
 
 def _select(event: EventType) -> str:
-    """kind, time, camera, name, and the other columns as one JSON object: every kind's
-    select lines up for UNION ALL."""
+    """kind, time, camera, name, the other columns as one JSON object, and the event id:
+    every kind's select lines up for UNION ALL."""
     pairs = ", ".join(f"'{c.name}', \"{c.name}\"" for c in event.columns)
     return (
         f"SELECT '{event.kind}', {event.time_column}, camera, {event.name_column}, "
-        f"json_object({pairs}) FROM {event.table}"
+        f"json_object({pairs}), event_id FROM {event.table}"
     )
 
 
@@ -61,6 +61,7 @@ class EventRow:
     camera: str
     name: str  # the line, zone, ... it is about
     fields: dict[str, Value]  # the event type's columns, in order
+    id: str = ""  # the event id (`types.Stamped`), as published
 
     @property
     def class_name(self) -> str:
@@ -146,7 +147,7 @@ class EventQueries:
         sql = " UNION ALL ".join(parts) + " ORDER BY 2 DESC, 3, 4, 1 LIMIT ? OFFSET ?"
         with self.connect() as con:
             rows = con.execute(sql, [*params, limit, offset]).fetchall()
-        return [EventRow(k, t, c, n, json.loads(f)) for k, t, c, n, f in rows]
+        return [EventRow(k, t, c, n, json.loads(f), i or "") for k, t, c, n, f, i in rows]
 
     def crossings_by(
         self, camera: str, start: datetime, end: datetime, bucket: str
