@@ -27,11 +27,13 @@ lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src bench
 
-# Test-only system packages from Debian: a real MQTT broker and a browser for the UI tests.
+# Test-only system packages from Debian: a real MQTT broker, a browser for the UI tests and
+# a PostgreSQL server for the fleet tests.
 system-deps:
 	@missing=""; \
 	[ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || missing="$$missing mosquitto"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing$$missing (apt-get)"; \

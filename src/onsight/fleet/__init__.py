@@ -1,0 +1,1 @@
+"""The fleet: sites publish events over MQTT, one ingester stores them in one PostgreSQL."""

@@ -1,0 +1,501 @@
+"""The fleet's PostgreSQL: its tables, their migrations, and storing batches of events.
+
+Every registered event type gets one table (`EventType.table`), partitioned by month on its
+time column, keyed by the event's id and time so a message delivered twice is stored once.
+`sites`, `cameras` and `dead_letters` record who sent what, and what could not be read.
+Like the site store, no column holds a track id, a person, a face, an image or a path.
+
+Connection failures raise `FleetDatabaseUnavailable` (the caller keeps its batch and retries);
+any other error a user can cause (wrong password, no such database) is an `OnsightError`.
+Neither ever shows the URL's password.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, LiteralString, cast
+from weakref import WeakKeyDictionary
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from onsight.apps import registry
+from onsight.apps.base import Column, EventType, Value
+from onsight.errors import OnsightError
+from onsight.ingest.urls import redact_text, redact_url, url_secrets
+
+TOPIC_LIMIT = 512  # characters of a dead letter's topic kept
+PAYLOAD_LIMIT = 1024  # bytes of a dead letter's payload kept
+REASON_LIMIT = 1024
+# pg_advisory(_xact)_lock(namespace, key): migrations, and making partitions
+_LOCKS = 0x0F1E
+_MIGRATE_LOCK = 1
+_PARTITION_LOCK = 2
+# What the database says about a row's values (a CHECK, NOT NULL, out of range, a value of
+# the wrong type): that row is refused, the rest of its batch stored.
+_REFUSED = (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.DatatypeMismatch)
+_LOGIN_REFUSED = re.compile(
+    r"authentication failed|pg_hba\.conf|does not exist|no password supplied|invalid (uri|"
+    r"connection option|sslmode)",
+    re.IGNORECASE,
+)
+_PG_TYPES: dict[str, LiteralString] = {
+    "TEXT": "text",
+    "INTEGER": "bigint",
+    "REAL": "double precision",
+}
+
+# The fleet's own tables; an app kind's table is made (and widened) from the registry.
+_MIGRATIONS: tuple[LiteralString, ...] = (
+    """
+    CREATE TABLE sites (
+        site text PRIMARY KEY,
+        first_seen timestamptz NOT NULL,
+        last_message timestamptz NOT NULL,
+        last_event timestamptz,
+        status text
+    );
+    CREATE TABLE cameras (
+        site text NOT NULL,
+        camera text NOT NULL,
+        last_message timestamptz NOT NULL,
+        PRIMARY KEY (site, camera)
+    );
+    CREATE TABLE dead_letters (
+        seq bigserial PRIMARY KEY,
+        received timestamptz NOT NULL,
+        topic text NOT NULL,
+        reason text NOT NULL,
+        size integer NOT NULL,
+        payload bytea NOT NULL
+    );
+    CREATE TABLE fleet_app_schema (kind text PRIMARY KEY, version integer NOT NULL);
+    """,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FleetRow:
+    """One event of one site, ready to store."""
+
+    kind: str  # event kind, e.g. "crossing"
+    site: str
+    id: uuid.UUID  # the event id
+    # as EventType.record(): time column (aware UTC datetime), "camera", name column, columns
+    values: dict[str, Value | datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message the ingester could not store, kept (truncated) for a person to look at."""
+
+    received: datetime
+    topic: str
+    reason: str
+    payload: bytes
+
+
+@dataclass(slots=True)
+class InsertResult:
+    inserted: int = 0
+    duplicates: int = 0
+    refused: list[tuple[FleetRow, str]] = field(default_factory=list)
+
+
+class FleetDatabaseUnavailable(OnsightError):
+    """The database cannot be reached now; nothing of the failed call was stored."""
+
+
+class FleetDatabase:
+    """The fleet's database, through a small pool of connections."""
+
+    def __init__(self, url: str, *, pool_size: int = 4, timeout: float = 10.0) -> None:
+        self._url = url
+        self._secrets = url_secrets(url)
+        self._timeout = timeout
+        self._partitions: set[tuple[str, int, int]] = set()
+        # per pooled connection: the kinds whose temporary stage table it has
+        self._stages: WeakKeyDictionary[psycopg.Connection[tuple[Any, ...]], set[str]] = (
+            WeakKeyDictionary()
+        )
+        try:  # one direct connection first: a wrong password or database fails fast, clearly
+            psycopg.connect(url, connect_timeout=max(1, round(timeout))).close()
+        except psycopg.Error as exc:
+            raise self._error(exc) from None
+        self._pool: ConnectionPool[psycopg.Connection[tuple[Any, ...]]] = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=pool_size,
+            kwargs={"autocommit": True, "options": "-c TimeZone=UTC"},
+            check=ConnectionPool.check_connection,
+            timeout=timeout,
+            name="onsight-fleet",
+            open=False,
+        )
+        try:
+            self._pool.open(wait=True, timeout=timeout)
+        except PoolTimeout as exc:
+            self._pool.close()
+            raise self._error(exc) from None
+
+    # -- schema ----------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Bring the schema up to date; several ingesters may call this at once."""
+        with self._connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCKS, _MIGRATE_LOCK))
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS fleet_migrations "
+                "(version integer PRIMARY KEY, applied timestamptz NOT NULL DEFAULT now())"
+            )
+            row = conn.execute("SELECT coalesce(max(version), 0) FROM fleet_migrations").fetchone()
+            done = int(row[0]) if row else 0
+            for version, statement in enumerate(_MIGRATIONS[done:], start=done + 1):
+                conn.execute(statement)
+                conn.execute("INSERT INTO fleet_migrations (version) VALUES (%s)", (version,))
+            for spec in registry.event_types():
+                _migrate_kind(conn, spec)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def insert(self, rows: Sequence[FleetRow], received: datetime) -> InsertResult:
+        """Store a batch in one transaction; duplicates are counted, rows the database refuses
+        are returned with the reason, the rest is stored."""
+        result = InsertResult()
+        groups: dict[str, list[FleetRow]] = {}
+        specs: dict[str, EventType] = {}
+        for row in rows:
+            problem = _problem(row, specs)
+            if problem:
+                result.refused.append((row, problem))
+            else:
+                groups.setdefault(row.kind, []).append(row)
+        if not groups:
+            return result
+        with self._connection() as conn:
+            self._ensure_partitions(conn, [(specs[k], r) for k, g in groups.items() for r in g])
+            self._ensure_stages(conn, [specs[kind] for kind in groups])
+            with conn.transaction():
+                # one order for every ingester (kinds, ids, sites): no deadlock between them
+                for kind in sorted(groups):
+                    _insert_kind(conn, specs[kind], sorted(groups[kind], key=_by_id), result)
+                refused = {id(row) for row, _ in result.refused}
+                stored = [
+                    row for group in groups.values() for row in group if id(row) not in refused
+                ]
+                _touch(conn, stored, received)
+        return result
+
+    def dead_letter(self, letters: Sequence[DeadLetter]) -> None:
+        if not letters:
+            return
+        params = [
+            (
+                letter.received,
+                letter.topic[:TOPIC_LIMIT],
+                letter.reason[:REASON_LIMIT],
+                len(letter.payload),
+                letter.payload[:PAYLOAD_LIMIT],
+            )
+            for letter in letters
+        ]
+        with self._connection() as conn, conn.transaction(), conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO dead_letters (received, topic, reason, size, payload) "
+                "VALUES (%s, %s, %s, %s, %s)",
+                params,
+            )
+
+    def set_site_status(self, site: str, status: str, received: datetime) -> None:
+        with self._connection() as conn:
+            conn.execute(
+                "INSERT INTO sites AS s (site, first_seen, last_message, status) "
+                "VALUES (%s, %s, %s, %s) ON CONFLICT (site) DO UPDATE SET "
+                "status = excluded.status, "
+                "last_message = greatest(s.last_message, excluded.last_message)",
+                (site, received, received, status),
+            )
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        """Rows per event table."""
+        found: dict[str, int] = {}
+        with self._connection() as conn:
+            for spec in registry.event_types():
+                query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(spec.table))
+                row = conn.execute(query).fetchone()
+                found[spec.table] = int(row[0]) if row else 0
+        return found
+
+    def close(self) -> None:
+        self._pool.close()
+
+    # -- private ---------------------------------------------------------------------------
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+        try:
+            with self._pool.connection(timeout=self._timeout) as conn:
+                yield conn
+        except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
+            raise self._error(exc) from None
+
+    def _ensure_partitions(
+        self, conn: psycopg.Connection[tuple[Any, ...]], rows: list[tuple[EventType, FleetRow]]
+    ) -> None:
+        """Make the monthly partitions these rows need, in a short transaction of their own:
+        making one locks the whole table, which must not last for the batch's transaction."""
+        needed: set[tuple[str, int, int]] = set()
+        for spec, row in rows:
+            when = _utc(cast(datetime, row.values[spec.time_column]))
+            needed.add((spec.table, when.year, when.month))
+        missing = sorted(needed - self._partitions)
+        if not missing:
+            return
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCKS, _PARTITION_LOCK))
+            for table, year, month in missing:
+                start = datetime(year, month, 1, tzinfo=UTC)
+                end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+                conn.execute(
+                    sql.SQL(
+                        "CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})"
+                    ).format(
+                        sql.Identifier(f"{table}_y{year:04d}m{month:02d}"),
+                        sql.Identifier(table),
+                        sql.Literal(start),
+                        sql.Literal(end),
+                    )
+                )
+        self._partitions |= set(missing)
+
+    def _ensure_stages(
+        self, conn: psycopg.Connection[tuple[Any, ...]], specs: list[EventType]
+    ) -> None:
+        """Make this connection's temporary tables for these kinds (once per connection)."""
+        made = self._stages.setdefault(conn, set())
+        for spec in specs:
+            if spec.kind not in made:
+                conn.execute(_create_stage(spec))
+                made.add(spec.kind)
+
+    def _error(self, exc: BaseException) -> OnsightError:
+        lines = str(exc).strip().splitlines()
+        detail = redact_text(lines[0] if lines else type(exc).__name__, self._secrets)
+        where = redact_url(self._url)
+        if _misconfigured(exc):
+            return OnsightError(f"fleet database {where}: {detail}")
+        kind = type(exc).__name__
+        return FleetDatabaseUnavailable(f"fleet database {where} unavailable ({kind}): {detail}")
+
+
+def _misconfigured(exc: BaseException) -> bool:
+    """A wrong URL, user, password or database name (which retrying will not fix), rather
+    than a server that is down or restarting. libpq gives no SQLSTATE for a refused login,
+    so its (server's) message is read too."""
+    if isinstance(exc, PoolTimeout):
+        return False
+    if not isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+        return True  # e.g. a malformed URL
+    sqlstate = getattr(exc, "sqlstate", None) or ""
+    # 28: bad user or password, 3D: no such database
+    return sqlstate[:2] in ("28", "3D") or bool(_LOGIN_REFUSED.search(str(exc)))
+
+
+def _by_id(row: FleetRow) -> uuid.UUID:
+    return row.id
+
+
+def _utc(when: datetime) -> datetime:
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _problem(row: FleetRow, specs: dict[str, EventType]) -> str:
+    """Why a row cannot even be sent (unknown kind, a missing value), or ""."""
+    spec = specs.get(row.kind)
+    if spec is None:
+        try:
+            spec = specs[row.kind] = registry.event_type(row.kind)
+        except KeyError:
+            return f"unknown event kind {row.kind!r}"
+    names = _value_names(spec)
+    absent = [name for name in names if name not in row.values]
+    if absent:
+        return f"missing {', '.join(absent)}"
+    if not isinstance(row.values[spec.time_column], datetime):
+        return f"{spec.time_column} is not a time"
+    return ""
+
+
+def _value_names(spec: EventType) -> list[str]:
+    return [spec.time_column, "camera", spec.name_column, *(c.name for c in spec.columns)]
+
+
+def _migrate_kind(conn: psycopg.Connection[tuple[Any, ...]], spec: EventType) -> None:
+    """Create the kind's partitioned table, or add the registry's newer columns (nullable)."""
+    table = sql.Identifier(spec.table)
+    time = sql.Identifier(spec.time_column)
+    existing = {
+        str(row[0])
+        for row in conn.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = %s",
+            (spec.table,),
+        )
+    }
+    if not existing:
+        parts = [
+            sql.SQL("id uuid NOT NULL"),
+            sql.SQL("site text NOT NULL"),
+            sql.SQL("{} timestamptz NOT NULL").format(time),
+            sql.SQL("camera text NOT NULL"),
+            sql.SQL("{} text NOT NULL").format(sql.Identifier(spec.name_column)),
+        ]
+        parts += [_column(column, new=True) for column in spec.columns]
+        parts.append(sql.SQL("PRIMARY KEY (id, {})").format(time))
+        conn.execute(
+            sql.SQL("CREATE TABLE {} ({}) PARTITION BY RANGE ({})").format(
+                table, sql.SQL(", ").join(parts), time
+            )
+        )
+        conn.execute(
+            sql.SQL("CREATE INDEX {} ON {} (site, camera, {})").format(
+                sql.Identifier(f"{spec.table}_site_camera_time"), table, time
+            )
+        )
+    else:
+        for column in spec.columns:
+            if column.name not in existing:
+                conn.execute(
+                    sql.SQL("ALTER TABLE {} ADD COLUMN {}").format(
+                        table, _column(column, new=False)
+                    )
+                )
+    version = 1 + len(spec.migrations)
+    conn.execute(
+        "INSERT INTO fleet_app_schema (kind, version) VALUES (%s, %s) "
+        "ON CONFLICT (kind) DO UPDATE SET version = excluded.version",
+        (spec.kind, version),
+    )
+
+
+def _column(column: Column, *, new: bool) -> sql.Composed:
+    """A column's definition; one added to an existing table is nullable (old rows lack it).
+    The registry's CHECK expressions are plain SQL that SQLite and PostgreSQL both read."""
+    null = sql.SQL(" NOT NULL" if new and not column.nullable else "")
+    check = sql.SQL(" CHECK ({})").format(sql.SQL(column.check)) if column.check else sql.SQL("")
+    return sql.SQL("{} {}{}{}").format(
+        sql.Identifier(column.name), sql.SQL(_PG_TYPES[column.sql]), null, check
+    )
+
+
+def _insert_query(spec: EventType) -> sql.Composed:
+    names = ["id", "site", *_value_names(spec)]
+    return sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (id, {}) DO NOTHING").format(
+        sql.Identifier(spec.table),
+        sql.SQL(", ").join(sql.Identifier(name) for name in names),
+        sql.SQL(", ").join(sql.Placeholder() * len(names)),
+        sql.Identifier(spec.time_column),
+    )
+
+
+def _stage_name(spec: EventType) -> str:
+    return f"_fleet_in_{spec.table}"
+
+
+def _create_stage(spec: EventType) -> sql.Composed:
+    """A session's temporary table a batch of one kind is copied into (no constraints: the
+    real table's are checked by the INSERT ... SELECT from it)."""
+    types = {spec.time_column: "timestamptz"} | {c.name: _PG_TYPES[c.sql] for c in spec.columns}
+    columns = [
+        sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(types.get(name, "text")))
+        for name in _value_names(spec)
+    ]
+    return sql.SQL(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS {} (id uuid, site text, {}) ON COMMIT DELETE ROWS"
+    ).format(sql.Identifier(_stage_name(spec)), sql.SQL(", ").join(columns))
+
+
+def _copy_rows(
+    cur: psycopg.Cursor[tuple[Any, ...]], spec: EventType, params: list[tuple[Any, ...]]
+) -> int:
+    """COPY the rows into the kind's stage, then move the new ones into its table: about
+    twice as fast as a pipelined executemany of the INSERT for batches of 200-1000."""
+    names = sql.SQL(", ").join(sql.Identifier(name) for name in ("id", "site", *_value_names(spec)))
+    stage = sql.Identifier(_stage_name(spec))
+    with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, names)) as copy:
+        for values in params:
+            copy.write_row(values)
+    cur.execute(
+        sql.SQL(
+            "INSERT INTO {table} ({names}) SELECT {names} FROM {stage} "
+            "ON CONFLICT (id, {time}) DO NOTHING"
+        ).format(
+            table=sql.Identifier(spec.table),
+            names=names,
+            stage=stage,
+            time=sql.Identifier(spec.time_column),
+        )
+    )
+    return cur.rowcount
+
+
+def _insert_kind(
+    conn: psycopg.Connection[tuple[Any, ...]],
+    spec: EventType,
+    rows: list[FleetRow],
+    result: InsertResult,
+) -> None:
+    """Insert one kind's rows; if the database refuses any, retry them one by one in
+    savepoints so only those are left out."""
+    names = _value_names(spec)
+    params = [(row.id, row.site, *(row.values[name] for name in names)) for row in rows]
+    try:
+        with conn.transaction(), conn.cursor() as cur:
+            inserted = _copy_rows(cur, spec, params)
+        result.inserted += inserted
+        result.duplicates += len(rows) - inserted
+        return
+    except _REFUSED:
+        pass
+    query = _insert_query(spec)
+    with conn.cursor() as cur:
+        for row, values in zip(rows, params, strict=True):
+            try:
+                with conn.transaction():
+                    cur.execute(query, values)
+            except _REFUSED as exc:
+                reason = exc.diag.message_primary or str(exc)
+                result.refused.append((row, redact_text(reason)[:REASON_LIMIT]))
+                continue
+            result.inserted += cur.rowcount
+            result.duplicates += 1 - cur.rowcount
+
+
+def _touch(
+    conn: psycopg.Connection[tuple[Any, ...]], rows: list[FleetRow], received: datetime
+) -> None:
+    """Record when each site and camera was last heard from."""
+    sites = sorted({row.site for row in rows})
+    cameras = sorted({(row.site, str(row.values["camera"])) for row in rows})
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO sites AS s (site, first_seen, last_message, last_event) "
+            "VALUES (%s, %s, %s, %s) ON CONFLICT (site) DO UPDATE SET "
+            "last_message = greatest(s.last_message, excluded.last_message), "
+            "last_event = greatest(s.last_event, excluded.last_event)",
+            [(site, received, received, received) for site in sites],
+        )
+        cur.executemany(
+            "INSERT INTO cameras AS c (site, camera, last_message) VALUES (%s, %s, %s) "
+            "ON CONFLICT (site, camera) DO UPDATE SET "
+            "last_message = greatest(c.last_message, excluded.last_message)",
+            [(site, camera, received) for site, camera in cameras],
+        )
