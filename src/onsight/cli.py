@@ -23,6 +23,7 @@ from onsight.detect.cli import models_app
 from onsight.errors import OnsightError
 from onsight.evaluate.cli import evaluate_command
 from onsight.events.cli import backup_command
+from onsight.fleet.cli import fleet_app
 from onsight.ingest.urls import redact_text, redact_url
 from onsight.inspection.cli import inspect_app
 from onsight.privacy.cli import audit_app, notice_command
@@ -53,6 +54,7 @@ app.command("evaluate")(evaluate_command)
 app.command("backup")(backup_command)
 app.add_typer(users_app, name="users", help="Create, list and remove dashboard users.")
 app.add_typer(tokens_app, name="tokens", help="Create, list and revoke API tokens.")
+app.add_typer(fleet_app, name="fleet", help="Many sites into one PostgreSQL over MQTT.")
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

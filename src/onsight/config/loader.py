@@ -10,11 +10,11 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from onsight.config._base import NAME_RULE
 from onsight.config.models import CameraConfig, Config
@@ -27,6 +27,7 @@ Loc = tuple[str | int, ...]
 # Stands in for an unset ${ENV} when the caller never uses secrets (long enough for a
 # webhook secret, URL-safe); never a real credential.
 UNSET_SECRET = "onsight-unset-secret"
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,28 @@ def load_config(
     ${ENV} becomes `UNSET_SECRET` instead of an error. Such a config must not be used to
     connect to anything or be saved. `${ENV}` values the environment lacks come from
     `secrets_file` (default: `<path>.secrets.env`, if it exists)."""
+    config, secrets = load_model(
+        path,
+        Config,
+        "a `cameras:` list",
+        environ,
+        require_secrets=require_secrets,
+        secrets_file=secrets_file,
+    )
+    return LoadedConfig(config=config, path=path.resolve(), secrets=secrets)
+
+
+def load_model(
+    path: Path,
+    model: type[M],
+    needs: str,
+    environ: dict[str, str] | None = None,
+    *,
+    require_secrets: bool = True,
+    secrets_file: Path | None = None,
+) -> tuple[M, tuple[str, ...]]:
+    """Any config file (the site's, the fleet's) validated as `model`, with its ${ENV}
+    secrets; `needs` says what an empty file lacks, e.g. "a `cameras:` list"."""
     env = dict(os.environ) if environ is None else environ
     env = read_secrets(secrets_file or secrets_path(path)) | env  # the environment wins
     try:
@@ -91,17 +114,17 @@ def load_config(
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise ConfigError(f"{where}: invalid YAML: {problem}") from None
     if root is None:
-        raise ConfigError(f"{path}:1: config is empty; it needs at least a `cameras:` list")
+        raise ConfigError(f"{path}:1: config is empty; it needs at least {needs}")
     lines = _line_numbers(root)
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}:1: the config must be a mapping with a `cameras:` list")
+        raise ConfigError(f"{path}:1: the config must be a mapping with {needs}")
     secrets: list[str] = []
     data = _expand_env(data, env, secrets, path, lines, ())
     try:
-        config = Config.model_validate(data)
+        config = model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path, lines)) from None
-    return LoadedConfig(config=config, path=path.resolve(), secrets=tuple(secrets))
+    return config, tuple(secrets)
 
 
 def _expand_env(

@@ -8,7 +8,9 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.console import Console
@@ -19,9 +21,6 @@ from onsight.cli_support import ConfigOption, cli_actor, fail, load
 from onsight.errors import OnsightError
 from onsight.privacy.audit import AuditAction, AuditLog
 from onsight.service.auth import UserStore
-
-if TYPE_CHECKING:
-    from onsight.config import LoadedConfig
 
 users_app = typer.Typer(
     help="Dashboard users (passwords are stored as scrypt hashes).",
@@ -37,24 +36,43 @@ tokens_app = typer.Typer(
 RoleChoice = Literal["admin", "viewer"]
 
 
+@dataclass(frozen=True)
+class UsersPlace:
+    """Where a dashboard's users and audit log live: a site's (from its config) or the
+    fleet's (its data folder); `secrets` are values never to print."""
+
+    users: Path
+    audit: Path
+    secrets: tuple[str, ...] = ()
+
+
+def _site(config: Path) -> UsersPlace:
+    loaded = load(config)
+    return UsersPlace(
+        loaded.resolve(loaded.config.server.users_db),
+        loaded.resolve(loaded.config.privacy.audit_log),
+        loaded.secrets,
+    )
+
+
 @contextmanager
-def _store(loaded: LoadedConfig) -> Iterator[UserStore]:
+def _store(place: UsersPlace) -> Iterator[UserStore]:
     try:
-        store = UserStore(loaded.resolve(loaded.config.server.users_db))
+        store = UserStore(place.users)
     except OnsightError as exc:
-        fail(str(exc), loaded.secrets)
+        fail(str(exc), place.secrets)
     try:
         yield store
     finally:
         store.close()
 
 
-def _audit(loaded: LoadedConfig, action: AuditAction, **detail: Any) -> None:
+def _audit(place: UsersPlace, action: AuditAction, **detail: Any) -> None:
     try:
-        with AuditLog(loaded.resolve(loaded.config.privacy.audit_log)) as audit:
+        with AuditLog(place.audit) as audit:
             audit.append(action, actor=cli_actor(), **detail)
     except OnsightError as exc:
-        fail(f"the change was made but could not be audited: {exc}", loaded.secrets)
+        fail(f"the change was made but could not be audited: {exc}", place.secrets)
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -100,15 +118,7 @@ def users_add(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Create a dashboard user; asks for the password twice (hidden) unless --password-stdin."""
-    loaded = load(config)
-    with _store(loaded) as store:
-        password = _new_password(store, name, password_stdin, exists=False)
-        try:
-            user = store.add_user(name, password, role)
-        except ValueError as exc:
-            fail(str(exc))
-    _audit(loaded, "user_add", name=user.name, role=user.role)
-    Console(highlight=False).print(Text(f"added {user.role} {user.name}"))
+    add_user(_site(config), name, role, password_stdin)
 
 
 @users_app.command("passwd")
@@ -118,24 +128,13 @@ def users_passwd(
     password_stdin: PasswordStdin = False,
 ) -> None:
     """Set a user's new password (asked twice, hidden) and end their sessions."""
-    loaded = load(config)
-    with _store(loaded) as store:
-        password = _new_password(store, name, password_stdin, exists=True)
-        try:
-            store.set_password(name, password)
-        except ValueError as exc:
-            fail(str(exc))
-    _audit(loaded, "user_password", name=name)
-    Console(highlight=False).print(Text(f"new password set for {name}; their sessions ended"))
+    set_password(_site(config), name, password_stdin)
 
 
 @users_app.command("list")
 def users_list(config: ConfigOption) -> None:
     """List users and their roles."""
-    loaded = load(config)
-    with _store(loaded) as store:
-        rows = [(user.name, user.role) for user in store.users()]
-    _print_table(("name", "role"), rows, "no users yet: add one with `onsight users add`")
+    list_users(_site(config))
 
 
 @users_app.command("remove")
@@ -144,14 +143,48 @@ def users_remove(
     config: ConfigOption,
 ) -> None:
     """Delete a user and end their sessions."""
-    loaded = load(config)
-    with _store(loaded) as store:
+    remove_user(_site(config), name)
+
+
+# The commands' work, shared with `onsight fleet users` (the fleet dashboard's own users).
+
+
+def add_user(place: UsersPlace, name: str, role: str, password_stdin: bool) -> None:
+    with _store(place) as store:
+        password = _new_password(store, name, password_stdin, exists=False)
+        try:
+            user = store.add_user(name, password, role)
+        except ValueError as exc:
+            fail(str(exc))
+    _audit(place, "user_add", name=user.name, role=user.role)
+    Console(highlight=False).print(Text(f"added {user.role} {user.name}"))
+
+
+def set_password(place: UsersPlace, name: str, password_stdin: bool) -> None:
+    with _store(place) as store:
+        password = _new_password(store, name, password_stdin, exists=True)
+        try:
+            store.set_password(name, password)
+        except ValueError as exc:
+            fail(str(exc))
+    _audit(place, "user_password", name=name)
+    Console(highlight=False).print(Text(f"new password set for {name}; their sessions ended"))
+
+
+def list_users(place: UsersPlace) -> None:
+    with _store(place) as store:
+        rows = [(user.name, user.role) for user in store.users()]
+    _print_table(("name", "role"), rows, "no users yet: add one with `users add`")
+
+
+def remove_user(place: UsersPlace, name: str) -> None:
+    with _store(place) as store:
         role = next((user.role for user in store.users() if user.name == name), None)
         try:
             store.remove_user(name)
         except ValueError as exc:
             fail(str(exc))
-    _audit(loaded, "user_remove", name=name, role=role)
+    _audit(place, "user_remove", name=name, role=role)
     Console(highlight=False).print(Text(f"removed user {name}"))
 
 
@@ -164,13 +197,13 @@ def tokens_add(
     ] = "viewer",
 ) -> None:
     """Create an API token and print it once."""
-    loaded = load(config)
-    with _store(loaded) as store:
+    place = _site(config)
+    with _store(place) as store:
         try:
             token = store.add_token(name, role)
         except ValueError as exc:
             fail(str(exc))
-    _audit(loaded, "token_add", name=name, role=role)
+    _audit(place, "token_add", name=name, role=role)
     # The token alone on stdout (scripts capture it); the note goes to stderr.
     print(token)
     Console(stderr=True, highlight=False).print(
@@ -181,8 +214,8 @@ def tokens_add(
 @tokens_app.command("list")
 def tokens_list(config: ConfigOption) -> None:
     """List tokens (names, roles, when last used; never the tokens themselves)."""
-    loaded = load(config)
-    with _store(loaded) as store:
+    place = _site(config)
+    with _store(place) as store:
         rows = [
             (name, role, created, last_used or "never")
             for name, role, created, last_used in store.token_details()
@@ -200,12 +233,12 @@ def tokens_revoke(
     config: ConfigOption,
 ) -> None:
     """Delete a token; requests using it are refused from now on."""
-    loaded = load(config)
-    with _store(loaded) as store:
+    place = _site(config)
+    with _store(place) as store:
         role = dict(store.tokens()).get(name)
         try:
             store.revoke_token(name)
         except ValueError as exc:
             fail(str(exc))
-    _audit(loaded, "token_revoke", name=name, role=role)
+    _audit(place, "token_revoke", name=name, role=role)
     Console(highlight=False).print(Text(f"revoked token {name}"))
