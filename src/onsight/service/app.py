@@ -8,12 +8,12 @@ login (session cookie) or an API token, except /healthz, /login, /notice and /st
 
 import contextlib
 from datetime import timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol
 from urllib.parse import quote, urlsplit
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
@@ -92,7 +92,23 @@ def create_app(context: ServiceContext) -> FastAPI:
     app.include_router(spatial.router(web))
     app.include_router(inspection_page.router(web))
     app.mount("/static", StaticFiles(packages=[("onsight.service", "static")]), name="static")
-    _install_handlers(app, web)
+    install_handlers(app, web)
+    names = [*server.server_names, *context.server_names]
+    install_guards(app, web, names, server.public_origins, context.secure_cookies)
+    return app
+
+
+class ErrorPages(Protocol):
+    """What the handlers and guards use of `Web` (the fleet dashboard has its own)."""
+
+    def error(self, request: Request, status: int, message: str) -> HTMLResponse: ...
+
+
+def install_guards(
+    app: FastAPI, web: ErrorPages, names: list[str], public_origins: list[str], secure: bool
+) -> None:
+    """The middleware in front of every route; `names`: the Host names served beyond IP
+    literals, loopback and the hosts of `public_origins`."""
 
     def refuse(scope: Scope, status: int, message: str) -> Response:
         request = Request(scope)
@@ -100,19 +116,17 @@ def create_app(context: ServiceContext) -> FastAPI:
             return JSONResponse({"detail": message}, status_code=status)
         return web.error(request, status, message)
 
-    names = [*server.server_names, *context.server_names]
-    names += [h for h in (urlsplit(o).hostname for o in server.public_origins) if h]
+    names = names + [h for h in (urlsplit(o).hostname for o in public_origins) if h]
     # Last added runs first: headers on every answer, the Host check, the other guards, the
     # session cookie refresh, then the routes.
-    app.add_middleware(SessionCookieRefresh, secure=context.secure_cookies)
+    app.add_middleware(SessionCookieRefresh, secure=secure)
     app.add_middleware(BodyLimit, refuse=refuse)
-    app.add_middleware(SameOrigin, refuse=refuse, public_origins=server.public_origins)
+    app.add_middleware(SameOrigin, refuse=refuse, public_origins=public_origins)
     app.add_middleware(TrustedHost, refuse=refuse, names=names)
     app.add_middleware(_SecurityHeaders)
-    return app
 
 
-def _install_handlers(app: FastAPI, web: Web) -> None:
+def install_handlers(app: FastAPI, web: ErrorPages) -> None:
     async def auth_required(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, AuthRequired)
         if exc.api:

@@ -1,24 +1,57 @@
 """`/login` and `/logout`: the HTML form, throttled per client address and per (address, user
-name) with a bound on concurrent password checks (`throttle.py`); every outcome is audited."""
+name) with a bound on concurrent password checks (`throttle.py`); every outcome is audited.
+
+The routes need only what `LoginWeb` names, so the fleet dashboard mounts them as well.
+"""
 
 # No `from __future__ import annotations`: FastAPI reads route annotations at run time.
 
-from typing import Annotated
+from typing import Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from onsight.service.auth import MAX_PASSWORD_LENGTH
-from onsight.service.security import clear_session_cookie, safe_next, set_session_cookie
+from onsight.privacy.audit import AuditAction
+from onsight.service.auth import MAX_PASSWORD_LENGTH, User, UserStore
+from onsight.service.security import (
+    Authenticator,
+    clear_session_cookie,
+    safe_next,
+    set_session_cookie,
+)
 from onsight.service.throttle import Attempt, LoginLimiter
-from onsight.service.web import Web
 
 _TOO_MANY = "Too many failed logins. Wait a little and try again."
 _BUSY = "The server is busy checking other logins. Try again in a moment."
 _WRONG = "Wrong user name or password."
 
 
-def router(web: Web, limiter: LoginLimiter) -> APIRouter:
+class LoginContext(Protocol):
+    @property
+    def users(self) -> UserStore: ...
+
+    @property
+    def secure_cookies(self) -> bool: ...
+
+
+class LoginWeb(Protocol):
+    """What the login routes use of `onsight.service.web.Web` (the fleet has its own)."""
+
+    @property
+    def context(self) -> LoginContext: ...
+
+    @property
+    def auth(self) -> Authenticator: ...
+
+    def page(
+        self, request: Request, template: str, user: User | None, status: int = 200,
+        **values: Any,
+    ) -> HTMLResponse: ...  # fmt: skip
+
+    def audit(self, action: AuditAction, user: User | str, **detail: Any) -> None: ...
+
+
+def router(web: LoginWeb, limiter: LoginLimiter) -> APIRouter:
     routes = APIRouter(include_in_schema=False)
     context = web.context
 
