@@ -281,3 +281,21 @@ def test_broker_urls_keep_the_password_out_of_the_url() -> None:
         with pytest.raises(OnsightError) as caught:
             Broker.from_url(bad, {})
         assert "pw" not in str(caught.value)
+
+
+def test_rows_older_than_the_retention_are_not_stored(broker: Mosquitto, fleet_db: str) -> None:
+    running, database = _ingester(broker, fleet_db, keep=timedelta(days=2))
+    publisher = _publisher(broker)
+    old = LineCrossing(T0 - timedelta(days=3), "cam", "door", "in", "person")
+    new = _crossing(5, "cam")
+    try:
+        for event in (old, new):
+            publisher.publish("onsight/shop-4/cam/line/door", _payload(event), qos=1)
+        _wait(lambda: running.ingester.stats.received >= 2, "both messages")
+    finally:
+        publisher.loop_stop()
+        publisher.disconnect()
+        running.close()
+        database.close()
+    assert running.ingester.stats.expired == 1
+    assert _rows(fleet_db, "SELECT id::text FROM crossings") == [(new.event_id,)]

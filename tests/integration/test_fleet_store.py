@@ -290,3 +290,24 @@ def test_privacy_no_fleet_table_has_an_identifying_column(fleet_db: str) -> None
         assert ("crossings", "track_id") in found and ("crossings_y2024m05", "track_id") in found
     finally:
         db.close()
+
+
+def test_retention_drops_whole_months_and_deletes_the_rest_of_the_boundary_month(
+    fleet_db: str,
+) -> None:
+    db = _database(fleet_db)
+    april = datetime(2024, 4, 10, tzinfo=UTC)
+    early_may, late_may = datetime(2024, 5, 2, tzinfo=UTC), datetime(2024, 5, 20, tzinfo=UTC)
+    try:
+        db.insert([_crossing(april), _crossing(early_may), _crossing(late_may)], RECEIVED)
+        db.dead_letter([DeadLetter(april, "onsight/x", "old", b"{}")])
+        dropped = db.expire(datetime(2024, 5, 10, tzinfo=UTC))
+        assert dropped["crossings"] == 2 and dropped["dead_letters"] == 1
+        times = _query(fleet_db, "SELECT time FROM crossings")
+        assert times == [(late_may,)]
+        partitions = {name for (name,) in _query(fleet_db, "SELECT relname FROM pg_class")}
+        assert "crossings_y2024m04" not in partitions and "crossings_y2024m05" in partitions
+        db.insert([_crossing(april + timedelta(days=1))], RECEIVED)  # a late row: made again
+        assert db.counts()["crossings"] == 2
+    finally:
+        db.close()

@@ -4,6 +4,7 @@ side of a backfill."""
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import threading
 from datetime import UTC, date, datetime, time, timedelta
@@ -72,6 +73,8 @@ def serve(
     from onsight.fleet.schema import FleetDatabase
 
     setup_logging(verbose)
+    # The pool logs every failed reconnect; the ingester says once that the database is down.
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
     try:
         settings, base, secrets = load_fleet_config(config)
     except OnsightError as exc:
@@ -105,6 +108,7 @@ def serve(
         share_group=settings.mqtt.share_group,
         client_id=client_id or settings.mqtt.client_id,
         max_bytes=settings.mqtt.max_message_bytes,
+        keep=timedelta(days=settings.events_days),
     )
     err.print(f"onsight fleet: ingesting from {broker} into {redact_url(url)}")
     stop = threading.Event()

@@ -62,6 +62,13 @@ class FleetConfig(Strict):
     sites: list[Annotated[str, Field(pattern=NAME_PATTERN)]] | None = Field(
         None, description="Only these sites are stored (others dead-lettered); null: any site."
     )
+    events_days: int = Field(
+        30,
+        ge=1,
+        le=3650,
+        description="Days the fleet database keeps events and aggregates (and dead letters), "
+        "as a site does; older rows are deleted every hour.",
+    )
     stale_minutes: int = Field(
         15, ge=1, le=7 * 24 * 60, description="A site silent this long is flagged."
     )

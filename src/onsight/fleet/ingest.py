@@ -22,8 +22,8 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 import paho.mqtt.client as paho
@@ -32,6 +32,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
+from onsight.apps.registry import event_type
 from onsight.errors import OnsightError
 from onsight.fleet.messages import MAX_MESSAGE_BYTES, Ignored, Refused, SiteStatus, parse
 from onsight.fleet.schema import DeadLetter, FleetDatabase, FleetDatabaseUnavailable, FleetRow
@@ -41,6 +42,7 @@ log = logging.getLogger(__name__)
 PASSWORD_ENV = "ONSIGHT_FLEET_MQTT_PASSWORD"
 CA_ENV = "ONSIGHT_FLEET_MQTT_CA"  # a CA bundle for mqtts:// (default: the system's)
 SESSION_EXPIRY_SECONDS = 7 * 24 * 3600  # the broker keeps our queue through a week's outage
+_EXPIRY_SECONDS = 3600.0
 _RETRY_SECONDS = (0.5, 5.0)  # first and longest wait between tries while PostgreSQL is down
 
 
@@ -98,6 +100,7 @@ class IngestStats:
     connections: int = 0
     connected: bool = False
     last_message: datetime | None = None
+    expired: int = 0  # rows older than the retention, not stored
 
 
 class Ingester:
@@ -112,6 +115,7 @@ class Ingester:
         client_id: str | None = None,
         batch_size: int = 500,
         batch_wait: float = 0.05,
+        keep: timedelta | None = None,
         max_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         self._broker = broker
@@ -121,6 +125,8 @@ class Ingester:
         self._batch_size = batch_size
         self._batch_wait = batch_wait
         self._max_bytes = max_bytes
+        self._keep = keep  # retention: older rows are not stored, and deleted every hour
+        self._next_expiry = 0.0
         pattern = f"{prefix}/+/+/#"
         self.topic = f"$share/{share_group}/{pattern}" if share_group else pattern
         self.client_id = client_id or f"onsight-fleet-{socket.gethostname()}"
@@ -195,6 +201,7 @@ class Ingester:
         self._client.loop_start()
         try:
             while not stop.is_set():
+                self._expire()
                 batch = self._next_batch(stop)
                 if batch and self._store(batch, stop):
                     self._ack(batch)
@@ -202,6 +209,25 @@ class Ingester:
             self._stopping = True
             self._client.disconnect()
             self._client.loop_stop()
+
+    def _expire(self) -> None:
+        """Delete what is older than the retention, at start and then every hour."""
+        if self._keep is None or time.monotonic() < self._next_expiry:
+            return
+        try:
+            dropped = self._database.expire(datetime.now(UTC) - self._keep)
+        except FleetDatabaseUnavailable as exc:
+            log.warning("fleet: retention postponed: %s", exc)
+            return
+        self._next_expiry = time.monotonic() + _EXPIRY_SECONDS
+        if any(dropped.values()):
+            log.info("fleet: retention deleted %d rows", sum(dropped.values()))
+
+    def _expired(self, row: FleetRow, now: datetime) -> bool:
+        if self._keep is None:
+            return False
+        spec = event_type(row.kind)
+        return cast(datetime, row.values[spec.time_column]) < now - self._keep
 
     def _next_batch(self, stop: threading.Event) -> list[tuple[int, paho.MQTTMessage]]:
         try:
@@ -233,6 +259,9 @@ class Ingester:
                 now=received,
             )
             if isinstance(parsed, FleetRow):
+                if self._expired(parsed, received):
+                    self.stats.expired += 1
+                    continue
                 rows.append(parsed)
                 sources[id(parsed)] = message
             elif isinstance(parsed, SiteStatus):

@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, LiteralString, cast
+from typing import Any, cast
 from weakref import WeakKeyDictionary
 
 import psycopg
@@ -26,8 +26,17 @@ from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from onsight.apps import registry
-from onsight.apps.base import Column, EventType, Value
+from onsight.apps.base import EventType, Value
 from onsight.errors import OnsightError
+from onsight.fleet.ddl import (
+    MIGRATIONS,
+    PG_TYPES,
+    drop_expired,
+    migrate_kind,
+    month_range,
+    partition_name,
+    value_names,
+)
 from onsight.ingest.urls import redact_text, redact_url, url_secrets
 
 TOPIC_LIMIT = 512  # characters of a dead letter's topic kept
@@ -44,39 +53,6 @@ _LOGIN_REFUSED = re.compile(
     r"authentication failed|pg_hba\.conf|does not exist|no password supplied|invalid (uri|"
     r"connection option|sslmode)",
     re.IGNORECASE,
-)
-_PG_TYPES: dict[str, LiteralString] = {
-    "TEXT": "text",
-    "INTEGER": "bigint",
-    "REAL": "double precision",
-}
-
-# The fleet's own tables; an app kind's table is made (and widened) from the registry.
-_MIGRATIONS: tuple[LiteralString, ...] = (
-    """
-    CREATE TABLE sites (
-        site text PRIMARY KEY,
-        first_seen timestamptz NOT NULL,
-        last_message timestamptz NOT NULL,
-        last_event timestamptz,
-        status text
-    );
-    CREATE TABLE cameras (
-        site text NOT NULL,
-        camera text NOT NULL,
-        last_message timestamptz NOT NULL,
-        PRIMARY KEY (site, camera)
-    );
-    CREATE TABLE dead_letters (
-        seq bigserial PRIMARY KEY,
-        received timestamptz NOT NULL,
-        topic text NOT NULL,
-        reason text NOT NULL,
-        size integer NOT NULL,
-        payload bytea NOT NULL
-    );
-    CREATE TABLE fleet_app_schema (kind text PRIMARY KEY, version integer NOT NULL);
-    """,
 )
 
 
@@ -156,11 +132,11 @@ class FleetDatabase:
             )
             row = conn.execute("SELECT coalesce(max(version), 0) FROM fleet_migrations").fetchone()
             done = int(row[0]) if row else 0
-            for version, statement in enumerate(_MIGRATIONS[done:], start=done + 1):
+            for version, statement in enumerate(MIGRATIONS[done:], start=done + 1):
                 conn.execute(statement)
                 conn.execute("INSERT INTO fleet_migrations (version) VALUES (%s)", (version,))
             for spec in registry.event_types():
-                _migrate_kind(conn, spec)
+                migrate_kind(conn, spec)
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -222,6 +198,14 @@ class FleetDatabase:
                 (site, received, received, status),
             )
 
+    def expire(self, cutoff: datetime) -> dict[str, int]:
+        """Delete everything older than `cutoff` (retention); rows deleted per table."""
+        with self._connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCKS, _PARTITION_LOCK))
+            dropped = drop_expired(conn, cutoff)
+        self._partitions = {p for p in self._partitions if month_range(p[1], p[2])[1] > cutoff}
+        return dropped
+
     # -- reading ---------------------------------------------------------------------------
 
     def counts(self) -> dict[str, int]:
@@ -262,13 +246,12 @@ class FleetDatabase:
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCKS, _PARTITION_LOCK))
             for table, year, month in missing:
-                start = datetime(year, month, 1, tzinfo=UTC)
-                end = datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
+                start, end = month_range(year, month)
                 conn.execute(
                     sql.SQL(
                         "CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES FROM ({}) TO ({})"
                     ).format(
-                        sql.Identifier(f"{table}_y{year:04d}m{month:02d}"),
+                        sql.Identifier(partition_name(table, year, month)),
                         sql.Identifier(table),
                         sql.Literal(start),
                         sql.Literal(end),
@@ -325,7 +308,7 @@ def _problem(row: FleetRow, specs: dict[str, EventType]) -> str:
             spec = specs[row.kind] = registry.event_type(row.kind)
         except KeyError:
             return f"unknown event kind {row.kind!r}"
-    names = _value_names(spec)
+    names = value_names(spec)
     absent = [name for name in names if name not in row.values]
     if absent:
         return f"missing {', '.join(absent)}"
@@ -334,70 +317,8 @@ def _problem(row: FleetRow, specs: dict[str, EventType]) -> str:
     return ""
 
 
-def _value_names(spec: EventType) -> list[str]:
-    return [spec.time_column, "camera", spec.name_column, *(c.name for c in spec.columns)]
-
-
-def _migrate_kind(conn: psycopg.Connection[tuple[Any, ...]], spec: EventType) -> None:
-    """Create the kind's partitioned table, or add the registry's newer columns (nullable)."""
-    table = sql.Identifier(spec.table)
-    time = sql.Identifier(spec.time_column)
-    existing = {
-        str(row[0])
-        for row in conn.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = current_schema() AND table_name = %s",
-            (spec.table,),
-        )
-    }
-    if not existing:
-        parts = [
-            sql.SQL("id uuid NOT NULL"),
-            sql.SQL("site text NOT NULL"),
-            sql.SQL("{} timestamptz NOT NULL").format(time),
-            sql.SQL("camera text NOT NULL"),
-            sql.SQL("{} text NOT NULL").format(sql.Identifier(spec.name_column)),
-        ]
-        parts += [_column(column, new=True) for column in spec.columns]
-        parts.append(sql.SQL("PRIMARY KEY (id, {})").format(time))
-        conn.execute(
-            sql.SQL("CREATE TABLE {} ({}) PARTITION BY RANGE ({})").format(
-                table, sql.SQL(", ").join(parts), time
-            )
-        )
-        conn.execute(
-            sql.SQL("CREATE INDEX {} ON {} (site, camera, {})").format(
-                sql.Identifier(f"{spec.table}_site_camera_time"), table, time
-            )
-        )
-    else:
-        for column in spec.columns:
-            if column.name not in existing:
-                conn.execute(
-                    sql.SQL("ALTER TABLE {} ADD COLUMN {}").format(
-                        table, _column(column, new=False)
-                    )
-                )
-    version = 1 + len(spec.migrations)
-    conn.execute(
-        "INSERT INTO fleet_app_schema (kind, version) VALUES (%s, %s) "
-        "ON CONFLICT (kind) DO UPDATE SET version = excluded.version",
-        (spec.kind, version),
-    )
-
-
-def _column(column: Column, *, new: bool) -> sql.Composed:
-    """A column's definition; one added to an existing table is nullable (old rows lack it).
-    The registry's CHECK expressions are plain SQL that SQLite and PostgreSQL both read."""
-    null = sql.SQL(" NOT NULL" if new and not column.nullable else "")
-    check = sql.SQL(" CHECK ({})").format(sql.SQL(column.check)) if column.check else sql.SQL("")
-    return sql.SQL("{} {}{}{}").format(
-        sql.Identifier(column.name), sql.SQL(_PG_TYPES[column.sql]), null, check
-    )
-
-
 def _insert_query(spec: EventType) -> sql.Composed:
-    names = ["id", "site", *_value_names(spec)]
+    names = ["id", "site", *value_names(spec)]
     return sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (id, {}) DO NOTHING").format(
         sql.Identifier(spec.table),
         sql.SQL(", ").join(sql.Identifier(name) for name in names),
@@ -413,10 +334,10 @@ def _stage_name(spec: EventType) -> str:
 def _create_stage(spec: EventType) -> sql.Composed:
     """A session's temporary table a batch of one kind is copied into (no constraints: the
     real table's are checked by the INSERT ... SELECT from it)."""
-    types = {spec.time_column: "timestamptz"} | {c.name: _PG_TYPES[c.sql] for c in spec.columns}
+    types = {spec.time_column: "timestamptz"} | {c.name: PG_TYPES[c.sql] for c in spec.columns}
     columns = [
         sql.SQL("{} {}").format(sql.Identifier(name), sql.SQL(types.get(name, "text")))
-        for name in _value_names(spec)
+        for name in value_names(spec)
     ]
     return sql.SQL(
         "CREATE TEMPORARY TABLE IF NOT EXISTS {} (id uuid, site text, {}) ON COMMIT DELETE ROWS"
@@ -428,7 +349,7 @@ def _copy_rows(
 ) -> int:
     """COPY the rows into the kind's stage, then move the new ones into its table: about
     twice as fast as a pipelined executemany of the INSERT for batches of 200-1000."""
-    names = sql.SQL(", ").join(sql.Identifier(name) for name in ("id", "site", *_value_names(spec)))
+    names = sql.SQL(", ").join(sql.Identifier(name) for name in ("id", "site", *value_names(spec)))
     stage = sql.Identifier(_stage_name(spec))
     with cur.copy(sql.SQL("COPY {} ({}) FROM STDIN").format(stage, names)) as copy:
         for values in params:
@@ -455,7 +376,7 @@ def _insert_kind(
 ) -> None:
     """Insert one kind's rows; if the database refuses any, retry them one by one in
     savepoints so only those are left out."""
-    names = _value_names(spec)
+    names = value_names(spec)
     params = [(row.id, row.site, *(row.values[name] for name in names)) for row in rows]
     try:
         with conn.transaction(), conn.cursor() as cur:
