@@ -299,3 +299,34 @@ def test_rows_older_than_the_retention_are_not_stored(broker: Mosquitto, fleet_d
         database.close()
     assert running.ingester.stats.expired == 1
     assert _rows(fleet_db, "SELECT id::text FROM crossings") == [(new.event_id,)]
+
+
+def test_two_ingesters_share_the_messages_and_store_each_once(
+    broker: Mosquitto, fleet_db: str
+) -> None:
+    first, first_db = _ingester(broker, fleet_db)
+    second, second_db = _ingester(broker, fleet_db)
+    _wait(lambda: first.ingester.stats.subscribed and second.ingester.stats.subscribed, "SUBACKs")
+    publisher = _publisher(broker)
+    events = [_crossing(i, f"cam-{i % 3}") for i in range(300)]
+    try:
+        for event in events:
+            topic = f"onsight/shop-5/{event.camera}/line/door"
+            publisher.publish(topic, _payload(event), qos=1)
+        publisher.publish("onsight/shop-5/status/audit", b'{"head": 1}', qos=1)
+
+        def received() -> int:
+            return first.ingester.stats.received + second.ingester.stats.received
+
+        _wait(lambda: received() >= 301, "every message by one ingester or the other")
+    finally:
+        publisher.loop_stop()
+        publisher.disconnect()
+        for running, database in ((first, first_db), (second, second_db)):
+            running.close()
+            database.close()
+    assert first.ingester.stats.received > 0 and second.ingester.stats.received > 0
+    ids = [row[0] for row in _rows(fleet_db, "SELECT id::text FROM crossings")]
+    assert sorted(ids) == sorted(e.event_id for e in events)
+    (site,) = _rows(fleet_db, "SELECT site, status FROM sites")
+    assert site == ("shop-5", None), "the audit head says the site is alive, not its status"

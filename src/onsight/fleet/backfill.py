@@ -67,7 +67,9 @@ def publish(
     progress: Callable[[int], None] = lambda _: None,
 ) -> int:
     """Publish at QoS 1 and wait for every acknowledgement; the number sent."""
-    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"onsight-backfill-{site}")
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"onsight-backfill-{site}-{uuid.uuid4().hex[:6]}"
+    )
     if config.username is not None:
         client.username_pw_set(config.username, config.password)
     if config.tls:

@@ -4,6 +4,7 @@ side of a backfill."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import signal
 import threading
@@ -50,7 +51,8 @@ def serve(
     mqtt: Annotated[
         str | None,
         typer.Option(
-            help="Broker: mqtt://[user@]host:port (password: $ONSIGHT_FLEET_MQTT_PASSWORD)."
+            help="Broker: mqtt://host:port or mqtt://user@host:port (password: "
+            "$ONSIGHT_FLEET_MQTT_PASSWORD); mqtts:// for TLS."
         ),
     ] = None,
     database: Annotated[
@@ -90,11 +92,12 @@ def serve(
         broker = Broker.from_url(broker_url)
     except OnsightError as exc:
         fail(str(exc), secrets)
-    if settings.mqtt.password is not None:
-        broker = Broker(
-            broker.host, broker.port, broker.username, settings.mqtt.password, broker.tls,
-            settings.mqtt.ca_file or broker.ca_file,
-        )  # fmt: skip
+    # The config's password and CA, when it gives them, win over the environment's.
+    broker = dataclasses.replace(
+        broker,
+        password=settings.mqtt.password or broker.password,
+        ca_file=settings.mqtt.ca_file or broker.ca_file,
+    )
     try:
         store = FleetDatabase(url)
         store.migrate()

@@ -31,10 +31,11 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from onsight.apps.registry import event_type
 from onsight.errors import OnsightError
-from onsight.fleet.messages import MAX_MESSAGE_BYTES, Ignored, Refused, SiteStatus, parse
+from onsight.fleet.messages import MAX_MESSAGE_BYTES, SiteStatus, parse
 from onsight.fleet.schema import DeadLetter, FleetDatabase, FleetDatabaseUnavailable, FleetRow
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ class IngestStats:
     database_outages: int = 0
     connections: int = 0
     connected: bool = False
+    subscribed: bool = False
     last_message: datetime | None = None
     expired: int = 0  # rows older than the retention, not stored
 
@@ -153,6 +155,7 @@ class Ingester:
         client.reconnect_delay_set(1, 30)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         return client
 
@@ -172,7 +175,24 @@ class Ingester:
             self.client_id,
             "resumed" if resumed else "new",
         )
-        client.subscribe(self.topic, qos=1)
+        # Every event also arrives live (or from this session's queue): retained copies
+        # are sent only for a new subscription, not again on every reconnect.
+        client.subscribe(self.topic, options=SubscribeOptions(qos=1, retainHandling=1))
+
+    def _on_subscribe(
+        self, _c: paho.Client, _u: Any, _mid: int, reasons: list[ReasonCode], _p: Any
+    ) -> None:
+        refused = [reason for reason in reasons if reason.is_failure]
+        if refused:  # e.g. a broker without shared subscriptions: say so, loudly
+            log.error(
+                "fleet: the broker refused the subscription %s (%s)%s",
+                self.topic,
+                refused[0],
+                "; set mqtt.share_group: null for a broker without shared subscriptions"
+                if self.topic.startswith("$share/")
+                else "",
+            )
+        self.stats.subscribed = not refused
 
     def _on_disconnect(
         self, _c: paho.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any
@@ -266,12 +286,10 @@ class Ingester:
                 sources[id(parsed)] = message
             elif isinstance(parsed, SiteStatus):
                 statuses.append(parsed)
-            elif isinstance(parsed, Refused):
+            else:
                 letters.append(
                     DeadLetter(received, message.topic, parsed.reason, bytes(message.payload))
                 )
-            else:
-                assert isinstance(parsed, Ignored)
         wait = _RETRY_SECONDS[0]
         down_since: float | None = None
         while True:

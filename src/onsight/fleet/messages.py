@@ -31,13 +31,11 @@ _CLOCK_SLACK = timedelta(days=1)  # a site's clock may run ahead, but not by a m
 
 @dataclass(frozen=True, slots=True)
 class SiteStatus:
+    """The site is heard from: its status ("online", or "offline" from its MQTT will), or
+    None for its audit head, which it publishes every few minutes (a quiet site is alive)."""
+
     site: str
-    status: str  # "online" or "offline", as the site's MQTT will and greeting say
-
-
-@dataclass(frozen=True, slots=True)
-class Ignored:
-    """Valid, but nothing to store (the site's audit head)."""
+    status: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +43,7 @@ class Refused:
     reason: str
 
 
-Parsed = FleetRow | SiteStatus | Ignored | Refused
+Parsed = FleetRow | SiteStatus | Refused
 
 
 def parse(
@@ -74,7 +72,7 @@ def parse(
             return Refused("status is neither online nor offline")
         return SiteStatus(site, status)
     if levels[1:] == ["status", "audit"]:
-        return Ignored()
+        return SiteStatus(site, None)
     if len(levels) != 4:
         return Refused("topic is not <prefix>/<site>/<camera>/<app>/<name>")
     _, camera, app, name = levels

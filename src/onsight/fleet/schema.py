@@ -188,12 +188,13 @@ class FleetDatabase:
                 params,
             )
 
-    def set_site_status(self, site: str, status: str, received: datetime) -> None:
+    def set_site_status(self, site: str, status: str | None, received: datetime) -> None:
+        """The site was heard from; `status` None keeps the status it had."""
         with self._connection() as conn:
             conn.execute(
                 "INSERT INTO sites AS s (site, first_seen, last_message, status) "
                 "VALUES (%s, %s, %s, %s) ON CONFLICT (site) DO UPDATE SET "
-                "status = excluded.status, "
+                "status = coalesce(excluded.status, s.status), "
                 "last_message = greatest(s.last_message, excluded.last_message)",
                 (site, received, received, status),
             )
