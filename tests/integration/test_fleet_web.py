@@ -27,6 +27,7 @@ from onsight.apps.line_count import WrongWayAlert
 from onsight.apps.queue import QueueHour
 from onsight.apps.registry import event_type
 from onsight.apps.restricted import RestrictedAlert
+from onsight.fleet.ingest import IngestStats
 from onsight.fleet.schema import DeadLetter, FleetDatabase, FleetRow
 from onsight.fleet.web import create_fleet_app
 from onsight.inspection.events import BarcodeRead, InspectionMinute
@@ -133,7 +134,8 @@ def build(folder: Path, url: str, fleet: Fleet) -> Served:
     for name, password in PASSWORDS.items():
         users.add_user(name, password, name)
     audit = AuditLog(folder / "fleet-audit.db")
-    app = create_fleet_app(url, users, audit, server_names=["testserver"])
+    ingest = IngestStats(received=12, stored=9, duplicates=2, dead_lettered=1, connected=True)
+    app = create_fleet_app(url, users, audit, server_names=["testserver"], ingest=ingest)
     return Served(app, audit, users, fleet)
 
 
@@ -387,3 +389,11 @@ def test_a_database_outage_is_a_503_not_a_500(tmp_path: Path, served: Served) ->
         finally:
             app.state.fleet_queries.close()
             users.close()
+
+
+def test_metrics_show_the_ingesters_counters_to_users_only(served: Served) -> None:
+    assert client(served).get("/metrics").status_code in (401, 303)
+    body = client(served, "viewer").get("/metrics").text
+    assert "onsight_fleet_events_stored_total 9.0" in body
+    assert "onsight_fleet_dead_letters_total 1.0" in body
+    assert "site=" not in body and "camera=" not in body, "no labels: nothing per site"

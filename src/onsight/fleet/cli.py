@@ -175,6 +175,7 @@ def _serve_web(
         stale_after=timedelta(minutes=settings.stale_minutes),
         server=settings.server,
         server_names=[host],
+        ingest=ingester.stats,
     )
     server = uvicorn.Server(
         uvicorn.Config(app, log_level="info" if verbose else "warning", access_log=verbose,

@@ -30,6 +30,8 @@ from pydantic import BaseModel
 from starlette.staticfiles import StaticFiles
 
 from onsight.config.service import ServerConfig
+from onsight.fleet.ingest import IngestStats
+from onsight.fleet.metrics import render_fleet_metrics
 from onsight.fleet.queries import RATIOS, FleetQueries
 from onsight.fleet.schema import FleetDatabaseUnavailable
 from onsight.fleet.tables import Cell, FleetTables, Range, Table, age, cell, parse_range
@@ -74,6 +76,7 @@ class FleetWeb:
         self.queries = queries
         self.tables = FleetTables(queries, stale_after)
         self.name = name
+        self.ingest: IngestStats | None = None  # the ingester's counters, when it runs here
         self._audit = audit_log
         site = PackageLoader("onsight.service", "templates")
         # Fleet templates first: a site template (login, error) extends "base.html.j2", which
@@ -143,6 +146,14 @@ def _router(web: FleetWeb) -> APIRouter:
     def healthz() -> JSONResponse:
         ok = web.queries.ping()
         return JSONResponse({"status": "ok" if ok else "degraded"}, status_code=200 if ok else 503)
+
+    @routes.get("/metrics")
+    def metrics(user: Viewer) -> Response:
+        """The ingester's counters (404 when this server only shows the dashboard)."""
+        if web.ingest is None:
+            raise HTTPException(404, "no ingester runs in this process")
+        body, content_type = render_fleet_metrics(web.ingest)
+        return Response(body, media_type=content_type)
 
     @routes.get("/", response_class=HTMLResponse)
     def sites_page(request: Request, user: Viewer) -> HTMLResponse:
@@ -219,6 +230,7 @@ def create_fleet_app(
     pool_size: int = 4,
     database_timeout: float = 5.0,
     name: str = "fleet",
+    ingest: IngestStats | None = None,
 ) -> FastAPI:
     """The fleet dashboard over `database_url`, read only (the ingester migrates it).
 
@@ -228,12 +240,14 @@ def create_fleet_app(
     names served, e.g. the --host address. A request waits at most `database_timeout`
     seconds for a connection, then answers 503. `name` is shown beside "onsight" in the header.
     The database pool (`app.state.fleet_queries`) closes when the app shuts down.
+    `ingest`: the counters of the ingester running beside it, for `/metrics`.
     """
     server = server or ServerConfig()
     auth = Authenticator(users, timedelta(hours=server.session_hours),
                          timedelta(hours=server.session_max_hours))  # fmt: skip
     queries = FleetQueries(database_url, pool_size=pool_size, timeout=database_timeout)
     web = FleetWeb(users, auth, audit, queries, secure_cookies, stale_after, name)
+    web.ingest = ingest
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
