@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export ONSIGHT_ASSETS ?= $(abspath ../shared/assets)
 
-.PHONY: install demo test lint unit bench soak clean system-deps fuzz
+.PHONY: install demo test lint unit bench bench-fleet soak clean system-deps fuzz
 
 install: $(VENV)/.installed
 
@@ -56,6 +56,13 @@ fuzz: install
 
 bench: install
 	$(BIN)/python bench/run.py
+
+# Fleet ingest load on loopback: 3 simulated sites (QoS 1) -> mosquitto -> one
+# `onsight fleet serve --no-web` -> PostgreSQL, 60,000 events, twice; events/s stored,
+# CPU-s per 1000 events, exactly-once check; writes the "fleet" key of bench/results.json.
+# Needs `make system-deps` (mosquitto, postgresql).
+bench-fleet: install system-deps
+	$(BIN)/python bench/fleet_bench.py
 
 # An hour of 8 live RTSP cameras under `onsight serve` (CSV and plot in test-artifacts/soak/),
 # and 100 camera faults; `make test` runs both briefly.

@@ -36,7 +36,11 @@ class Mosquitto:
         port: int | None = None,
         persistence: bool = False,
         anonymous: bool = True,  # False without a password file: every login is refused
+        max_queued: int | None = None,
     ) -> None:
+        """`max_queued`: QoS 1 messages held per subscriber beyond those in flight (mosquitto
+        drops, yet acknowledges to the sender, the rest: 1000 by default). A fleet broker
+        needs it raised, as docs/fleet.md says."""
         self.binary = mosquitto_binary()
         self.port = port or free_port()
         self.workdir = workdir
@@ -52,6 +56,8 @@ class Mosquitto:
             f"user {getpass.getuser()}",
             "log_dest stdout",
         ]
+        if max_queued is not None:
+            lines.append(f"max_queued_messages {max_queued}")
         self.config_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         self._process: subprocess.Popen[bytes] | None = None
 

@@ -19,6 +19,7 @@ import yaml
 from onsight.apps.registry import event_types
 from tests.integration.mosquitto import HOST, Mosquitto
 from tests.integration.postgres import Postgres
+from tests.integration.test_fleet_ingest import FLEET_BROKER_QUEUE
 
 ONSIGHT = [sys.executable, "-m", "onsight.cli"]
 SITES = {"north": 4, "south": 5, "east": 6}  # site -> analysis fps: three different records
@@ -108,7 +109,7 @@ def test_three_sites_reach_postgresql_exactly_once_through_a_kill_and_an_outage(
     tmp_path: Path, video: Callable[[str], Path], postgres: Postgres, fleet_db: str
 ) -> None:
     clip = video("vtest_480x360.avi")
-    broker = Mosquitto(tmp_path / "broker", persistence=True)
+    broker = Mosquitto(tmp_path / "broker", persistence=True, max_queued=FLEET_BROKER_QUEUE)
     broker.start()
     log_path = tmp_path / "ingester.log"
     folders = {site: tmp_path / site for site in SITES}

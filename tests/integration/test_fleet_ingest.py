@@ -28,6 +28,9 @@ from onsight.types import LineCrossing, ZoneMinute
 from tests.integration.mosquitto import HOST, Mosquitto
 from tests.integration.postgres import Postgres
 
+# A fleet broker holds this many messages per ingester session (docs/fleet.md); mosquitto's
+# default of 1,000 drops the rest of a burst or a long outage while acknowledging them.
+FLEET_BROKER_QUEUE = 1_000_000
 T0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 
 
@@ -69,7 +72,7 @@ class _Running:
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Mosquitto]:
-    server = Mosquitto(tmp_path / "broker", persistence=True)
+    server = Mosquitto(tmp_path / "broker", persistence=True, max_queued=FLEET_BROKER_QUEUE)
     server.start()
     try:
         yield server

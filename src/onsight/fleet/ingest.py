@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 PASSWORD_ENV = "ONSIGHT_FLEET_MQTT_PASSWORD"
 CA_ENV = "ONSIGHT_FLEET_MQTT_CA"  # a CA bundle for mqtts:// (default: the system's)
 SESSION_EXPIRY_SECONDS = 7 * 24 * 3600  # the broker keeps our queue through a week's outage
+# Unacknowledged messages the broker may send us (the MQTT maximum). They wait in memory,
+# safe until acked; a broker queues only what is beyond this, and mosquitto by default
+# queues at most 1,000 per client and drops the rest (see docs/fleet.md).
+_RECEIVE_MAXIMUM = 65535
 _EXPIRY_SECONDS = 3600.0
 _RETRY_SECONDS = (0.5, 5.0)  # first and longest wait between tries while PostgreSQL is down
 
@@ -210,8 +214,7 @@ class Ingester:
         """Consume until `stop` is set; what is in hand but not stored is left to the broker."""
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         properties.SessionExpiryInterval = SESSION_EXPIRY_SECONDS
-        # The broker sends at most this many unacknowledged messages: two batches' worth.
-        properties.ReceiveMaximum = min(65535, 2 * self._batch_size)
+        properties.ReceiveMaximum = _RECEIVE_MAXIMUM
         try:
             self._client.connect_async(
                 self._broker.host, self._broker.port, clean_start=False, properties=properties
