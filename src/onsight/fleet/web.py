@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from jinja2 import ChoiceLoader, PackageLoader, PrefixLoader
+from jinja2 import ChoiceLoader, Environment, PackageLoader, PrefixLoader
 from pydantic import BaseModel
 from starlette.staticfiles import StaticFiles
 
@@ -41,8 +41,9 @@ from onsight.service.app import install_guards, install_handlers
 from onsight.service.auth import User, UserStore
 from onsight.service.periods import RangeError
 from onsight.service.report_export import to_csv
-from onsight.service.security import CSRF_FIELD, Authenticator, wants_api
+from onsight.service.security import Authenticator, wants_api
 from onsight.service.throttle import LoginLimiter
+from onsight.service.web import Pages
 from onsight.templating import templates
 
 DEFAULT_STALE_AFTER = timedelta(minutes=15)
@@ -64,7 +65,7 @@ class _LoginContext:
     secure_cookies: bool
 
 
-class FleetWeb:
+class FleetWeb(Pages):
     """What the routes share: users and sessions, templates, the audit log, the queries."""
 
     def __init__(
@@ -89,25 +90,12 @@ class FleetWeb:
     def audit(self, action: AuditAction, user: User | str, **detail: Any) -> None:
         self._audit.append(action, actor=user.name if isinstance(user, User) else user, **detail)
 
-    def page(
-        self, request: Request, template: str, user: User | None, status: int = 200,
-        **values: Any,
-    ) -> HTMLResponse:  # fmt: skip
-        session = self.auth.session(request) if user is not None else None
-        html = self._templates.get_template(template).render(
-            site=self.name,
-            user=user,
-            csrf=session.csrf_token if session is not None else None,
-            csrf_field=CSRF_FIELD,
-            path=request.url.path,
-            **values,
-        )
-        return HTMLResponse(html, status_code=status)
+    @property
+    def site(self) -> str:
+        return self.name
 
-    def error(self, request: Request, status: int, message: str) -> HTMLResponse:
-        session = self.auth.session(request)
-        user = session.user if session is not None else None
-        return self.page(request, "error.html.j2", user, status, code=status, message=message)
+    def environment(self) -> Environment:
+        return self._templates
 
 
 _Builder = Callable[[FleetTables, Range], Table]

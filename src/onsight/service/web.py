@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse
+from jinja2 import Environment
 
 from onsight.ingest.urls import redact_text, url_secrets
 from onsight.privacy.audit import AuditAction
@@ -19,7 +20,51 @@ from onsight.service.security import CSRF_FIELD, Authenticator
 from onsight.templating import templates
 
 
-class Web:
+class Pages:
+    """Renders pages with what the base template needs (user, nav, logout form token): the
+    site's dashboard and the fleet's share this."""
+
+    auth: Authenticator
+
+    @property
+    def site(self) -> str:
+        """The name in the page header."""
+        raise NotImplementedError
+
+    def environment(self) -> Environment:
+        return templates("onsight.service")
+
+    def page(
+        self,
+        request: Request,
+        template: str,
+        user: User | None,
+        status: int = 200,
+        **values: Any,
+    ) -> HTMLResponse:
+        """Render a page with what the base template needs (user, nav, logout form token)."""
+        session = self.auth.session(request) if user is not None else None
+        html = (
+            self.environment()
+            .get_template(template)
+            .render(
+                site=self.site,
+                user=user,
+                csrf=session.csrf_token if session is not None else None,
+                csrf_field=CSRF_FIELD,
+                path=request.url.path,
+                **values,
+            )
+        )
+        return HTMLResponse(html, status_code=status)
+
+    def error(self, request: Request, status: int, message: str) -> HTMLResponse:
+        session = self.auth.session(request)
+        user = session.user if session is not None else None
+        return self.page(request, "error.html.j2", user, status, code=status, message=message)
+
+
+class Web(Pages):
     def __init__(self, context: ServiceContext, auth: Authenticator) -> None:
         self.context = context
         self.auth = auth
@@ -67,32 +112,3 @@ class Web:
     def audit(self, action: AuditAction, user: User | str, **detail: Any) -> None:
         actor = user.name if isinstance(user, User) else user
         self.context.runner.audit.append(action, actor=actor, **detail)
-
-    def page(
-        self,
-        request: Request,
-        template: str,
-        user: User | None,
-        status: int = 200,
-        **values: Any,
-    ) -> HTMLResponse:
-        """Render a page with what the base template needs (user, nav, logout form token)."""
-        session = self.auth.session(request) if user is not None else None
-        html = (
-            templates("onsight.service")
-            .get_template(template)
-            .render(
-                site=self.site,
-                user=user,
-                csrf=session.csrf_token if session is not None else None,
-                csrf_field=CSRF_FIELD,
-                path=request.url.path,
-                **values,
-            )
-        )
-        return HTMLResponse(html, status_code=status)
-
-    def error(self, request: Request, status: int, message: str) -> HTMLResponse:
-        session = self.auth.session(request)
-        user = session.user if session is not None else None
-        return self.page(request, "error.html.j2", user, status, code=status, message=message)
