@@ -44,11 +44,21 @@ def test_serve_says_what_is_missing_and_never_prints_the_database_password(
         missing.returncode == 1 and "--mqtt" in missing.stderr and "Traceback" not in missing.stderr
     )
     wrong = fleet_db.replace(":secret@", ":hunter2-wrong@")
-    refused = _onsight("fleet", "serve", "--mqtt", "mqtt://127.0.0.1:1", "--database", wrong)
-    assert refused.returncode == 1 and "error:" in refused.stderr
-    assert "hunter2" not in refused.stderr + refused.stdout
+    as_query = fleet_db.replace(":secret@", "@") + "?password=hunter2-query"
+    for url in (wrong, as_query):
+        refused = _onsight("fleet", "serve", "--mqtt", "mqtt://127.0.0.1:1", "--database", url)
+        assert refused.returncode == 1 and "error:" in refused.stderr
+        assert "hunter2" not in refused.stderr + refused.stdout
     bad_broker = _onsight("fleet", "serve", "--mqtt", "mqtt://u:pw@h", "--database", fleet_db)
     assert bad_broker.returncode == 1 and "ONSIGHT_FLEET_MQTT_PASSWORD" in bad_broker.stderr
+    closed = Mosquitto(tmp_path / "closed", anonymous=False)  # refuses every login
+    closed.start()
+    try:
+        login = _onsight("fleet", "serve", "--no-web", "--mqtt", f"mqtt://{HOST}:{closed.port}",
+                         "--database", fleet_db)  # fmt: skip
+    finally:
+        closed.stop()
+    assert login.returncode == 1 and "refused the login" in login.stderr, login.stderr
     config = tmp_path / "fleet.yaml"
     config.write_text("sites: [north, 'bad name']\n", encoding="utf-8")
     invalid = _onsight("fleet", "serve", "--config", str(config))

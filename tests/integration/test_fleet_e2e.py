@@ -10,16 +10,21 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
 
+import paho.mqtt.client as paho
 import psycopg
 import yaml
+from paho.mqtt.enums import CallbackAPIVersion
 
 from onsight.apps.registry import event_types
+from onsight.events.payloads import to_message
+from onsight.types import LineCrossing
 from tests.integration.mosquitto import HOST, Mosquitto
 from tests.integration.postgres import Postgres
-from tests.integration.test_fleet_ingest import FLEET_BROKER_QUEUE
+from tests.integration.test_fleet_ingest import FLEET_BROKER_QUEUE, _wait
 
 ONSIGHT = [sys.executable, "-m", "onsight.cli"]
 SITES = {"north": 4, "south": 5, "east": 6}  # site -> analysis fps: three different records
@@ -72,12 +77,21 @@ def _crossings(url: str) -> int:
     return sum(table == "crossings" for rows in _fleet_rows(url).values() for table, _ in rows)
 
 
-def _wait(condition: Callable[[], bool], what: str, timeout: float) -> None:
-    give_up = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > give_up:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
+def _publish_probe(broker: Mosquitto) -> str:
+    """Publish one crossing of a fourth site, as its box would; its event id."""
+    event = LineCrossing(datetime.now(UTC), "gate", "path", "in", "person")
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id="probe-site")
+    client.connect(HOST, broker.port)
+    client.loop_start()
+    try:
+        message = to_message(event)
+        client.publish(
+            message.topic("onsight", "probe"), message.encoded(), qos=1
+        ).wait_for_publish(10)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    return event.event_id
 
 
 class _Ingester:
@@ -130,12 +144,14 @@ def test_three_sites_reach_postgresql_exactly_once_through_a_kill_and_an_outage(
             before = _crossings(fleet_db)
             _wait(lambda: _crossings(fleet_db) > before, "storing again after the kill", 120)
             postgres.stop()  # the database away for 10 s while the sites keep publishing
+            probe = _publish_probe(broker)  # one event sure to arrive during the outage
             time.sleep(10)
             postgres.start()
             for site, node in nodes.items():
                 _, stderr = node.communicate(timeout=600)
                 assert node.returncode == 0, f"{site}: {stderr[-2000:]}"
             expected = {site: _site_ids(folder) for site, folder in folders.items()}
+            expected["probe"] = {("crossings", probe)}
             assert all(ids for ids in expected.values())
 
             def complete() -> bool:
@@ -153,7 +169,7 @@ def test_three_sites_reach_postgresql_exactly_once_through_a_kill_and_an_outage(
     rows = _fleet_rows(fleet_db)
     for site, ids in expected.items():
         assert sorted(rows[site]) == sorted(ids), f"{site}: nothing missing, nothing twice"
-    assert set(rows) == set(SITES)
+    assert set(rows) == {*SITES, "probe"}
     text = log_path.read_text(encoding="utf-8", errors="replace")
     assert "secret" not in text, "the database password never appears in the log"
     assert "database is back" in text, "the outage was seen (and waited out) by the ingester"

@@ -5,9 +5,8 @@ asserted here; the events/s figure comes from `make bench-fleet`."""
 from __future__ import annotations
 
 import threading
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,7 +21,7 @@ from onsight.fleet.ingest import Broker, Ingester
 from onsight.fleet.schema import FleetDatabase
 from onsight.types import Event, LineCrossing, ZoneMinute
 from tests.integration.mosquitto import HOST, Mosquitto
-from tests.integration.test_fleet_ingest import FLEET_BROKER_QUEUE
+from tests.integration.test_fleet_ingest import FLEET_BROKER_QUEUE, _wait
 
 SITES = 3
 PER_SITE = 2000
@@ -54,15 +53,6 @@ def _events(site: str) -> list[Event]:
         else:
             events.append(QueueMinute(minute, camera, "till", 2.25, 4, 600))
     return events
-
-
-def _wait(condition: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
-    give_up = time.monotonic() + timeout
-    while time.monotonic() < give_up:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _publish(port: int, site: str, events: list[Event], go: threading.Event) -> None:
@@ -112,15 +102,14 @@ def test_three_sites_at_once_are_stored_exactly_once(broker: Mosquitto, fleet_db
         for site, events in sites.items()
     ]
     try:
-        _wait(lambda: ingester.stats.connected, "the ingester to connect")
-        time.sleep(0.5)  # its SUBSCRIBE is on the wire right after CONNACK
+        _wait(lambda: ingester.stats.subscribed, "the ingester to subscribe")
         for publisher in publishers:
             publisher.start()
         go.set()
         for publisher in publishers:
             publisher.join(60)
         assert not any(p.is_alive() for p in publishers), "a site was not acknowledged"
-        _wait(lambda: ingester.stats.received >= total, f"{total} messages at the ingester")
+        _wait(lambda: ingester.stats.received >= total, f"{total} at the ingester", 60)
     finally:
         stop.set()
         consumer.join(15)

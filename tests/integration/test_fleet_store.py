@@ -311,3 +311,18 @@ def test_retention_drops_whole_months_and_deletes_the_rest_of_the_boundary_month
         assert db.counts()["crossings"] == 2
     finally:
         db.close()
+
+
+def test_a_value_psycopg_cannot_send_is_refused_and_the_rest_stored(fleet_db: str) -> None:
+    """Text with a lone surrogate (valid in JSON) must not sink the batch or the ingester."""
+    db = _database(fleet_db)
+    good = _crossing(MAY)
+    bad = _crossing(MAY)
+    bad.values["class"] = "\ud800"
+    try:
+        result = db.insert([good, bad], RECEIVED)
+        assert result.inserted == 1 and [row for row, _ in result.refused] == [bad]
+        assert "\ud800" not in result.refused[0][1], "the reason can be stored and printed"
+        assert db.counts()["crossings"] == 1
+    finally:
+        db.close()

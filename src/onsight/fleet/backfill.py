@@ -9,14 +9,17 @@ SQLite store read-only, so a running `onsight run`/`serve` is not disturbed.
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
 
 from onsight.apps.base import EventType
 from onsight.apps.registry import event_types
@@ -50,14 +53,12 @@ def _rows(db: sqlite3.Connection, spec: EventType, since: str, until: str) -> It
     columns = ", ".join(f'"{name}"' for name in names)
     cursor = db.execute(
         f"SELECT {columns}, event_id FROM {spec.table} WHERE {spec.time_column} >= ? "
-        f"AND {spec.time_column} < ? ORDER BY {spec.time_column}",
+        f"AND {spec.time_column} < ? AND event_id IS NOT NULL ORDER BY {spec.time_column}",
         (since, until),
     )
     for row in cursor:
         values = dict(zip(names, row[:-1], strict=True))
-        # A row without an id (written by a version that had none and not yet migrated)
-        # would have none to be deduplicated by: give it one now, stable within this run.
-        yield record_message(spec, row[-1] or str(uuid.uuid4()), values)
+        yield record_message(spec, row[-1], values)  # every row has its id (store migration)
 
 
 def publish(
@@ -75,6 +76,15 @@ def publish(
     if config.tls:
         client.tls_set()
     client.max_inflight_messages_set(_WINDOW)
+    connected = threading.Event()
+    refusal: list[str] = []
+
+    def on_connect(_c: paho.Client, _u: Any, _f: Any, reason: ReasonCode, _p: Any) -> None:
+        if reason.is_failure:
+            refusal.append(str(reason))
+        connected.set()
+
+    client.on_connect = on_connect
     try:
         client.connect(config.host, config.port, keepalive=config.keepalive_seconds)
     except OSError as exc:
@@ -82,6 +92,10 @@ def publish(
             f"cannot reach the MQTT broker {config.host}:{config.port}: {exc}"
         ) from None
     client.loop_start()
+    if not connected.wait(_ACK_TIMEOUT) or refusal:
+        client.loop_stop()
+        why = refusal[0] if refusal else "no answer"
+        raise OnsightError(f"the MQTT broker {config.host}:{config.port} refused us: {why}")
     sent = 0
     pending: list[paho.MQTTMessageInfo] = []
     try:

@@ -18,7 +18,7 @@ from rich.progress import Progress
 
 from onsight.cli_support import ConfigArg, fail, interrupt, load, setup_logging
 from onsight.errors import OnsightError
-from onsight.ingest.urls import redact_url, url_secrets
+from onsight.fleet.dsn import dsn_display, dsn_secrets
 
 if TYPE_CHECKING:
     from onsight.fleet.config import FleetConfig
@@ -87,17 +87,18 @@ def serve(
         fail(
             "give the broker and the database: --mqtt mqtt://host:1883 --database postgresql://..."
         )
-    secrets = (*secrets, *url_secrets(url))
+    secrets = (*secrets, *dsn_secrets(url))
     try:
         broker = Broker.from_url(broker_url)
     except OnsightError as exc:
         fail(str(exc), secrets)
     # The config's password and CA, when it gives them, win over the environment's.
+    ca_file = str(base / settings.mqtt.ca_file) if settings.mqtt.ca_file else broker.ca_file
     broker = dataclasses.replace(
-        broker,
-        password=settings.mqtt.password or broker.password,
-        ca_file=settings.mqtt.ca_file or broker.ca_file,
+        broker, password=settings.mqtt.password or broker.password, ca_file=ca_file
     )
+    if broker.password is not None and broker.username is None:
+        fail("a broker password is set but the broker URL names no user (mqtt://user@host)")
     try:
         store = FleetDatabase(url)
         store.migrate()
@@ -113,18 +114,17 @@ def serve(
         max_bytes=settings.mqtt.max_message_bytes,
         keep=timedelta(days=settings.events_days),
     )
-    err.print(f"onsight fleet: ingesting from {broker} into {redact_url(url)}")
+    err.print(f"onsight fleet: ingesting from {broker} into {dsn_display(url)}")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, interrupt)
     signal.signal(signal.SIGINT, interrupt)
+    failure: list[str] = []
     try:
         if web:
-            _serve_web(settings, base, url, host, port, ingester, stop, verbose)
+            _serve_web(settings, base, url, host, port, ingester, stop, verbose, failure)
         else:
             with contextlib.suppress(KeyboardInterrupt):
-                ingester.run(stop)
-    except OnsightError as exc:
-        fail(str(exc), secrets)
+                _ingest(ingester, stop, failure)
     finally:
         stop.set()
         store.close()
@@ -133,6 +133,8 @@ def serve(
         f"stopped: {stats.stored} events stored, {stats.duplicates} duplicates, "
         f"{stats.dead_lettered} dead-lettered"
     )
+    if failure:
+        fail(failure[0], secrets)
 
 
 def _serve_web(
@@ -144,6 +146,7 @@ def _serve_web(
     ingester: Ingester,
     stop: threading.Event,
     verbose: bool,
+    failure: list[str],
 ) -> None:
     import uvicorn
 
@@ -181,7 +184,7 @@ def _serve_web(
         uvicorn.Config(app, log_level="info" if verbose else "warning", access_log=verbose,
                        server_header=False, timeout_graceful_shutdown=3, proxy_headers=False)
     )  # fmt: skip
-    worker = threading.Thread(target=_ingest, args=(ingester, stop), name="fleet-ingest")
+    worker = threading.Thread(target=_ingest, args=(ingester, stop, failure), name="fleet-ingest")
     worker.start()
     shown = f"[{host}]" if ":" in host else host
     err.print(f"onsight fleet: dashboard on http://{shown}:{port}/ (Ctrl-C to stop)")
@@ -195,12 +198,15 @@ def _serve_web(
         audit.close()
 
 
-def _ingest(ingester: Ingester, stop: threading.Event) -> None:
+def _ingest(ingester: Ingester, stop: threading.Event, failure: list[str]) -> None:
+    """Run the ingester; if it fails, say why and stop the whole server (a dashboard alone
+    would show stale figures as if all were well). Nothing unstored was acknowledged."""
     try:
         ingester.run(stop)
-    except OnsightError as exc:
-        err.print(f"[red]error:[/red] {exc}")
-        signal.raise_signal(signal.SIGTERM)  # the dashboard alone would show stale data
+    except Exception as exc:
+        failure.append(str(exc) if isinstance(exc, OnsightError) else f"ingester failed: {exc!r}")
+        if threading.current_thread() is not threading.main_thread():
+            signal.raise_signal(signal.SIGTERM)
 
 
 @fleet_app.command("backfill")

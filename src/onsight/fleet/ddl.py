@@ -119,36 +119,50 @@ def month_range(year: int, month: int) -> tuple[datetime, datetime]:
     return start, datetime(year + month // 12, month % 12 + 1, 1, tzinfo=UTC)
 
 
-def drop_expired(conn: psycopg.Connection[tuple[Any, ...]], cutoff: datetime) -> dict[str, int]:
+def drop_expired(
+    conn: psycopg.Connection[tuple[Any, ...]], cutoff: datetime, partition_lock: tuple[int, int]
+) -> dict[str, int]:
     """Delete every row older than `cutoff`: whole months by dropping their partitions (cheap,
     and the reason the tables are partitioned), the rest of the boundary month by DELETE.
-    Rows dropped per table; dead letters expire with the rest."""
+    Each step is a short transaction of its own, tables in name order (as inserts take them),
+    so ingest and the dashboard wait at most one step. Rows deleted per table; dead letters
+    expire with the rest. `conn` is in autocommit mode."""
     dropped: dict[str, int] = {}
-    for spec in registry.event_types():
-        partitions = conn.execute(
-            "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-            "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = %s",
-            (spec.table,),
-        ).fetchall()
+    for spec in sorted(registry.event_types(), key=lambda spec: spec.table):
         count = 0
-        for (name,) in partitions:
-            suffix = str(name).removeprefix(f"{spec.table}_y")
-            year, _, month = suffix.partition("m")
-            if not (year.isdigit() and month.isdigit()):
-                continue
-            if month_range(int(year), int(month))[1] <= cutoff:
+        for name in _expired_partitions(conn, spec.table, cutoff):
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", partition_lock)
                 row = conn.execute(
-                    sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(str(name)))
+                    sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(name))
                 ).fetchone()
                 count += int(row[0]) if row else 0
-                conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(str(name))))
-        deleted = conn.execute(
-            sql.SQL("DELETE FROM {} WHERE {} < %s").format(
-                sql.Identifier(spec.table), sql.Identifier(spec.time_column)
-            ),
-            (cutoff,),
-        )
+                conn.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(name)))
+        with conn.transaction():
+            deleted = conn.execute(
+                sql.SQL("DELETE FROM {} WHERE {} < %s").format(
+                    sql.Identifier(spec.table), sql.Identifier(spec.time_column)
+                ),
+                (cutoff,),
+            )
         dropped[spec.table] = count + deleted.rowcount
     letters = conn.execute("DELETE FROM dead_letters WHERE received < %s", (cutoff,))
     dropped["dead_letters"] = letters.rowcount
     return dropped
+
+
+def _expired_partitions(
+    conn: psycopg.Connection[tuple[Any, ...]], table: str, cutoff: datetime
+) -> list[str]:
+    """The monthly partitions of `table` that end at or before `cutoff`."""
+    partitions = conn.execute(
+        "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+        "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = %s ORDER BY 1",
+        (table,),
+    ).fetchall()
+    expired = []
+    for (name,) in partitions:
+        year, _, month = str(name).removeprefix(f"{table}_y").partition("m")
+        if year.isdigit() and month.isdigit() and month_range(int(year), int(month))[1] <= cutoff:
+            expired.append(str(name))
+    return expired

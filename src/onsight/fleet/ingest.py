@@ -47,7 +47,9 @@ SESSION_EXPIRY_SECONDS = 7 * 24 * 3600  # the broker keeps our queue through a w
 # safe until acked; a broker queues only what is beyond this, and mosquitto by default
 # queues at most 1,000 per client and drops the rest (see docs/fleet.md).
 _RECEIVE_MAXIMUM = 65535
-_EXPIRY_SECONDS = 3600.0
+# CONNACK reasons no retry will cure: bad user name or password, not authorised.
+_REFUSED_FOR_GOOD = (134, 135)
+_RETENTION_INTERVAL = 3600.0  # seconds between retention runs
 _RETRY_SECONDS = (0.5, 5.0)  # first and longest wait between tries while PostgreSQL is down
 
 
@@ -93,7 +95,7 @@ class Broker:
 
 @dataclass
 class IngestStats:
-    """Counters since start (the dashboard's health page and the logs show them)."""
+    """Counters since start (`/metrics` and the last log line show them)."""
 
     received: int = 0
     stored: int = 0
@@ -140,7 +142,11 @@ class Ingester:
         # (connection number, message): an ack is sent only on the connection it came by
         self._inbox: queue.Queue[tuple[int, paho.MQTTMessage]] = queue.Queue()
         self._generation = 0
+        # Held while a connection number changes and while acking: an ack never goes out on
+        # a newer connection than its message came by.
+        self._ack_lock = threading.Lock()
         self._stopping = False
+        self._fatal: str | None = None  # the broker refused us for good (bad credentials)
         self._client = self._make_client()
 
     # -- MQTT --------------------------------------------------------------------------------
@@ -167,9 +173,12 @@ class Ingester:
         self, client: paho.Client, _u: Any, flags: Any, reason: ReasonCode, _p: Any
     ) -> None:
         if reason.is_failure:
+            if reason.value in _REFUSED_FOR_GOOD:
+                self._fatal = f"the broker {self._broker} refused the login: {reason}"
             log.error("fleet: broker %s refused the connection: %s", self._broker, reason)
             return
-        self._generation += 1
+        with self._ack_lock:
+            self._generation += 1
         self.stats.connections += 1
         self.stats.connected = True
         resumed = bool(getattr(flags, "session_present", False))
@@ -224,6 +233,8 @@ class Ingester:
         self._client.loop_start()
         try:
             while not stop.is_set():
+                if self._fatal is not None:
+                    raise OnsightError(self._fatal)
                 self._expire()
                 batch = self._next_batch(stop)
                 if batch and self._store(batch, stop):
@@ -242,7 +253,7 @@ class Ingester:
         except FleetDatabaseUnavailable as exc:
             log.warning("fleet: retention postponed: %s", exc)
             return
-        self._next_expiry = time.monotonic() + _EXPIRY_SECONDS
+        self._next_expiry = time.monotonic() + _RETENTION_INTERVAL
         if any(dropped.values()):
             log.info("fleet: retention deleted %d rows", sum(dropped.values()))
 
@@ -339,7 +350,7 @@ class Ingester:
         if letters:
             if stats.dead_lettered < 100 or stats.dead_lettered % 1000 == 0:
                 log.warning(
-                    "fleet: dead-lettered %d messages, e.g. %s: %s",
+                    "fleet: dead-lettered %d messages, e.g. %r: %s",
                     len(letters),
                     letters[0].topic[:120],
                     letters[0].reason,
@@ -349,6 +360,7 @@ class Ingester:
     def _ack(self, batch: list[tuple[int, paho.MQTTMessage]]) -> None:
         """Acknowledge in arrival order; messages from an earlier connection are not acked
         (the broker delivers them again on this one, and they are stored once)."""
-        for generation, message in batch:
-            if generation == self._generation and message.qos > 0:
-                self._client.ack(message.mid, message.qos)
+        with self._ack_lock:
+            for generation, message in batch:
+                if generation == self._generation and message.qos > 0:
+                    self._client.ack(message.mid, message.qos)

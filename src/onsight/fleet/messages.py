@@ -134,7 +134,7 @@ def _value(column: Column, raw: object, present: bool) -> Value | Refused:
             return None
         return Refused(f"{column.name} is missing")
     if column.sql == "TEXT":
-        if isinstance(raw, str) and len(raw) <= _MAX_TEXT and "\x00" not in raw:
+        if isinstance(raw, str) and len(raw) <= _MAX_TEXT and "\x00" not in raw and _utf8(raw):
             return raw
     elif column.sql == "INTEGER":
         if isinstance(raw, int) and not isinstance(raw, bool) and -_BIGINT <= raw < _BIGINT:
@@ -142,3 +142,12 @@ def _value(column: Column, raw: object, present: bool) -> Value | Refused:
     elif isinstance(raw, int | float) and not isinstance(raw, bool) and math.isfinite(float(raw)):
         return float(raw)
     return Refused(f"{column.name} is not {column.sql.lower()}")
+
+
+def _utf8(text: str) -> bool:
+    """JSON may carry a lone surrogate (`"\\ud800"`), which no database text can hold."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True

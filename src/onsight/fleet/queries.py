@@ -26,8 +26,9 @@ from psycopg_pool import ConnectionPool
 
 from onsight.apps.base import EventType
 from onsight.apps.registry import event_type, event_types
+from onsight.fleet.dsn import dsn_display, dsn_secrets
 from onsight.fleet.schema import FleetDatabaseUnavailable
-from onsight.ingest.urls import redact_text, redact_url, url_secrets
+from onsight.ingest.urls import redact_text
 from onsight.service.periods import Period
 
 # Footfall: line crossings in the `in` direction (each line's configured `in_name`, e.g.
@@ -128,8 +129,8 @@ class FleetQueries:
     dashboard starts (and answers 503 pages) while the database is down."""
 
     def __init__(self, url: str, *, pool_size: int = 4, timeout: float = 5.0) -> None:
-        self._where = redact_url(url)
-        self._secrets = url_secrets(url)
+        self._where = dsn_display(url)
+        self._secrets = dsn_secrets(url)
         self._timeout = timeout
         options = (
             "-c TimeZone=UTC -c default_transaction_read_only=on "

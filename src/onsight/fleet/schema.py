@@ -37,7 +37,8 @@ from onsight.fleet.ddl import (
     partition_name,
     value_names,
 )
-from onsight.ingest.urls import redact_text, redact_url, url_secrets
+from onsight.fleet.dsn import CONNECTION_OPTIONS, dsn_display, dsn_secrets
+from onsight.ingest.urls import redact_text
 
 TOPIC_LIMIT = 512  # characters of a dead letter's topic kept
 PAYLOAD_LIMIT = 1024  # bytes of a dead letter's payload kept
@@ -48,7 +49,22 @@ _MIGRATE_LOCK = 1
 _PARTITION_LOCK = 2
 # What the database says about a row's values (a CHECK, NOT NULL, out of range, a value of
 # the wrong type): that row is refused, the rest of its batch stored.
-_REFUSED = (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.DatatypeMismatch)
+_REFUSED: tuple[type[Exception], ...] = (
+    psycopg.DataError,
+    psycopg.IntegrityError,
+    psycopg.errors.DatatypeMismatch,
+    UnicodeError,  # text psycopg cannot send (a lone surrogate): that row's problem only
+    ValueError,
+    TypeError,
+)
+# The server cannot take writes now (down, restarting, a read-only standby after a failover):
+# the caller keeps its batch and tries again.
+_UNAVAILABLE = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    psycopg.errors.ReadOnlySqlTransaction,
+)
+_NO_PARTITION = "no partition of relation"  # the message of SQLSTATE 23514 for a lost month
 _LOGIN_REFUSED = re.compile(
     r"authentication failed|pg_hba\.conf|does not exist|no password supplied|invalid (uri|"
     r"connection option|sslmode)",
@@ -93,7 +109,7 @@ class FleetDatabase:
 
     def __init__(self, url: str, *, pool_size: int = 4, timeout: float = 10.0) -> None:
         self._url = url
-        self._secrets = url_secrets(url)
+        self._secrets = dsn_secrets(url)
         self._timeout = timeout
         self._partitions: set[tuple[str, int, int]] = set()
         # per pooled connection: the kinds whose temporary stage table it has
@@ -101,14 +117,14 @@ class FleetDatabase:
             WeakKeyDictionary()
         )
         try:  # one direct connection first: a wrong password or database fails fast, clearly
-            psycopg.connect(url, connect_timeout=max(1, round(timeout))).close()
+            psycopg.connect(url, connect_timeout=max(2, round(timeout))).close()
         except psycopg.Error as exc:
             raise self._error(exc) from None
         self._pool: ConnectionPool[psycopg.Connection[tuple[Any, ...]]] = ConnectionPool(
             url,
             min_size=1,
             max_size=pool_size,
-            kwargs={"autocommit": True, "options": "-c TimeZone=UTC"},
+            kwargs={"autocommit": True, **CONNECTION_OPTIONS},
             check=ConnectionPool.check_connection,
             timeout=timeout,
             name="onsight-fleet",
@@ -143,6 +159,18 @@ class FleetDatabase:
     def insert(self, rows: Sequence[FleetRow], received: datetime) -> InsertResult:
         """Store a batch in one transaction; duplicates are counted, rows the database refuses
         are returned with the reason, the rest is stored."""
+        result = self._insert_once(rows, received)
+        lost = [row for row, why in result.refused if _NO_PARTITION in why]
+        if lost:  # a partition this process thought it had was dropped (retention): make it
+            self._partitions.clear()
+            result.refused = [(row, why) for row, why in result.refused if _NO_PARTITION not in why]
+            again = self._insert_once(lost, received)
+            result.inserted += again.inserted
+            result.duplicates += again.duplicates
+            result.refused += again.refused
+        return result
+
+    def _insert_once(self, rows: Sequence[FleetRow], received: datetime) -> InsertResult:
         result = InsertResult()
         groups: dict[str, list[FleetRow]] = {}
         specs: dict[str, EventType] = {}
@@ -158,8 +186,9 @@ class FleetDatabase:
             self._ensure_partitions(conn, [(specs[k], r) for k, g in groups.items() for r in g])
             self._ensure_stages(conn, [specs[kind] for kind in groups])
             with conn.transaction():
-                # one order for every ingester (kinds, ids, sites): no deadlock between them
-                for kind in sorted(groups):
+                # one order for every ingester and for retention (tables, then ids, then
+                # sites): no deadlock between them
+                for kind in sorted(groups, key=lambda kind: specs[kind].table):
                     _insert_kind(conn, specs[kind], sorted(groups[kind], key=_by_id), result)
                 refused = {id(row) for row, _ in result.refused}
                 stored = [
@@ -201,9 +230,8 @@ class FleetDatabase:
 
     def expire(self, cutoff: datetime) -> dict[str, int]:
         """Delete everything older than `cutoff` (retention); rows deleted per table."""
-        with self._connection() as conn, conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_LOCKS, _PARTITION_LOCK))
-            dropped = drop_expired(conn, cutoff)
+        with self._connection() as conn:
+            dropped = drop_expired(conn, cutoff, (_LOCKS, _PARTITION_LOCK))
         self._partitions = {p for p in self._partitions if month_range(p[1], p[2])[1] > cutoff}
         return dropped
 
@@ -229,7 +257,7 @@ class FleetDatabase:
         try:
             with self._pool.connection(timeout=self._timeout) as conn:
                 yield conn
-        except (psycopg.OperationalError, psycopg.InterfaceError, PoolTimeout) as exc:
+        except (*_UNAVAILABLE, PoolTimeout) as exc:
             raise self._error(exc) from None
 
     def _ensure_partitions(
@@ -273,7 +301,7 @@ class FleetDatabase:
     def _error(self, exc: BaseException) -> OnsightError:
         lines = str(exc).strip().splitlines()
         detail = redact_text(lines[0] if lines else type(exc).__name__, self._secrets)
-        where = redact_url(self._url)
+        where = dsn_display(self._url)
         if _misconfigured(exc):
             return OnsightError(f"fleet database {where}: {detail}")
         kind = type(exc).__name__
@@ -286,7 +314,7 @@ def _misconfigured(exc: BaseException) -> bool:
     so its (server's) message is read too."""
     if isinstance(exc, PoolTimeout):
         return False
-    if not isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
+    if not isinstance(exc, _UNAVAILABLE):
         return True  # e.g. a malformed URL
     sqlstate = getattr(exc, "sqlstate", None) or ""
     # 28: bad user or password, 3D: no such database
@@ -394,11 +422,19 @@ def _insert_kind(
                 with conn.transaction():
                     cur.execute(query, values)
             except _REFUSED as exc:
-                reason = exc.diag.message_primary or str(exc)
-                result.refused.append((row, redact_text(reason)[:REASON_LIMIT]))
+                result.refused.append((row, _reason(exc)))
                 continue
             result.inserted += cur.rowcount
             result.duplicates += 1 - cur.rowcount
+
+
+def _reason(exc: Exception) -> str:
+    """The database's one-line reason; for a value psycopg could not even send, only the
+    error's kind (its text may hold the very characters that could not be sent)."""
+    if isinstance(exc, psycopg.Error):
+        reason = exc.diag.message_primary or type(exc).__name__
+        return redact_text(reason)[:REASON_LIMIT]
+    return f"a value that cannot be stored ({type(exc).__name__})"
 
 
 def _touch(
