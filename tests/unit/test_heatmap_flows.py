@@ -80,6 +80,7 @@ def test_heatmap_rows_hold_no_point_or_track() -> None:
     names = {f.name for f in dataclasses.fields(HeatmapCell)}
     assert names == {
         "hour", "camera", "grid", "cell_x", "cell_y", "size", "visits", "person_seconds",
+        "event_id",  # the event's own (types.Stamped), never a person's
     }  # fmt: skip
 
 
