@@ -83,6 +83,7 @@ def check(config: ConfigArg) -> None:
             wanted_class_ids(camera, class_names)
             _check_files(camera)
             _check_reference(loaded, camera)
+        user_models = _check_user_models(loaded)
     except OnsightError as exc:
         _fail(f"{config}: {exc}", loaded.secrets)
     out.print(
@@ -90,6 +91,8 @@ def check(config: ConfigArg) -> None:
         f"database {loaded.database_path}",
         highlight=False,
     )
+    for line in user_models:
+        out.print(line, highlight=False)
     from onsight.apps.registry import kinds
 
     for camera in loaded.config.cameras:
@@ -106,6 +109,8 @@ def check(config: ConfigArg) -> None:
             f"{camera.purpose}, {items}",
             highlight=False,
         )
+        _check_stills(camera)
+        _check_hivis_scene(camera)
         if camera.calibration is not None:
             errors = camera.calibration.errors_m()
             out.print(
@@ -116,14 +121,92 @@ def check(config: ConfigArg) -> None:
             )
 
 
+def _check_user_models(loaded: LoadedConfig) -> list[str]:
+    """Each model of the config's `models:` list passes its checks (file, sha256, shapes);
+    one line per model to print."""
+    if not loaded.config.models:
+        return []
+    from onsight.detect.user_models import load_user_model
+
+    return [
+        f"  model {m.name}: ok, {load_user_model(m, loaded.base_dir).describe()}"
+        for m in loaded.config.models
+    ]
+
+
+def _check_stills(camera: CameraConfig) -> None:
+    """Say what a still camera reads, and that it counts sightings (and no crossings)."""
+    if not camera.takes_stills():
+        return
+    from onsight.ingest.stills import describe_still
+
+    what = describe_still(camera.detect_url or camera.url, camera.snapshot)
+    source = f"{what} at {camera.fps:g} fps" if what else f"{camera.fps:g} fps"
+    out.print(
+        f"    stills: {source}; each frame is analysed on its own (no tracking), so figures "
+        "count sightings, not people",
+        highlight=False,
+    )
+    if camera.lines:
+        err.print(
+            f"warning: camera {camera.name!r} takes stills ({source}): its line(s) "
+            f"{', '.join(line.name for line in camera.lines)} will never count a crossing, "
+            "which needs one person followed across the line; use zones, or a video source "
+            "at fps > 1",
+            markup=False,
+            highlight=False,
+        )
+
+
+def _check_hivis_scene(camera: CameraConfig) -> None:
+    """A camera checking hi-vis: look at one frame, and warn when the scene itself (outside
+    the people in it) is largely hi-vis-coloured: yellow walls, sodium light."""
+    if camera.ppe is None or not camera.ppe.hivis:
+        return
+    import numpy as np
+
+    from onsight.detect import make_detector
+    from onsight.ingest.probe import probe
+    from onsight.ppe.hivis import BACKGROUND_WARN_SHARE, background_share
+
+    found = probe(camera.name, camera.detect_url or camera.url, camera.fps, camera.width,
+                  snapshot=camera.snapshot)  # fmt: skip
+    if found.frame is None:
+        out.print(f"    hi-vis: could not look at the scene ({found.reason})", highlight=False)
+        return
+    image = found.frame.image
+    detections = make_detector().detect(image)
+    height, width = image.shape[:2]
+    people = detections.xyxy[detections.class_id == 0] / np.array([width, height, width, height])
+    share = background_share(image, people.astype(np.float32))
+    if share > BACKGROUND_WARN_SHARE:
+        err.print(
+            f"warning: camera {camera.name!r}: {share:.0%} of the scene outside people is "
+            "hi-vis-coloured (a yellow or orange wall, sodium light?): hi-vis readings there "
+            "are unreliable; see docs/ppe.md",
+            markup=False,
+            highlight=False,
+        )
+    else:
+        out.print(f"    hi-vis: {share:.1%} of the scene is hi-vis-coloured", highlight=False)
+
+
 def _check_files(camera: CameraConfig) -> None:
-    """A camera whose source is a file needs that file (a live source is tried by `run`)."""
+    """A camera whose source is a file needs that file (a live source is tried by `run`); a
+    folder of images needs images."""
+    from onsight.ingest.stills import describe_still
     from onsight.ingest.urls import classify
 
     for field, url in (("url", camera.url), ("detect_url", camera.detect_url)):
         if url is None or classify(url) != "file":
             continue
         path = Path(url.removeprefix("file://"))
+        if path.is_dir():
+            try:
+                describe_still(url)
+            except OnsightError as exc:
+                raise OnsightError(f"camera {camera.name!r}: {field}: {exc}") from None
+            continue
         if not path.is_file():
             raise OnsightError(
                 f"camera {camera.name!r}: {field}: no such file {redact_url(url)} "
@@ -315,7 +398,7 @@ def _redacted_frame(
     from onsight.privacy.redact import redact
 
     try:
-        frame = grab_frame(chosen.name, chosen.url, at)
+        frame = grab_frame(chosen.name, chosen.url, at, snapshot=chosen.snapshot)
         redaction = redact(frame.image, chosen, ModelFinders(loaded.config.detector))
         save_redacted(out_file, redaction, overlay)
         with AuditLog(loaded.resolve(loaded.config.privacy.audit_log)) as audit:

@@ -17,6 +17,7 @@ from onsight.apps import (
     inspection,
     line_count,
     occupancy,
+    ppe,
     queue,
     restricted,
     speed,
@@ -36,6 +37,7 @@ KINDS: list[AppKind[Any, Any]] = [
     flows.KIND,
     speed.KIND,
     inspection.KIND,
+    ppe.KIND,
 ]
 
 

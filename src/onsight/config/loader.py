@@ -47,15 +47,25 @@ class LoadedConfig:
         return path if path.is_absolute() else self.base_dir / path
 
     def with_paths(self, camera: CameraConfig) -> CameraConfig:
-        """The camera with the file paths in its sections (the defect reference) made
-        absolute: relative ones are relative to the config file, wherever onsight runs."""
+        """The camera with the file paths in its sections (the defect reference, the PPE
+        model) made absolute: relative ones are relative to the config file, wherever
+        onsight runs."""
         inspection = camera.inspection
-        if inspection is None or inspection.reference is None:
-            return camera
-        reference = str(self.resolve(inspection.reference))
-        return camera.model_copy(
-            update={"inspection": inspection.model_copy(update={"reference": reference})}
-        )
+        if inspection is not None and inspection.reference is not None:
+            reference = str(self.resolve(inspection.reference))
+            inspection = inspection.model_copy(update={"reference": reference})
+            camera = camera.model_copy(update={"inspection": inspection})
+        ppe = camera.ppe
+        if ppe is not None and ppe.model is not None:
+            entry = next(m for m in self.config.models if m.name == ppe.model)
+            update: dict[str, str] = {"path": str(self.resolve(entry.path))}
+            if entry.classes_file is not None:
+                update["classes_file"] = str(self.resolve(entry.classes_file))
+            resolved = entry.model_copy(update=update)
+            camera = camera.model_copy(
+                update={"ppe": ppe.model_copy(update={"resolved_model": resolved})}
+            )
+        return camera
 
     @property
     def database_path(self) -> Path:

@@ -13,6 +13,7 @@ from onsight.apps.flows import FlowsConfig
 from onsight.apps.heatmap import HeatmapConfig
 from onsight.apps.line_count import LineConfig as LineConfig
 from onsight.apps.occupancy import ZoneConfig as ZoneConfig
+from onsight.apps.ppe import PpeConfig
 from onsight.apps.queue import QueueConfig
 from onsight.apps.restricted import RestrictedConfig
 from onsight.apps.speed import SpeedConfig
@@ -24,6 +25,7 @@ from onsight.config.privacy import CameraPrivacy, PrivacyConfig
 from onsight.config.purposes import UNREDACTED_ALLOWED, Purpose, check_apps
 from onsight.config.screening import ScreeningConfig
 from onsight.config.service import MqttConfig, ServerConfig, WebhookConfig
+from onsight.config.user_models import UserModelConfig
 from onsight.inspection.config import BarcodesConfig, InspectionConfig
 
 _NAME = NAME_PATTERN
@@ -88,6 +90,14 @@ class CameraConfig(_Strict):
     detect_url: str | None = Field(
         None, description="Optional lower-resolution substream used for analysis."
     )
+    snapshot: bool = Field(
+        False,
+        description="The http(s) `url` is a snapshot URL (e.g. /cgi-bin/snapshot.cgi) that "
+        "answers one JPEG or PNG per request: it is polled at `fps`, with basic or digest "
+        "auth from the URL's user:password. A url that is an image file or a folder of images "
+        "needs no flag. Image sources, and any camera at fps <= 1, are analysed as "
+        "independent stills: no tracking, so figures count sightings, not people.",
+    )
     fps: float = Field(
         10.0, gt=0.0, le=60.0, strict=False, description="Analysis rate in frames per second."
     )
@@ -148,6 +158,11 @@ class CameraConfig(_Strict):
         None,
         description="Read each inspected item's barcode once (needs `inspection:`).",
     )
+    ppe: PpeConfig | None = Field(
+        None,
+        description="Protective equipment: share of people wearing masks, hi-vis or the "
+        "site's own required items, per zone and hour from >= 5 people (purpose `safety`).",
+    )
     calibration: CalibrationConfig | None = Field(
         None,
         description="Ground-plane calibration: at least 4 image points and where they are on "
@@ -173,6 +188,37 @@ class CameraConfig(_Strict):
         if isinstance(data, dict) and data.get("purpose") == "inspection" and "width" not in data:
             return {**data, "width": INSPECTION_WIDTH}
         return data
+
+    def takes_stills(self) -> bool:
+        """Whether frames are analysed as independent stills (no tracking): at fps <= 1
+        and for every image source (an image file, a folder of images, a snapshot URL)."""
+        from onsight.errors import SourceError
+        from onsight.ingest.urls import classify
+
+        if self.fps <= 1 or self.snapshot:
+            return True
+        url = self.detect_url or self.url
+        try:
+            if classify(url) != "file":
+                return False
+        except SourceError:  # an unsupported scheme: `run` says so
+            return False
+        from onsight.ingest.stills import still_kind  # loads cv2 and httpx: only for files
+
+        return still_kind(url) is not None
+
+    @model_validator(mode="after")
+    def _snapshot_over_http(self) -> Self:
+        if self.snapshot:
+            from onsight.ingest.urls import redact_url
+
+            for field, url in (("url", self.url), ("detect_url", self.detect_url)):
+                if url is not None and not re.match(r"(?i)https?://", url):
+                    raise ValueError(
+                        f"snapshot: true needs an http(s):// {field}, not {redact_url(url)} "
+                        "(image files and folders of images need no flag)"
+                    )
+        return self
 
     def apps(self) -> set[str]:
         """The apps this camera runs, as named in the purpose table."""
@@ -210,6 +256,18 @@ class CameraConfig(_Strict):
     def _unique_names(cls, items: list[Any]) -> list[Any]:
         _require_unique([item.name for item in items])
         return items
+
+    @model_validator(mode="after")
+    def _ppe_zones_exist(self) -> Self:
+        if self.ppe is not None and self.ppe.zones is not None:
+            known = {zone.name for zone in self.zones}
+            unknown = [name for name in self.ppe.zones if name not in known]
+            if unknown:
+                raise ValueError(
+                    f"ppe.zones names {', '.join(unknown)}, not among this camera's zones "
+                    f"({', '.join(sorted(known)) or 'none'})"
+                )
+        return self
 
     @model_validator(mode="after")
     def _distancing_in_metres(self) -> Self:
@@ -273,6 +331,11 @@ class Config(_Strict):
         default_factory=lambda: DetectorConfig(), description="Detection."
     )
     cameras: list[CameraConfig] = Field(min_length=1, description="Cameras to analyse.")
+    models: list[UserModelConfig] = Field(
+        default_factory=list,
+        description="The site's own ONNX detectors (YOLOX or NanoDet output), e.g. a hard-hat "
+        "and vest model; see docs/ppe.md.",
+    )
     privacy: PrivacyConfig = Field(
         default_factory=lambda: PrivacyConfig(),
         description="Retention, audit log and who to contact (shown on the notice).",
@@ -319,6 +382,31 @@ class Config(_Strict):
                 raise ValueError(
                     f"camera {camera.name!r}: screening.environment source `sensor` needs an "
                     "`mqtt:` section (the local broker the sensor publishes to)"
+                )
+        return self
+
+    @field_validator("models")
+    @classmethod
+    def _user_model_names(cls, models: list[UserModelConfig]) -> list[UserModelConfig]:
+        from onsight.detect.registry import MODELS  # stdlib only: no backend is loaded
+
+        _require_unique([model.name for model in models])
+        for model in models:
+            if model.name in MODELS:
+                raise ValueError(
+                    f"model name {model.name!r} is a built-in model's name; choose another"
+                )
+        return models
+
+    @model_validator(mode="after")
+    def _ppe_models_exist(self) -> Self:
+        known = {model.name for model in self.models}
+        for camera in self.cameras:
+            wanted = camera.ppe.model if camera.ppe is not None else None
+            if wanted is not None and wanted not in known:
+                raise ValueError(
+                    f"camera {camera.name!r}: ppe.model {wanted!r} is not in `models:` "
+                    f"({', '.join(sorted(known)) or 'none configured'})"
                 )
         return self
 

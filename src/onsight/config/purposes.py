@@ -23,7 +23,6 @@ PURPOSES: dict[Purpose, str] = {
 
 # Apps outside the registry: (what it measures, purposes that allow it).
 _OTHER_APPS: dict[str, tuple[str, frozenset[Purpose]]] = {
-    "ppe": ("share of people wearing required protective equipment", frozenset({"safety"})),
     "screening": ("hourly counts of people screened and of alerts", frozenset({"screening"})),
 }
 

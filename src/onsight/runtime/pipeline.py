@@ -21,11 +21,13 @@ from onsight.detect.protocol import Detector
 from onsight.errors import ConfigError
 from onsight.events.bus import EventBus
 from onsight.geometry import bottom_centres, points_in_polygon
-from onsight.ingest import VideoSource
+from onsight.ingest.backoff import BackoffPolicy
+from onsight.ingest.stills import StillSource, open_source
 from onsight.motion import MotionGate
 from onsight.runtime.clock import EventClock
 from onsight.runtime.stats import CameraHealth, LatencyHistogram
-from onsight.track import ByteTracker, StaticFilter
+from onsight.track import ByteTracker, StaticFilter, Tracker
+from onsight.track.stills import StillTracker
 from onsight.types import Detections, Event, FloatArray, Frame, IntArray, StageTimes, Tracks
 
 STAGES = ("decode", "motion", "detect", "track", "apps")
@@ -109,6 +111,7 @@ class CameraPipeline:
         started: datetime | None = None,
         watchdog_seconds: float = 10.0,
         pace: bool = False,
+        backoff: BackoffPolicy | None = None,
     ) -> None:
         self.camera = camera
         self._detector = detector
@@ -122,17 +125,22 @@ class CameraPipeline:
         self._pace = pace
         self._started_mono = time.monotonic()  # position 0 of a paced file plays now
         self.stop = threading.Event()
-        self.source = VideoSource(
-            camera=camera.name,
-            url=self._url,
-            fps=camera.fps,
+        self.source = open_source(
+            camera.name,
+            self._url,
+            camera.fps,
+            snapshot=camera.snapshot,
             width=camera.width,
             watchdog_seconds=watchdog_seconds,
+            backoff=backoff,
             stop=self.stop,
         )
         names = list(detector.class_names)
         self.motion = MotionGate(camera.motion)
-        self.tracker = ByteTracker(fps=camera.fps)
+        # Still mode (fps <= 1, image sources): each detection is a fresh observation.
+        self.stills = camera.takes_stills() or isinstance(self.source, StillSource)
+        self._still_tracker = StillTracker() if self.stills else None
+        self.tracker: Tracker = self._still_tracker or ByteTracker(fps=camera.fps)
         still = camera.still_objects
         self.still = StaticFilter(
             still.after_seconds if still.enabled else 0.0, still.after_moving_seconds
@@ -219,9 +227,13 @@ class CameraPipeline:
             self.times.add("track", t3 - t2)
             self.detected_frames += 1
         else:
-            # Nothing moved: the scene, and so every track, is where it was.
+            # Nothing moved: the scene, and so every track, is where it was (in still mode
+            # seen again: the same boxes as new observations).
             t3 = t1
-            tracks = replace(self._tracks, pts=frame.pts, wall_time=moment)
+            if self._still_tracker is not None:
+                tracks = self._still_tracker.again(self._tracks, frame.pts, moment)
+            else:
+                tracks = replace(self._tracks, pts=frame.pts, wall_time=moment)
             people = self._people
         self._tracks, self._people = tracks, people
         tracks = self.still.update(tracks, self.motion.changed)

@@ -141,8 +141,10 @@ def _panels(pipeline: CameraPipeline) -> list[Panel]:
         if kind.state is None or not kind.live or not running:
             continue
         states = [kind.state(app) for app in running]
-        rows = [(str(s["name"]), [s.get(key) for key, _ in kind.live]) for s in states]
-        panels.append(Panel(kind.heading, tuple(label for _, label in kind.live), rows))
+        # the columns some item has (a PPE camera checking masks only shows no hi-vis column)
+        live = [(key, label) for key, label in kind.live if any(key in s for s in states)]
+        rows = [(str(s["name"]), [s.get(key) for key, _ in live]) for s in states]
+        panels.append(Panel(kind.heading, tuple(label for _, label in live), rows))
     return panels
 
 

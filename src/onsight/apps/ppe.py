@@ -1,0 +1,373 @@
+"""Safety compliance without watching anyone: masks, hi-vis and a site's own required items,
+as a share per area per hour.
+
+Each analysed frame (at most `reads_per_second`), every check reads each person in view:
+compliant, not compliant, or cannot tell (face turned away, too small). A person track is
+decided once, when it leaves, by a majority vote over the frames in which it could be read,
+and counted once, in the hour it was last seen and the zone it was first seen in. Released
+per zone (or the whole camera) and hour only when at least 5 people were decided there
+(privacy rule 2); a share from fewer is never stored, published or shown.
+
+On a still camera (snapshots, images, or fps <= 1) every person in every still is a track of
+its own (see the pipeline), so the figures count sightings, not people.
+
+No face crop, box, track id or per-person result leaves memory: the votes are counts per
+track, dropped once the track is decided.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
+
+import numpy as np
+from pydantic import Field, model_validator
+
+from onsight.apps.base import AppKind, Column, EventType, FrameView
+from onsight.apps.occupancy import of_classes
+from onsight.config._base import NAME_PATTERN, Strict
+from onsight.config.user_models import UserModelConfig
+from onsight.geometry import points_in_polygon
+from onsight.privacy.kanon import K
+from onsight.types import FloatArray, Image, Stamped
+
+if TYPE_CHECKING:
+    from onsight.config.models import CameraConfig
+
+Check = Literal["mask", "hivis", "required"]
+WHOLE_CAMERA = "camera"
+_GONE_SECONDS = 2.0  # a track unseen this long has left: decide it
+
+
+class PpeConfig(Strict):
+    name: str = Field("ppe", pattern=NAME_PATTERN, description="Name in topics and events.")
+    masks: bool = Field(
+        False,
+        description="Share of faces wearing a mask over mouth and nose (a mask below the nose "
+        "is not a mask). Faces are looked at for this and never stored.",
+    )
+    hivis: bool = Field(
+        False, description="Share of people whose torso shows high-visibility material."
+    )
+    required: list[str] = Field(
+        default_factory=list,
+        description="Classes of `model` each person must wear, e.g. [helmet, vest]: the "
+        "share wearing all of them.",
+    )
+    model: str | None = Field(
+        None, description="The site's own detector (from `models:`) that finds `required`."
+    )
+    zones: list[str] | None = Field(
+        None,
+        description="Only people in these zones (names from the camera's `zones`) count, "
+        "per zone; unset: everyone in view, for the whole camera.",
+    )
+    reads_per_second: float = Field(
+        2.0, gt=0.0, le=30.0, strict=False, description="How often people are read (at most)."
+    )
+    classes: list[str] = Field(
+        default_factory=lambda: ["person"], min_length=1, description="Classes that are people."
+    )
+    # The `models:` entry `model` names, its path made absolute: set by onsight when the
+    # camera runs (`LoadedConfig.with_paths`), never read from a config file.
+    resolved_model: UserModelConfig | None = Field(
+        None, exclude=True, description="(set by onsight from `models:`; not a config field)"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _not_from_a_file(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "resolved_model" in data:
+            raise ValueError("resolved_model is set by onsight, not in a config file")
+        return data
+
+    @model_validator(mode="after")
+    def _something_to_check(self) -> Self:
+        if not (self.masks or self.hivis or self.required):
+            raise ValueError("ppe needs at least one of masks: true, hivis: true, required: [...]")
+        if self.required and self.model is None:
+            raise ValueError("ppe.required needs ppe.model: the detector that finds those items")
+        return self
+
+    def checks(self) -> list[Check]:
+        wanted: list[Check] = []
+        if self.masks:
+            wanted.append("mask")
+        if self.hivis:
+            wanted.append("hivis")
+        if self.required:
+            wanted.append("required")
+        return wanted
+
+
+@dataclass(frozen=True, slots=True)
+class PpeHour(Stamped):
+    """One check's compliance in one zone (or the whole camera) over one hour, >= k people."""
+
+    hour: datetime  # UTC, start of the hour
+    camera: str
+    scope: str  # a zone name, or "camera"
+    equipment: str  # the check: "mask", "hivis" or "required"
+    seen: int  # people decided (sightings, on a still camera); at least 5
+    compliant: int
+    share: float
+
+    @property
+    def kind(self) -> str:
+        return "ppe_hour"
+
+
+class Reader(Protocol):
+    """One check, read on one frame: per person box (normalised xyxy), True (compliant),
+    False (not) or None (cannot tell)."""
+
+    def read(self, image: Image, boxes: FloatArray) -> list[bool | None]: ...
+
+
+@dataclass(slots=True)
+class _Votes:
+    scope: str
+    last_seen: float
+    yes: dict[str, int] = field(default_factory=dict)
+    no: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Tally:
+    seen: int = 0
+    compliant: int = 0
+
+    @property
+    def share(self) -> float | None:
+        return self.compliant / self.seen if self.seen >= K else None
+
+
+class PpeMonitor:
+    def __init__(
+        self,
+        camera: str,
+        config: PpeConfig,
+        class_names: list[str],
+        readers: dict[Check, Reader],
+        zones: dict[str, list[tuple[float, float]]],
+    ) -> None:
+        self.camera, self.config = camera, config
+        self._names = class_names
+        self._classes = set(config.classes)
+        self._readers = readers
+        self._zones = zones  # name -> polygon, only the configured ones; empty: whole camera
+        self._tracks: dict[int, _Votes] = {}  # in memory only
+        self._last_read: float | None = None
+        self._hour: datetime | None = None
+        self._hour_tallies: dict[tuple[str, Check], _Tally] = {}
+        self.totals: dict[Check, _Tally] = {check: _Tally() for check in readers}
+        self.last_hour: dict[tuple[str, Check], _Tally] = {}  # the last hour closed (state)
+        self.suppressed = 0  # hour rows withheld for fewer than k people
+
+    def update(self, view: FrameView) -> list[PpeHour]:
+        events: list[PpeHour] = []
+        # Who left goes into the hour they were last seen in, before that hour closes.
+        gone = [t for t, v in self._tracks.items() if view.pts - v.last_seen > _GONE_SECONDS]
+        for track in gone:
+            self._decide(self._tracks.pop(track))
+        hour = view.wall_time.replace(minute=0, second=0, microsecond=0)
+        if self._hour is not None and hour != self._hour:
+            events += self._close_hour()
+        self._hour = hour
+        wanted = np.flatnonzero(of_classes(view, self._classes, self._names))
+        scopes = self._scopes(view, wanted)
+        present: list[tuple[int, int]] = []  # (row in view, track id) of people counted here
+        for row, scope in zip(wanted, scopes, strict=True):
+            if scope is None:
+                continue
+            track = int(view.track_id[row])
+            votes = self._tracks.setdefault(track, _Votes(scope, view.pts))
+            votes.last_seen = view.pts
+            present.append((int(row), track))
+        if present and view.image is not None and self._due(view.pts):
+            boxes = view.xyxy[[row for row, _ in present]]
+            for check, reader in self._readers.items():
+                for (_, track), reading in zip(
+                    present, reader.read(view.image, boxes), strict=True
+                ):
+                    if reading is not None:
+                        tally = self._tracks[track].yes if reading else self._tracks[track].no
+                        tally[check] = tally.get(check, 0) + 1
+        return events
+
+    def flush(self) -> list[PpeHour]:
+        for votes in self._tracks.values():
+            self._decide(votes)
+        self._tracks.clear()
+        return self._close_hour()
+
+    def _due(self, pts: float) -> bool:
+        if self._last_read is not None and pts - self._last_read < 1 / self.config.reads_per_second:
+            return False
+        self._last_read = pts
+        return True
+
+    def _scopes(self, view: FrameView, rows: np.ndarray[Any, Any]) -> list[str | None]:
+        """Each person's zone (the first configured one their feet are in), "camera" without
+        zones, None outside every configured zone."""
+        if not self._zones:
+            return [WHOLE_CAMERA] * len(rows)
+        feet = view.bottom_centres()[rows]
+        found: list[str | None] = [None] * len(rows)
+        for name, polygon in self._zones.items():
+            inside = points_in_polygon(polygon, feet)
+            for i in np.flatnonzero(inside):
+                if found[i] is None:
+                    found[i] = name
+        return found
+
+    def _decide(self, votes: _Votes) -> None:
+        for check in self._readers:
+            yes, no = votes.yes.get(check, 0), votes.no.get(check, 0)
+            if yes + no == 0:
+                continue  # never readable (turned away, too far): not counted
+            compliant = yes > no  # a tie is not a pass
+            for tally in (self._hour_tallies.setdefault((votes.scope, check), _Tally()),
+                          self.totals[check]):  # fmt: skip
+                tally.seen += 1
+                tally.compliant += compliant
+
+    def _close_hour(self) -> list[PpeHour]:
+        tallies, self._hour_tallies = self._hour_tallies, {}
+        if self._hour is None:
+            return []
+        self.last_hour = tallies
+        released: list[PpeHour] = []
+        for (scope, check), tally in sorted(tallies.items()):
+            if tally.seen < K:
+                self.suppressed += 1
+                continue
+            share = tally.compliant / tally.seen
+            released.append(
+                PpeHour(self._hour, self.camera, scope, check, tally.seen, tally.compliant, share)
+            )
+        return released
+
+    def summary(self) -> dict[str, Any]:
+        """`--summary` sections: totals since the start; a share only from >= 5 people."""
+        out: dict[str, Any] = {}
+        if "mask" in self.totals:
+            masks = self.totals["mask"]
+            out["ppe"] = {"faces": masks.seen, "masked": masks.compliant,
+                          "mask_share": _rounded(masks.share)}  # fmt: skip
+        if "hivis" in self.totals:
+            hivis = self.totals["hivis"]
+            out["hivis"] = {"people": hivis.seen, "wearing": hivis.compliant,
+                            "share": _rounded(hivis.share)}  # fmt: skip
+        if "required" in self.totals:
+            worn = self.totals["required"]
+            out["required"] = {
+                "items": list(self.config.required),
+                "people": worn.seen,
+                "wearing": worn.compliant,
+                "share": _rounded(worn.share),
+            }
+        return out
+
+    def state(self) -> dict[str, Any]:
+        """The dashboard's live view: each check's share this hour and since the start, or
+        "fewer than 5 people" where a share would come from fewer."""
+        state: dict[str, Any] = {"name": self.config.name}
+        for check, total in self.totals.items():
+            hour = _Tally()
+            for (_, counted), tally in self._hour_tallies.items():
+                if counted == check:
+                    hour.seen += tally.seen
+                    hour.compliant += tally.compliant
+            state[f"{check}_hour"] = _shown(hour)
+            state[f"{check}_share"] = _shown(total)
+        return state
+
+
+def _shown(tally: _Tally) -> str:
+    share = tally.share
+    return f"{share:.0%} of {tally.seen}" if share is not None else f"fewer than {K} people"
+
+
+def _rounded(share: float | None) -> float | None:
+    return None if share is None else round(share, 4)
+
+
+def _build(camera: CameraConfig, item: PpeConfig, names: list[str]) -> PpeMonitor:
+    from onsight.ppe.readers import make_readers
+
+    zones = {z.name: [(p[0], p[1]) for p in z.polygon] for z in camera.zones}
+    wanted = {name: zones[name] for name in item.zones or []}
+    return PpeMonitor(camera.name, item, names, make_readers(camera, item), wanted)
+
+
+PPE_HOUR = EventType(
+    kind="ppe_hour",
+    event=PpeHour,
+    table="ppe_hours",
+    time_column="hour",
+    name_column="scope",
+    topic="ppe",
+    label="protective equipment per hour",
+    description="Share of people wearing protective equipment in one zone (or the whole "
+    "camera) over one hour (time: start of the hour); only hours with at least 5 people.",
+    columns=(
+        Column("equipment", "TEXT", "mask, hivis or required (the site's own items).",
+               check="equipment IN ('mask', 'hivis', 'required')"),
+        Column("seen", "INTEGER", "People decided (sightings on a still camera), at least 5.",
+               check="seen >= 5"),
+        Column("compliant", "INTEGER", "Of them, wearing it.",
+               check="compliant >= 0 AND compliant <= seen"),
+        Column("share", "REAL", "compliant / seen.", decimals=4),
+    ),
+    # Not retained: the rows of several checks share one topic (<camera>/ppe/<scope>).
+    key=("hour", "camera", "scope", "equipment"),
+    merge="""DO UPDATE SET
+        seen = seen + excluded.seen, compliant = compliant + excluded.compliant,
+        share = CAST(compliant + excluded.compliant AS REAL) / (seen + excluded.seen)""",
+)  # fmt: skip
+
+
+def _describe(item: PpeConfig) -> str:
+    parts = []
+    if item.masks:
+        parts.append("masks over mouth and nose")
+    if item.hivis:
+        parts.append("high-visibility clothing")
+    if item.required:
+        parts.append(f"{', '.join(item.required)} (the site's own detector)")
+    where = f" in {', '.join(item.zones)}" if item.zones else ""
+    return f"{' and '.join(parts)}{where}"
+
+
+KIND: AppKind[PpeConfig, PpeMonitor] = AppKind(
+    name="ppe",
+    section="ppe",
+    config=PpeConfig,
+    build=_build,
+    events=(PPE_HOUR,),
+    measures="the share of people wearing required protective equipment (masks, "
+    "high-visibility clothing, a site's own items such as helmets), per area and hour, "
+    "only from at least 5 people; never who",
+    purposes=frozenset({"safety"}),
+    heading="Protective equipment",
+    describe=_describe,
+    summary=PpeMonitor.summary,
+    state=PpeMonitor.state,
+    live=(
+        ("mask_hour", "Masks this hour"),
+        ("mask_share", "Masks since start"),
+        ("hivis_hour", "Hi-vis this hour"),
+        ("hivis_share", "Hi-vis since start"),
+        ("required_hour", "Required items this hour"),
+        ("required_share", "Required items since start"),
+    ),
+    needs_image=True,
+    single=True,
+    summary_sections=True,
+    notice_note="On this camera faces are looked at to see whether a mask covers mouth and "
+    "nose, and clothing for high-visibility material. No face or picture is stored, nobody "
+    "is recognised, and results exist only as shares per area and hour from at least 5 "
+    "people.",
+)

@@ -1,0 +1,94 @@
+"""The PPE app's readers: each check read on one frame, per person box (normalised xyxy):
+True (wearing it), False (not) or None (cannot tell, and not counted)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from onsight.detect.protocol import Detector
+from onsight.errors import ConfigError
+from onsight.ppe.hivis import HivisJudge
+from onsight.ppe.masks import MaskReader
+from onsight.ppe.required import normalised_items, required_present, unknown_required, wearing_all
+from onsight.types import FloatArray, Image
+
+if TYPE_CHECKING:
+    from onsight.apps.ppe import Check, PpeConfig, Reader
+    from onsight.config.models import CameraConfig
+
+_MIN_TORSO_PX = 24  # a person shorter than ~4x this in the frame is too far to judge colour
+_WHITE_BALANCE_EVERY = 10  # frames between white-balance estimates (the light changes slowly)
+
+
+class MaskCheck:
+    """A mask over mouth and nose, per person whose face is seen (`MaskReader`)."""
+
+    def __init__(self, reader: MaskReader) -> None:
+        self._reader = reader
+
+    def read(self, image: Image, boxes: FloatArray) -> list[bool | None]:
+        found: list[bool | None] = [None] * len(boxes)
+        for face in self._reader.read(image, boxes):
+            if face.person is not None and face.counted:
+                found[face.person] = face.masked
+        return found
+
+
+class HivisCheck:
+    """Fluorescent material on the torso (`HivisJudge`), for people large enough to judge."""
+
+    def __init__(self, judge: HivisJudge) -> None:
+        self._judge = judge
+
+    def read(self, image: Image, boxes: FloatArray) -> list[bool | None]:
+        result = self._judge.judge(image, boxes)
+        torso_px = (boxes[:, 3] - boxes[:, 1]) * image.shape[0] * 0.4
+        return [
+            bool(wearing) if tall >= _MIN_TORSO_PX else None
+            for wearing, tall in zip(result.wearing, torso_px, strict=True)
+        ]
+
+
+class RequiredCheck:
+    """Every required item of the site's own detector, where it belongs on the person."""
+
+    def __init__(self, detector: Detector, class_names: list[str], required: list[str]) -> None:
+        self._detector = detector
+        self._names = class_names
+        self._required = required
+
+    def read(self, image: Image, boxes: FloatArray) -> list[bool | None]:
+        height, width = image.shape[:2]
+        items, names = normalised_items(self._detector.detect(image), self._names, width, height)
+        present = required_present(boxes, items, names, self._required)
+        return list(wearing_all(present, self._required))
+
+
+def make_readers(camera: CameraConfig, config: PpeConfig) -> dict[Check, Reader]:
+    """The readers `config` asks for, models loaded and checked (ModelError, ConfigError)."""
+    readers: dict[Check, Reader] = {}
+    if config.masks:
+        readers["mask"] = MaskCheck(MaskReader.from_dir())
+    if config.hivis:
+        readers["hivis"] = HivisCheck(HivisJudge(refresh_every=_WHITE_BALANCE_EVERY))
+    if config.required:
+        readers["required"] = _required(camera, config)
+    return readers
+
+
+def _required(camera: CameraConfig, config: PpeConfig) -> RequiredCheck:
+    from onsight.detect.user_models import load_user_model, user_detector
+
+    entry = config.resolved_model
+    if entry is None:  # the runner resolves it from `models:`; a caller that did not, did wrong
+        raise ConfigError(f"camera {camera.name!r}: ppe.model {config.model!r} is not resolved")
+    model = load_user_model(entry, Path(entry.path).parent)
+    names = list(model.class_names)
+    missing = unknown_required(config.required, names)
+    if missing:
+        raise ConfigError(
+            f"camera {camera.name!r}: ppe.required names {', '.join(missing)}, which model "
+            f"{entry.name!r} does not detect (its classes: {', '.join(names)})"
+        )
+    return RequiredCheck(user_detector(model), names, list(config.required))

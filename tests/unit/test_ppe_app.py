@@ -1,0 +1,182 @@
+"""The PPE app kind: one vote per track, counted once, released per zone and hour only from
+at least 5 people; the readers here are plain rules on box position (the real readers, for
+masks, hi-vis and a site's own items, are tested on images in their own files)."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from onsight.apps.base import FrameView
+from onsight.apps.ppe import PpeConfig, PpeHour, PpeMonitor
+from onsight.privacy.kanon import K
+from onsight.types import FloatArray, Image
+
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+NAMES = ["person", "car"]
+IMAGE = np.zeros((90, 160, 3), np.uint8)
+
+
+class _LeftHalfWears:
+    """Compliant when the box centre is left of the middle; unreadable above y 0.1."""
+
+    def read(self, image: Image, boxes: FloatArray) -> list[bool | None]:
+        centres = (boxes[:, 0] + boxes[:, 2]) / 2
+        return [
+            None if box[3] < 0.1 else bool(x < 0.5) for box, x in zip(boxes, centres, strict=True)
+        ]
+
+
+def _view(
+    pts: float, people: list[tuple[int, float, float]], image: Image | None = IMAGE
+) -> FrameView:
+    """People as (track id, x, y of the feet)."""
+    xyxy = np.array([[x - 0.02, y - 0.1, x + 0.02, y] for _, x, y in people], np.float32)
+    return FrameView(
+        pts=pts,
+        wall_time=T0 + timedelta(seconds=pts),
+        xyxy=xyxy.reshape(-1, 4),
+        class_id=np.zeros(len(people), np.int64),
+        track_id=np.array([t for t, _, _ in people], np.int64),
+        image=image,
+    )
+
+
+def _monitor(**config: object) -> PpeMonitor:
+    settings = PpeConfig.model_validate({"masks": True, **config})
+    zones = {"left": [(0.0, 0.0), (0.5, 0.0), (0.5, 1.0), (0.0, 1.0)],
+             "right": [(0.5, 0.0), (1.0, 0.0), (1.0, 1.0), (0.5, 1.0)]}  # fmt: skip
+    wanted = {name: zones[name] for name in settings.zones or []}
+    return PpeMonitor("cam", settings, NAMES, {"mask": _LeftHalfWears()}, wanted)
+
+
+def _walk(monitor: PpeMonitor, people: int, x: float, start: float = 0.0) -> list[PpeHour]:
+    """`people` tracks, one after another, each 3 s in view at `x`."""
+    events: list[PpeHour] = []
+    for person in range(people):
+        for step in range(7):
+            t = start + person * 5 + step * 0.5
+            events += monitor.update(_view(t, [(100 + person, x, 0.8)]))
+    return events
+
+
+def test_each_person_is_counted_once_and_released_only_from_five() -> None:
+    four = _monitor()
+    _walk(four, 4, 0.2)
+    assert four.flush() == [], "4 people: no share anywhere"
+    assert four.summary() == {"ppe": {"faces": 4, "masked": 4, "mask_share": None}}
+    five = _monitor()
+    _walk(five, 3, 0.2)
+    _walk(five, 2, 0.8, start=20)
+    (hour,) = five.flush()
+    assert (hour.hour, hour.scope, hour.equipment, hour.seen, hour.compliant) == (
+        T0, "camera", "mask", 5, 3
+    )  # fmt: skip
+    assert hour.share == pytest.approx(0.6)
+    assert five.summary()["ppe"] == {"faces": 5, "masked": 3, "mask_share": 0.6}
+    assert five.state()["mask_share"] == "60% of 5"
+    assert _monitor().state()["mask_share"] == f"fewer than {K} people"
+
+
+def test_a_track_is_decided_by_majority_and_a_tie_is_not_a_pass() -> None:
+    monitor = _monitor()
+    # one person walks from the left half (3 readings) to the right (4): not compliant
+    for step, x in enumerate([0.2, 0.3, 0.4, 0.6, 0.7, 0.8, 0.9]):
+        monitor.update(_view(step * 0.5, [(1, x, 0.8)]))
+    # another: two readings each way
+    for step, x in enumerate([0.2, 0.3, 0.7, 0.8]):
+        monitor.update(_view(10 + step * 0.5, [(2, x, 0.8)]))
+    monitor.flush()
+    assert (monitor.totals["mask"].seen, monitor.totals["mask"].compliant) == (2, 0)
+
+
+def test_someone_never_readable_is_not_counted() -> None:
+    monitor = _monitor()
+    for step in range(6):
+        monitor.update(_view(step * 0.5, [(1, 0.3, 0.05)]))  # face never readable
+    monitor.flush()
+    assert monitor.totals["mask"].seen == 0
+
+
+def test_per_zone_people_outside_the_zones_do_not_count() -> None:
+    monitor = _monitor(zones=["left"])
+    _walk(monitor, 5, 0.2)
+    _walk(monitor, 5, 0.8, start=40)  # in no configured zone
+    (hour,) = monitor.flush()
+    assert (hour.scope, hour.seen, hour.compliant) == ("left", 5, 5)
+
+
+def test_hours_are_released_as_they_end() -> None:
+    monitor = _monitor()
+    events = _walk(monitor, 5, 0.2, start=3600 - 40)  # all leave before 10:00
+    events += _walk(monitor, 5, 0.8, start=3600 + 10)
+    assert [(e.hour, e.scope, e.compliant) for e in events] == [(T0, "camera", 5)], (
+        "9:00 is released when 10:00 starts, with everyone last seen before it"
+    )
+    (ten,) = monitor.flush()
+    assert (ten.hour, ten.seen, ten.compliant) == (T0 + timedelta(hours=1), 5, 0)
+
+
+def test_readings_are_limited_to_reads_per_second() -> None:
+    calls: list[int] = []
+
+    class Counting(_LeftHalfWears):
+        def read(self, image: Image, boxes: FloatArray) -> list[bool | None]:
+            calls.append(len(boxes))
+            return super().read(image, boxes)
+
+    settings = PpeConfig(masks=True, reads_per_second=1.0)
+    monitor = PpeMonitor("cam", settings, NAMES, {"mask": Counting()}, {})
+    for step in range(20):  # 10 s at 2 fps
+        monitor.update(_view(step * 0.5, [(1, 0.2, 0.8)]))
+    assert len(calls) == 10
+
+
+def test_on_a_still_camera_every_sighting_counts() -> None:
+    """Stills give each person in each frame a new track id: five stills of one person are
+    five sightings (the README and notice say figures count sightings there)."""
+    monitor = _monitor()
+    for still in range(5):
+        monitor.update(_view(still * 3.0, [(1000 + still, 0.2, 0.8)]))
+    (hour,) = monitor.flush()
+    assert hour.seen == 5
+
+
+def test_the_event_carries_no_track_box_or_person() -> None:
+    names = [f.name for f in dataclasses.fields(PpeHour)]
+    assert names == ["event_id", "hour", "camera", "scope", "equipment", "seen", "compliant",
+                     "share"]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("config", "message"),
+    [
+        ({}, "at least one of"),
+        ({"required": ["helmet"]}, "ppe.model"),
+        ({"masks": True, "reads_per_second": 0}, "greater than 0"),
+    ],
+)
+def test_the_config_says_what_is_missing(config: dict[str, object], message: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        PpeConfig.model_validate(config)
+    assert message in str(caught.value)
+
+
+def test_the_table_refuses_a_share_from_fewer_than_five() -> None:
+    """Privacy rule 2 in SQL too: a row over fewer than 5 people cannot be stored."""
+    import sqlite3
+
+    from onsight.apps.ppe import PPE_HOUR
+    from onsight.events.store import _insert
+
+    db = sqlite3.connect(":memory:")
+    db.executescript(PPE_HOUR.create_table())
+    row = ["2026-03-01T09:00:00.000Z", "cam", "camera", "mask"]
+    db.execute(_insert(PPE_HOUR), [*row, 5, 4, 0.8, "id-1"])
+    for seen, compliant in ((4, 4), (6, 7), (6, -1)):
+        with pytest.raises(sqlite3.IntegrityError):
+            db.execute(_insert(PPE_HOUR), [*row[:3], "hivis", seen, compliant, 0.5, "id-2"])
