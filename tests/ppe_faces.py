@@ -228,14 +228,19 @@ def match(samples: list[Sample], readings: list[list[FaceReading]]) -> list[Outc
 
 
 def alone(outcomes: list[Outcome]) -> list[Outcome]:
-    """What the classifier alone would have said: the nose check only ever turns its
-    decision into "below_nose"."""
+    """What the classifier alone would have said: the colour checks (nose bare, nose and
+    mouth covered) only ever change a counted face's decision, never its `mask_prob`."""
     return [
         Outcome(o.face, ("masked" if o.mask_prob >= 0.5 else "unmasked"), o.mask_prob)
-        if o.decision == "below_nose"
+        if o.decision in ("masked", "unmasked", "below_nose")
         else o
         for o in outcomes
     ]
+
+
+def split(outcomes: list[Outcome], held_out: bool) -> list[Outcome]:
+    """The faces whose mask style is (or is not) held out of any tuning."""
+    return [o for o in outcomes if o.face.held_out is held_out]
 
 
 @dataclass(frozen=True, slots=True)

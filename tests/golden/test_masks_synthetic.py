@@ -1,15 +1,20 @@
 """Mask compliance on synthetic masks painted onto real faces (see tests/ppe_faces.py).
 
-Measured (seed 14, 132 painted faces, 44 per kind; figures at the time of writing):
-face recall 0.886; with the nose check 3-way accuracy 0.897 and correctly-worn-vs-not
-accuracy 0.922; the classifier alone 0.578 and 0.767. Aggregate share error over 20 mixes
-of 10-30 faces: mean 0.179 (max 0.556) with the nose check, 0.144 alone. The issue's
-target (<= 0.08) is NOT met on this set: about a fifth of the correctly masked faces are
-missed by CenterFace and another fifth called NoMask by the classifier (bold patterns
-such as the red check fail most), which pulls the share down. The classifier alone scores
-a lower share error only because it counts below-the-nose masks as masks, an error that
-happens to offset the lost masked faces. The assertions below pin these figures with
-margins; they are not the issue's target.
+Measured (seed 14, 132 painted faces, 44 per kind; 90 in tuning styles, 42 in held-out
+styles; figures at the time of writing). Share error = mean (max) over 20 mixes of 10-30
+faces.
+
+| variant                               | recall | 3-way | 2-way | share all   | tuning | held-out |
+|---------------------------------------|--------|-------|-------|-------------|--------|----------|
+| CenterFace + classifier + nose check  | 0.886  | 0.897 | 0.922 | 0.179/0.556 | 0.134  | 0.198    |
+| + colour cover (nose and mouth)       | 0.886  | 0.922 | 0.948 | 0.133/0.350 | 0.108  | 0.140    |
+| + AIZOO as second face finder (0.5)   | 0.924  | 0.926 | 0.950 | 0.118/0.333 | 0.092  | 0.140    |
+
+The last row is the reader's default. Bare faces are never called masked; no
+below-the-nose mask is called masked. The issue's target (<= 0.08) is NOT met: on the
+held-out styles most lost masks are the bold red check, which neither CenterFace nor the
+AIZOO model finds as a face (3 of 6) and the classifier calls NoMask. The assertions pin
+these figures with margins; they are not the issue's target.
 """
 
 from __future__ import annotations
@@ -35,23 +40,26 @@ def outcomes() -> list[ppe_faces.Outcome]:
 def test_faces_are_found(outcomes: list[ppe_faces.Outcome]) -> None:
     figures = ppe_faces.figures(outcomes)
     assert figures.faces >= 120
-    assert figures.recall >= 0.8
+    assert figures.recall >= 0.9  # measured 0.924 (CenterFace alone: 0.886)
+    assert ppe_faces.figures(ppe_faces.split(outcomes, True)).recall >= 0.8  # 0.857
 
 
-def test_nose_check_beats_the_classifier_alone(outcomes: list[ppe_faces.Outcome]) -> None:
-    with_nose = ppe_faces.figures(outcomes)
+def test_colour_checks_beat_the_classifier_alone(outcomes: list[ppe_faces.Outcome]) -> None:
+    checked = ppe_faces.figures(outcomes)
     alone = ppe_faces.figures(ppe_faces.alone(outcomes))
-    assert with_nose.accuracy >= 0.8
-    assert with_nose.binary_accuracy >= 0.85
-    assert with_nose.binary_accuracy >= alone.binary_accuracy + 0.08
+    assert checked.accuracy >= 0.88  # measured 0.926
+    assert checked.binary_accuracy >= 0.92  # measured 0.950
+    assert checked.binary_accuracy >= alone.binary_accuracy + 0.1
     # Below-the-nose masks: the nose check catches nearly all; alone, many count as masks.
-    assert with_nose.confusion["below_nose"]["masked"] <= 2
+    assert checked.confusion["below_nose"]["masked"] <= 2
     assert alone.confusion["below_nose"]["masked"] >= 10
     # Bare faces are never called masked.
-    assert with_nose.confusion["unmasked"]["masked"] == 0
+    assert checked.confusion["unmasked"]["masked"] == 0
 
 
 def test_share_error(outcomes: list[ppe_faces.Outcome]) -> None:
-    figures = ppe_faces.figures(outcomes)
-    # Measured 0.179: above the issue's 0.08 target (see the module docstring).
-    assert figures.share_error_mean <= 0.22
+    # Measured 0.118 overall, 0.092 on tuning styles and 0.140 on held-out styles: above
+    # the issue's 0.08 target (see the module docstring).
+    assert ppe_faces.figures(outcomes).share_error_mean <= 0.15
+    assert ppe_faces.figures(ppe_faces.split(outcomes, False)).share_error_mean <= 0.12
+    assert ppe_faces.figures(ppe_faces.split(outcomes, True)).share_error_mean <= 0.18

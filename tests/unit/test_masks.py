@@ -109,3 +109,53 @@ def _fingerprint(value: object) -> object:
     if isinstance(value, np.ndarray):
         return (value.shape, str(value.dtype), value.tobytes())
     return id(value)
+
+
+def test_covered_needs_nose_and_mouth_unlike_both_skin_patches() -> None:
+    from onsight.ppe.masks import NoseCheck
+
+    assert NoseCheck(20.0, 2.0, 22.0, 19.0, 21.0).covered
+    # A dark glasses bridge between the eyes: the forehead still matches the nose.
+    assert not NoseCheck(20.0, 18.0, 22.0, 3.0, 21.0).covered
+    # Below the nose: the nose is skin.
+    assert not NoseCheck(2.0, 20.0, 22.0, 3.0, 21.0).covered
+    # No forehead patch (face at the top edge): never covered.
+    assert not NoseCheck(20.0, 2.0, 22.0).covered
+
+
+@pytest.mark.parametrize("truth", ["masked", "unmasked", "below_nose"])
+def test_covered_on_painted_faces(truth: ppe_faces.Truth) -> None:
+    image, marks = _painted(truth)
+    check = nose_check(image, marks)
+    assert check is not None
+    assert check.covered is (truth == "masked")
+
+
+def test_detections_keep_confident_boxes_after_nms() -> None:
+    boxes = np.array(
+        [[0.1, 0.1, 0.3, 0.3], [0.11, 0.1, 0.31, 0.3], [0.6, 0.6, 0.9, 0.9], [0.0, 0.0, 0.1, 0.1]],
+        np.float32,
+    )
+    scores = np.array([[0.9, 0.05], [0.8, 0.1], [0.1, 0.7], [0.2, 0.1]], np.float32)
+    found = _aizoo.detections(boxes, scores, 0.5)
+    assert len(found) == 2  # the overlapping twin is suppressed, the weak box dropped
+    (_, s0, p0), (_, s1, p1) = found
+    assert s0 == pytest.approx(0.9) and p0 == pytest.approx(0.9 / 0.95)
+    assert s1 == pytest.approx(0.7) and p1 == pytest.approx(0.1 / 0.8)
+
+
+def test_second_finder_per_person_head(reader: MaskReader) -> None:
+    image, _ = _painted("masked")
+    # One person box around the painted face; CenterFace off (threshold 1) so that only
+    # the AIZOO head-region pass can find the face.
+    strict = MaskReader.from_dir(face_threshold=1.0)
+    found = reader.read(image)
+    assert found
+    fx0, fy0, fx1, _ = found[0].box
+    w = fx1 - fx0
+    person = [[max(0.0, fx0 - w), max(0.0, fy0 - 0.2 * w), min(1.0, fx1 + w), 1.0]]
+    readings = strict.read(image, person)
+    assert len(readings) == 1
+    assert readings[0].person == 0
+    assert readings[0].decision == "masked"
+    assert strict.read(image, np.zeros((0, 4), np.float32)) == []

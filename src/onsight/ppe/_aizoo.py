@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from onsight.detect.decoders import nms
 from onsight.types import FloatArray
 
 INPUT = 260
@@ -79,3 +80,24 @@ def centre_verdict(
     i = int(candidates[np.argmax(best[candidates])])
     mask, no_mask = float(scores[i, MASK]), float(scores[i, NO_MASK])
     return CropVerdict(True, max(mask, no_mask), mask / max(mask + no_mask, 1e-6))
+
+
+NMS_IOU = 0.4  # the repo's default
+
+
+def detections(
+    boxes: FloatArray, scores: FloatArray, min_score: float, max_faces: int = 50
+) -> list[tuple[FloatArray, float, float]]:
+    """The model as a face detector: boxes with max(Mask, NoMask) >= `min_score` after NMS,
+    as (normalised xyxy clipped to 0-1, score, Mask / (Mask + NoMask))."""
+    best = scores.max(axis=1)
+    idx = np.nonzero(best >= min_score)[0]
+    if idx.size == 0:
+        return []
+    keep = nms(boxes[idx], best[idx], np.zeros(idx.size, np.int64), NMS_IOU, max_faces)
+    out = []
+    for i in idx[keep]:
+        mask, no_mask = float(scores[i, MASK]), float(scores[i, NO_MASK])
+        box = np.clip(boxes[i], 0.0, 1.0).astype(np.float32)
+        out.append((box, float(best[i]), mask / max(mask + no_mask, 1e-6)))
+    return out

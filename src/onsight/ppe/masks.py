@@ -76,6 +76,8 @@ class NoseCheck:
     nose_to_skin: float  # nose tip vs the skin between the eyes
     nose_to_mouth: float  # nose tip vs the mouth/chin region (the mask, if any)
     mouth_to_skin: float
+    nose_to_brow: float = 0.0  # nose tip vs the forehead just above the brows
+    mouth_to_brow: float = 0.0
 
     @property
     def mouth_covered(self) -> bool:
@@ -91,10 +93,23 @@ class NoseCheck:
             and self.nose_to_skin < _NOSE_SKIN_RATIO * self.nose_to_mouth
         )
 
+    @property
+    def covered(self) -> bool:
+        """Nose and mouth both look unlike the face's skin, against both skin references
+        (between the eyes and the forehead, so that a glasses bridge or a fringe alone
+        cannot make a bare face look covered): something covers the nose and the mouth."""
+        return (
+            min(self.nose_to_skin, self.nose_to_brow, self.mouth_to_skin, self.mouth_to_brow)
+            >= _COVERED_DISTANCE
+        )
+
 
 _COVER_DISTANCE = 12.0  # weighted Lab units; skin-vs-skin differences on a face sit below this
 _NOSE_SKIN_RATIO = 0.8
 _L_WEIGHT = 0.5  # lightness varies with shading on one face; chroma much less
+# Bare faces in the painted set reach at most 8.8 on the smallest of the four distances,
+# correctly worn masks 23.6 at the median; below-the-nose masks at most 10.8 (nose is bare).
+_COVERED_DISTANCE = 15.0
 
 
 def nose_check(image: Image, landmarks_px: FloatArray) -> NoseCheck | None:
@@ -125,6 +140,12 @@ def nose_check(image: Image, landmarks_px: FloatArray) -> NoseCheck | None:
     x1, y1 = np.ceil(points.max(axis=0) + radius + 2).astype(int)
     if x0 < 0 or y0 < 0 or x1 > width or y1 > height:
         return None
+    brow = eye_mid - unit * 0.45 * span  # forehead just above the brows; optional
+    bx0, by0 = np.floor(np.minimum(points.min(axis=0), brow) - radius - 1).astype(int)
+    bx1, by1 = np.ceil(np.maximum(points.max(axis=0), brow) + radius + 2).astype(int)
+    if bx0 >= 0 and by0 >= 0 and bx1 <= width and by1 <= height:
+        centres["brow"] = brow
+        x0, y0, x1, y1 = bx0, by0, bx1, by1
     region = cv2.cvtColor(image[y0:y1, x0:x1], cv2.COLOR_BGR2LAB).astype(np.float32)
     colour = {}
     for name, (cx, cy) in centres.items():
@@ -141,13 +162,25 @@ def nose_check(image: Image, landmarks_px: FloatArray) -> NoseCheck | None:
     def dist(a: str, b: str) -> float:
         return float(np.linalg.norm(colour[a] - colour[b]))
 
-    return NoseCheck(dist("nose", "skin"), dist("nose", "mouth"), dist("mouth", "skin"))
+    has_brow = "brow" in colour  # without it, `covered` stays False (the cautious side)
+    return NoseCheck(
+        dist("nose", "skin"),
+        dist("nose", "mouth"),
+        dist("mouth", "skin"),
+        dist("nose", "brow") if has_brow else 0.0,
+        dist("mouth", "brow") if has_brow else 0.0,
+    )
 
 
 class MaskReader:
     """Faces and whether each wears a mask over the nose. Not thread-safe.
 
     Holds only the two models and constants; each `read` keeps nothing of the image.
+
+    Faces come from CenterFace and, as a second finder, from the AIZOO model itself (an SSD
+    face detector trained on WIDER FACE + MAFA, so on masked faces, which CenterFace misses
+    more often than bare ones). The second finder runs once on the whole frame, or, when
+    person boxes are given, once per person head region where CenterFace found no face.
     """
 
     def __init__(
@@ -159,6 +192,10 @@ class MaskReader:
         min_face_px: int = 24,
         mask_threshold: float = 0.5,
         nose_check: bool = True,
+        colour_cover: bool = True,
+        second_finder: bool = True,
+        second_threshold: float = 0.5,
+        max_heads: int = 16,
         max_side: int = 1280,
         max_upscale: float = 2.0,
     ) -> None:
@@ -173,6 +210,10 @@ class MaskReader:
         self._min_face_px = min_face_px
         self._mask_threshold = mask_threshold
         self._nose_check = nose_check
+        self._colour_cover = colour_cover
+        self._second_finder = second_finder
+        self._second_threshold = second_threshold
+        self._max_heads = max_heads
         self._max_upscale = max_upscale
 
     @classmethod
@@ -192,39 +233,90 @@ class MaskReader:
         height, width = image.shape[:2]
         found = self._faces.detect_landmarks(image, self._face_threshold, self._max_upscale)
         scale = np.array([width, height], np.float32)
+        scale4 = np.concatenate([scale, scale])
         people = None if person_boxes is None else np.asarray(person_boxes, np.float32)
-        readings = []
+        people = None if people is None else people.reshape(-1, 4)
+        readings: list[FaceReading] = []
         for box, marks, score in zip(found.boxes, found.landmarks, found.scores, strict=True):
             person = None
             if people is not None:
                 person = _person_of(box, people)
                 if person is None:
                     continue
-            box_px = box * np.concatenate([scale, scale])
-            marks_px = marks * scale
-            xyxy = (float(box[0]), float(box[1]), float(box[2]), float(box[3]))
-            readings.append(self._read_face(image, box_px, marks_px, float(score), xyxy))
-            if person is not None:
-                r = readings[-1]
-                readings[-1] = FaceReading(r.box, r.score, r.mask_prob, r.decision, person)
+            readings.append(
+                self._read_face(image, box * scale4, marks * scale, float(score), person)
+            )
+        if self._second_finder:
+            for box, score, mask_prob, person in self._second_faces(image, people, found.boxes):
+                marks = box[:2] + _TEMPLATE * (box[2:] - box[:2])  # no landmarks: a template
+                readings.append(
+                    self._read_face(image, box * scale4, marks * scale, score, person, mask_prob)
+                )
         return readings
 
     def classify(self, image: Image, box_px: FloatArray) -> _aizoo.CropVerdict:
         """The classifier alone on one face box (pixels, xyxy) of `image`."""
         crop = _square_crop(image, box_px, _CROP_EXPAND)
+        boxes, scores = self._run(crop)
+        del crop
+        return _aizoo.centre_verdict(boxes, scores)
+
+    def _run(self, view: Image) -> tuple[FloatArray, FloatArray]:
+        """The AIZOO net on `view` resized to its input: decoded boxes (normalised to the
+        view) and (Mask, NoMask) scores."""
         rgb = cv2.cvtColor(
-            cv2.resize(crop, (_aizoo.INPUT, _aizoo.INPUT), interpolation=cv2.INTER_LINEAR),
+            cv2.resize(view, (_aizoo.INPUT, _aizoo.INPUT), interpolation=cv2.INTER_LINEAR),
             cv2.COLOR_BGR2RGB,
         )
-        del crop
         blob = (rgb.astype(np.float32) / 255.0).transpose(2, 0, 1)[None]
         del rgb
         self._classifier.setInput(blob)
         offsets, scores = self._classifier.forward(_aizoo.OUTPUTS)
         self._classifier.setInput(self._blank)  # the net keeps no face as its input
         del blob
-        boxes = _aizoo.decode(self._anchors, offsets[0])
-        return _aizoo.centre_verdict(boxes, scores[0])
+        return _aizoo.decode(self._anchors, offsets[0]), np.asarray(scores[0], np.float32)
+
+    def _second_faces(
+        self, image: Image, people: FloatArray | None, known: FloatArray
+    ) -> list[tuple[FloatArray, float, float, int | None]]:
+        """Faces the AIZOO detector finds and CenterFace did not: (normalised xyxy box,
+        detector score, P(mask), person index)."""
+        height, width = image.shape[:2]
+        out: list[tuple[FloatArray, float, float, int | None]] = []
+        if people is None:
+            boxes, scores = self._run(image)
+            for box, score, mask_prob in _aizoo.detections(boxes, scores, self._second_threshold):
+                if not _overlaps(box, known):
+                    out.append((box, score, mask_prob, None))
+            return out
+        covered = {_person_of(box, people) for box in known}
+        for person in range(min(len(people), self._max_heads)):
+            if person in covered:
+                continue
+            x0, y0, x1, _ = people[person]
+            # A square over the head: as wide as the person box, from its top edge.
+            side = max(x1 - x0, 1e-3) * width
+            head = np.array([x0 * width, y0 * height, x1 * width, y0 * height + side])
+            head_view = _square_crop(image, head, 1.0)
+            boxes, scores = self._run(head_view)
+            del head_view
+            hx0 = (x0 + x1) / 2 * width - side / 2
+            hy0 = y0 * height
+            best = None
+            for box, score, mask_prob in _aizoo.detections(boxes, scores, self._second_threshold):
+                frame_box = (box * side + np.array([hx0, hy0, hx0, hy0])) / np.array(
+                    [width, height, width, height]
+                )
+                frame_box = np.clip(frame_box, 0.0, 1.0).astype(np.float32)
+                if _person_of(frame_box, people[person : person + 1]) is None:
+                    continue
+                if _overlaps(frame_box, known):
+                    continue
+                if best is None or score > best[1]:
+                    best = (frame_box, score, mask_prob, person)
+            if best is not None:
+                out.append(best)
+        return out
 
     def _read_face(
         self,
@@ -232,15 +324,23 @@ class MaskReader:
         box_px: FloatArray,
         marks_px: FloatArray,
         score: float,
-        box: tuple[float, float, float, float],
+        person: int | None,
+        mask_prob: float | None = None,
     ) -> FaceReading:
+        """One face. `mask_prob` is the second finder's own P(mask), when it found the face
+        (then no crop is classified again)."""
+        h, w = image.shape[:2]
+        norm = box_px / np.array([w, h, w, h], np.float32)
+        box = (float(norm[0]), float(norm[1]), float(norm[2]), float(norm[3]))
         side = min(box_px[2] - box_px[0], box_px[3] - box_px[1])
         if side < self._min_face_px:
-            return FaceReading(box, score, 0.5, "unsure")
-        verdict = self.classify(image, box_px)
-        if not verdict.found:
-            return FaceReading(box, score, verdict.mask_prob, "unsure")
-        says_mask = verdict.mask_prob >= self._mask_threshold
+            return FaceReading(box, score, 0.5, "unsure", person)
+        if mask_prob is None:
+            verdict = self.classify(image, box_px)
+            if not verdict.found:
+                return FaceReading(box, score, verdict.mask_prob, "unsure", person)
+            mask_prob = verdict.mask_prob
+        says_mask = mask_prob >= self._mask_threshold
         decision: Decision = "masked" if says_mask else "unmasked"
         if self._nose_check:
             check = nose_check(image, marks_px)
@@ -248,7 +348,36 @@ class MaskReader:
             # (a NoMask verdict on such a face is right for the share, but not the reason).
             if check is not None and check.nose_bare:
                 decision = "below_nose"
-        return FaceReading(box, score, verdict.mask_prob, decision)
+            # The classifier says NoMask, but nose and mouth are both clearly not skin
+            # (bold or patterned masks, which the classifier rarely saw): masked.
+            elif check is not None and self._colour_cover and not says_mask and check.covered:
+                decision = "masked"
+        return FaceReading(box, score, mask_prob, decision, person)
+
+
+# Where CenterFace's 5 landmarks sit inside an AIZOO face box (fractions of its width and
+# height; medians over the tuning styles of the painted set), for faces only AIZOO finds.
+_TEMPLATE = np.array(
+    [[0.225, 0.414], [0.669, 0.396], [0.442, 0.605], [0.277, 0.765], [0.646, 0.752]], np.float32
+)
+
+
+def _overlaps(box: FloatArray, others: FloatArray, min_iou: float = 0.2) -> bool:
+    """Whether `box` overlaps any of `others` (normalised xyxy) by IoU >= `min_iou`, or
+    holds one's centre."""
+    if len(others) == 0:
+        return False
+    x0 = np.maximum(box[0], others[:, 0])
+    y0 = np.maximum(box[1], others[:, 1])
+    x1 = np.minimum(box[2], others[:, 2])
+    y1 = np.minimum(box[3], others[:, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
+    iou = inter / np.maximum(area + areas - inter, 1e-9)
+    cx, cy = (others[:, 0] + others[:, 2]) / 2, (others[:, 1] + others[:, 3]) / 2
+    holds = (box[0] <= cx) & (cx <= box[2]) & (box[1] <= cy) & (cy <= box[3])
+    return bool((iou >= min_iou).any() or holds.any())
 
 
 def _square_crop(image: Image, box_px: FloatArray, expand: float) -> Image:
