@@ -110,7 +110,10 @@ def check(config: ConfigArg) -> None:
             highlight=False,
         )
         _check_stills(camera)
-        _check_hivis_scene(camera)
+        try:
+            _check_hivis_scene(loaded, camera)
+        except OnsightError as exc:
+            _fail(f"{config}: {exc}", loaded.secrets)
         if camera.calibration is not None:
             errors = camera.calibration.errors_m()
             out.print(
@@ -135,7 +138,7 @@ def _check_user_models(loaded: LoadedConfig) -> list[str]:
 
 
 def _check_stills(camera: CameraConfig) -> None:
-    """Say what a still camera reads, and that it counts sightings (and no crossings)."""
+    """Say what a still camera reads, and that it counts sightings."""
     if not camera.takes_stills():
         return
     from onsight.ingest.stills import describe_still
@@ -147,18 +150,10 @@ def _check_stills(camera: CameraConfig) -> None:
         "count sightings, not people",
         highlight=False,
     )
-    if camera.lines:
-        err.print(
-            f"warning: camera {camera.name!r} takes stills ({source}): its line(s) "
-            f"{', '.join(line.name for line in camera.lines)} will never count a crossing, "
-            "which needs one person followed across the line; use zones, or a video source "
-            "at fps > 1",
-            markup=False,
-            highlight=False,
-        )
 
 
-def _check_hivis_scene(camera: CameraConfig) -> None:
+
+def _check_hivis_scene(loaded: LoadedConfig, camera: CameraConfig) -> None:
     """A camera checking hi-vis: look at one frame, and warn when the scene itself (outside
     the people in it) is largely hi-vis-coloured: yellow walls, sodium light."""
     if camera.ppe is None or not camera.ppe.hivis:
@@ -175,9 +170,12 @@ def _check_hivis_scene(camera: CameraConfig) -> None:
         out.print(f"    hi-vis: could not look at the scene ({found.reason})", highlight=False)
         return
     image = found.frame.image
-    detections = make_detector().detect(image)
+    detector = make_detector(loaded.config.detector.model, loaded.config.detector.backend)
+    detections = detector.detect(image)
+    person = [i for i, name in enumerate(detector.class_names) if name in camera.ppe.classes]
     height, width = image.shape[:2]
-    people = detections.xyxy[detections.class_id == 0] / np.array([width, height, width, height])
+    scale = np.array([width, height, width, height])
+    people = detections.xyxy[np.isin(detections.class_id, person)] / scale
     share = background_share(image, people.astype(np.float32))
     if share > BACKGROUND_WARN_SHARE:
         err.print(

@@ -23,7 +23,7 @@ def _config(tmp_path: Path, video: Path) -> Path:
         f"""cameras:
   - name: square
     url: "{video}"
-    fps: 1
+    fps: 2
     lines: [{{name: path, points: [[0.45, 0.25], [0.45, 1.0]]}}]
 """,
         encoding="utf-8",

@@ -55,11 +55,11 @@ def _monitor(**config: object) -> PpeMonitor:
 
 
 def _walk(monitor: PpeMonitor, people: int, x: float, start: float = 0.0) -> list[PpeHour]:
-    """`people` tracks, one after another, each 3 s in view at `x`."""
+    """`people` tracks, one after another, each 3 s in view at `x`, 3 s apart."""
     events: list[PpeHour] = []
     for person in range(people):
         for step in range(7):
-            t = start + person * 5 + step * 0.5
+            t = start + person * 6 + step * 0.5  # 3 s apart: never one visit handed on
             events += monitor.update(_view(t, [(100 + person, x, 0.8)]))
     return events
 
@@ -68,7 +68,9 @@ def test_each_person_is_counted_once_and_released_only_from_five() -> None:
     four = _monitor()
     _walk(four, 4, 0.2)
     assert four.flush() == [], "4 people: no share anywhere"
-    assert four.summary() == {"ppe": {"faces": 4, "masked": 4, "mask_share": None}}
+    assert four.summary() == {"ppe": {"faces": 0, "masked": 0, "mask_share": None}}, (
+        "the summary adds up released hours only"
+    )
     five = _monitor()
     _walk(five, 3, 0.2)
     _walk(five, 2, 0.8, start=20)
@@ -82,16 +84,36 @@ def test_each_person_is_counted_once_and_released_only_from_five() -> None:
     assert _monitor().state()["mask_share"] == f"fewer than {K} people"
 
 
-def test_a_track_is_decided_by_majority_and_a_tie_is_not_a_pass() -> None:
+@pytest.mark.parametrize(
+    ("path", "compliant"),
+    [
+        ([0.2, 0.3, 0.4, 0.6, 0.7, 0.8, 0.9], 0),  # 3 readings wearing, 4 not: not
+        ([0.2, 0.3, 0.4, 0.45, 0.7, 0.8], 5),  # 4 to 2: wearing
+        ([0.2, 0.3, 0.7, 0.8], 0),  # a tie is not a pass
+    ],
+)
+def test_a_person_is_decided_once_by_majority(path: list[float], compliant: int) -> None:
     monitor = _monitor()
-    # one person walks from the left half (3 readings) to the right (4): not compliant
-    for step, x in enumerate([0.2, 0.3, 0.4, 0.6, 0.7, 0.8, 0.9]):
-        monitor.update(_view(step * 0.5, [(1, x, 0.8)]))
-    # another: two readings each way
-    for step, x in enumerate([0.2, 0.3, 0.7, 0.8]):
-        monitor.update(_view(10 + step * 0.5, [(2, x, 0.8)]))
-    monitor.flush()
-    assert (monitor.totals["mask"].seen, monitor.totals["mask"].compliant) == (2, 0)
+    for person in range(5):
+        for step, x in enumerate(path):
+            monitor.update(_view(person * 10 + step * 0.5, [(person, x, 0.8)]))
+    (hour,) = monitor.flush()
+    assert (hour.seen, hour.compliant) == (5, compliant)
+
+
+def test_an_id_switch_or_a_return_is_still_one_person() -> None:
+    """The tracker loses someone and finds them again under a new id (a visit handed over),
+    or the same id comes back after a moment away: one person, counted once."""
+    monitor = _monitor()
+    for step in range(6):
+        monitor.update(_view(step * 0.5, [(1, 0.2, 0.8)]))
+    for step in range(6):  # a new id 0.5 s later, where the first was lost
+        monitor.update(_view(3.5 + step * 0.5, [(2, 0.21, 0.8)]))
+    for step in range(4):  # id 2 again after 4 s away
+        monitor.update(_view(10 + step * 0.5, [(2, 0.22, 0.8)]))
+    _walk(monitor, 4, 0.2, start=30)
+    (hour,) = monitor.flush()
+    assert hour.seen == 5
 
 
 def test_someone_never_readable_is_not_counted() -> None:
@@ -136,14 +158,33 @@ def test_readings_are_limited_to_reads_per_second() -> None:
     assert len(calls) == 10
 
 
-def test_on_a_still_camera_every_sighting_counts() -> None:
-    """Stills give each person in each frame a new track id: five stills of one person are
-    five sightings (the README and notice say figures count sightings there)."""
-    monitor = _monitor()
+def _still_monitor() -> PpeMonitor:
+    settings = PpeConfig(masks=True)
+    return PpeMonitor("cam", settings, NAMES, {"mask": _LeftHalfWears()}, {}, stills=True)
+
+
+def test_on_a_still_camera_five_sightings_of_one_person_are_not_five_people() -> None:
+    """Stills give each person in each frame a new id: one person in five stills is five
+    sightings, which could be one person, so nothing is released; a still with five
+    people in it shows there were at least five."""
+    alone = _still_monitor()
     for still in range(5):
-        monitor.update(_view(still * 3.0, [(1000 + still, 0.2, 0.8)]))
+        alone.update(_view(still * 3.0, [(1000 + still, 0.2, 0.8)]))
+    assert alone.flush() == [] and alone.suppressed == 1
+    crowd = _still_monitor()
+    crowd.update(_view(0.0, [(2000 + i, 0.1 + 0.15 * i, 0.8) for i in range(5)]))
+    crowd.update(_view(3.0, [(2100, 0.2, 0.8)]))
+    (hour,) = crowd.flush()
+    assert (hour.seen, hour.compliant) == (6, 4), "sightings, released as one still had 5"
+
+
+def test_walking_in_and_out_of_a_zone_is_one_person() -> None:
+    monitor = _monitor(zones=["left"])
+    for step, x in enumerate([0.2, 0.3, 0.6, 0.7, 0.3, 0.2, 0.6, 0.3, 0.2]):
+        monitor.update(_view(step * 0.5, [(1, x, 0.8)]))
+    _walk(monitor, 4, 0.2, start=20)
     (hour,) = monitor.flush()
-    assert hour.seen == 5
+    assert (hour.scope, hour.seen) == ("left", 5)
 
 
 def test_the_event_carries_no_track_box_or_person() -> None:

@@ -182,7 +182,6 @@ def test_a_person_in_three_stills_is_three_observations(tmp_path: Path) -> None:
             "url": str(tmp_path),
             "fps": 5,
             "zones": [{"name": "all", "polygon": [[0, 0], [1, 0], [1, 1], [0, 1]]}],
-            "lines": [{"name": "door", "points": [[0.5, 0.0], [0.5, 1.0]]}],
         }
     )
     pipeline = CameraPipeline(camera, make_detector(), EventBus([]))
@@ -194,11 +193,9 @@ def test_a_person_in_three_stills_is_three_observations(tmp_path: Path) -> None:
     assert per_frame == [1, 1, 1], "one person in each still"
     ids = {int(i) for r in results for i in r.tracks.track_id}
     assert len(ids) == 3, "never linked across stills: three observations, not one person"
-    # the person walks across the line between the stills, but nobody is followed
-    assert pipeline.summary()["lines"] == {"door": {"in": 0, "out": 0}}
 
 
-def test_check_describes_stills_and_warns_that_lines_never_cross(tmp_path: Path) -> None:
+def test_check_describes_stills_and_refuses_apps_that_follow_people(tmp_path: Path) -> None:
     folder = tmp_path / "shots"
     folder.mkdir()
     _solid(folder / "a.png", 10)
@@ -211,8 +208,8 @@ cameras:
   - name: gate
     url: {folder}
     fps: 1
-    lines:
-      - {{name: entrance, points: [[0.5, 0], [0.5, 1]]}}
+    zones:
+      - {{name: hall, polygon: [[0, 0], [1, 0], [1, 1], [0, 1]]}}
   - name: snap
     url: http://viewer:${{SNAP_PASS}}@127.0.0.1:9/snapshot.cgi
     snapshot: true
@@ -226,9 +223,16 @@ cameras:
     assert "folder of 2 images, in name order at 1 fps" in output
     assert "snapshot URL, polled at 0.5 fps" in output
     assert "figures count sightings, not people" in output
-    assert "warning: camera 'gate' takes stills" in output
-    assert "entrance will never count a crossing" in output
     assert "hunter2pw" not in output
+    # a line (or a queue, a dwell time ...) needs one person followed: refused on stills
+    with_line = config.read_text(encoding="utf-8").replace(
+        "    zones:\n", "    lines: [{name: entrance, points: [[0.5, 0], [0.5, 1]]}]\n    zones:\n"
+    )
+    refused = tmp_path / "lines.yaml"
+    refused.write_text(with_line, encoding="utf-8")
+    result = CliRunner().invoke(app, ["check", str(refused)], env={"SNAP_PASS": "hunter2pw"})
+    output = result.stdout + result.stderr
+    assert result.exit_code != 0 and "line_count need people followed" in output, output
 
     (folder / "a.png").unlink()
     (folder / "b.png").unlink()

@@ -26,18 +26,20 @@ from pydantic import Field, model_validator
 
 from onsight.apps.base import AppKind, Column, EventType, FrameView
 from onsight.apps.occupancy import of_classes
+from onsight.apps.visits import HANDOVER_S, VisitKeys
 from onsight.config._base import NAME_PATTERN, Strict
 from onsight.config.user_models import UserModelConfig
 from onsight.geometry import points_in_polygon
 from onsight.privacy.kanon import K
-from onsight.types import FloatArray, Image, Stamped
+from onsight.types import FloatArray, Image, Stamped, Tracks
 
 if TYPE_CHECKING:
     from onsight.config.models import CameraConfig
 
 Check = Literal["mask", "hivis", "required"]
 WHOLE_CAMERA = "camera"
-_GONE_SECONDS = 2.0  # a track unseen this long has left: decide it
+_GONE_SECONDS = HANDOVER_S + 1.0  # unseen this long (and not handed over): has left
+_FORGET_SECONDS = 10.0  # a counted visit key is remembered this long (a return is not new)
 
 
 class PpeConfig(Strict):
@@ -127,8 +129,8 @@ class Reader(Protocol):
 
 @dataclass(slots=True)
 class _Votes:
-    scope: str
     last_seen: float
+    scope: str | None = None  # the first counted zone the person stood in ("camera": any)
     yes: dict[str, int] = field(default_factory=dict)
     no: dict[str, int] = field(default_factory=dict)
 
@@ -137,6 +139,7 @@ class _Votes:
 class _Tally:
     seen: int = 0
     compliant: int = 0
+    crowd: int = 0  # most people counted here in one frame (the still-camera k rule)
 
     @property
     def share(self) -> float | None:
@@ -144,6 +147,10 @@ class _Tally:
 
 
 class PpeMonitor:
+    """`stills`: the camera takes stills, so each person in each frame is a sighting of its
+    own; a sighting count cannot show 5 *people*, so an hour is released there only if one
+    still showed at least 5 people at once."""
+
     def __init__(
         self,
         camera: str,
@@ -151,49 +158,62 @@ class PpeMonitor:
         class_names: list[str],
         readers: dict[Check, Reader],
         zones: dict[str, list[tuple[float, float]]],
+        stills: bool = False,
     ) -> None:
         self.camera, self.config = camera, config
         self._names = class_names
         self._classes = set(config.classes)
         self._readers = readers
         self._zones = zones  # name -> polygon, only the configured ones; empty: whole camera
-        self._tracks: dict[int, _Votes] = {}  # in memory only
+        self._stills = stills
+        self._visits = VisitKeys(forget_after_s=_FORGET_SECONDS)
+        self._tracks: dict[int, _Votes] = {}  # visit key -> votes, in memory only
+        self._decided: dict[int, float] = {}  # visit keys already counted -> when
         self._last_read: float | None = None
         self._hour: datetime | None = None
         self._hour_tallies: dict[tuple[str, Check], _Tally] = {}
+        # Only what was released (>= k): the live view and `--summary` show nothing else.
         self.totals: dict[Check, _Tally] = {check: _Tally() for check in readers}
-        self.last_hour: dict[tuple[str, Check], _Tally] = {}  # the last hour closed (state)
+        self.last_released: dict[Check, tuple[datetime, _Tally]] = {}
         self.suppressed = 0  # hour rows withheld for fewer than k people
 
     def update(self, view: FrameView) -> list[PpeHour]:
         events: list[PpeHour] = []
-        # Who left goes into the hour they were last seen in, before that hour closes.
-        gone = [t for t, v in self._tracks.items() if view.pts - v.last_seen > _GONE_SECONDS]
-        for track in gone:
-            self._decide(self._tracks.pop(track))
+        people = view.select(of_classes(view, self._classes, self._names))
+        keys = people.track_id.tolist() if self._stills else self._visits.keys(people)
         hour = view.wall_time.replace(minute=0, second=0, microsecond=0)
         if self._hour is not None and hour != self._hour:
+            # Everyone not in view now was last seen in the hour that ends: decided into it.
+            self._decide_gone(view.pts, now_present=set(keys))
             events += self._close_hour()
         self._hour = hour
-        wanted = np.flatnonzero(of_classes(view, self._classes, self._names))
-        scopes = self._scopes(view, wanted)
-        present: list[tuple[int, int]] = []  # (row in view, track id) of people counted here
-        for row, scope in zip(wanted, scopes, strict=True):
-            if scope is None:
-                continue
-            track = int(view.track_id[row])
-            votes = self._tracks.setdefault(track, _Votes(scope, view.pts))
+        scopes = self._scopes(people)
+        present: list[tuple[int, int]] = []  # (row in `people`, visit key) read this frame
+        counted: dict[str, int] = {}
+        for row, (key, scope) in enumerate(zip(keys, scopes, strict=True)):
+            if key in self._decided:
+                continue  # already counted (back after a short absence)
+            votes = self._tracks.setdefault(key, _Votes(view.pts))
             votes.last_seen = view.pts
-            present.append((int(row), track))
+            if votes.scope is None:
+                votes.scope = scope
+            if votes.scope is not None and scope is not None:
+                present.append((row, key))
+                counted[votes.scope] = counted.get(votes.scope, 0) + 1
+        for scope, crowd in counted.items():
+            for check in self._readers:
+                tally = self._hour_tallies.setdefault((scope, check), _Tally())
+                tally.crowd = max(tally.crowd, crowd)
         if present and view.image is not None and self._due(view.pts):
-            boxes = view.xyxy[[row for row, _ in present]]
+            boxes = people.xyxy[[row for row, _ in present]]
             for check, reader in self._readers.items():
-                for (_, track), reading in zip(
-                    present, reader.read(view.image, boxes), strict=True
-                ):
+                readings = reader.read(view.image, boxes)
+                for (_, key), reading in zip(present, readings, strict=True):
                     if reading is not None:
-                        tally = self._tracks[track].yes if reading else self._tracks[track].no
-                        tally[check] = tally.get(check, 0) + 1
+                        votes = self._tracks[key]
+                        ballot = votes.yes if reading else votes.no
+                        ballot[check] = ballot.get(check, 0) + 1
+        self._decide_gone(view.pts - _GONE_SECONDS)
         return events
 
     def flush(self) -> list[PpeHour]:
@@ -202,19 +222,28 @@ class PpeMonitor:
         self._tracks.clear()
         return self._close_hour()
 
+    def _decide_gone(self, before: float, now_present: set[int] | None = None) -> None:
+        """Decide every person last seen before `before` (with `now_present`: everyone not
+        in the current frame); forget decided keys after the visit window."""
+        for key, votes in list(self._tracks.items()):
+            if votes.last_seen < before or (now_present is not None and key not in now_present):
+                self._decide(self._tracks.pop(key))
+                self._decided[key] = votes.last_seen
+        self._decided = {k: t for k, t in self._decided.items() if before - t <= _FORGET_SECONDS}
+
     def _due(self, pts: float) -> bool:
         if self._last_read is not None and pts - self._last_read < 1 / self.config.reads_per_second:
             return False
         self._last_read = pts
         return True
 
-    def _scopes(self, view: FrameView, rows: np.ndarray[Any, Any]) -> list[str | None]:
+    def _scopes(self, people: Tracks) -> list[str | None]:
         """Each person's zone (the first configured one their feet are in), "camera" without
         zones, None outside every configured zone."""
         if not self._zones:
-            return [WHOLE_CAMERA] * len(rows)
-        feet = view.bottom_centres()[rows]
-        found: list[str | None] = [None] * len(rows)
+            return [WHOLE_CAMERA] * len(people)
+        feet = people.bottom_centres()
+        found: list[str | None] = [None] * len(people)
         for name, polygon in self._zones.items():
             inside = points_in_polygon(polygon, feet)
             for i in np.flatnonzero(inside):
@@ -223,34 +252,44 @@ class PpeMonitor:
         return found
 
     def _decide(self, votes: _Votes) -> None:
+        if votes.scope is None:
+            return  # never in a counted zone
         for check in self._readers:
             yes, no = votes.yes.get(check, 0), votes.no.get(check, 0)
             if yes + no == 0:
                 continue  # never readable (turned away, too far): not counted
-            compliant = yes > no  # a tie is not a pass
-            for tally in (self._hour_tallies.setdefault((votes.scope, check), _Tally()),
-                          self.totals[check]):  # fmt: skip
-                tally.seen += 1
-                tally.compliant += compliant
+            tally = self._hour_tallies.setdefault((votes.scope, check), _Tally())
+            tally.seen += 1
+            tally.compliant += yes > no  # a tie is not a pass
 
     def _close_hour(self) -> list[PpeHour]:
         tallies, self._hour_tallies = self._hour_tallies, {}
         if self._hour is None:
             return []
-        self.last_hour = tallies
         released: list[PpeHour] = []
         for (scope, check), tally in sorted(tallies.items()):
-            if tally.seen < K:
+            if not tally.seen:
+                continue
+            if tally.seen < K or (self._stills and tally.crowd < K):
                 self.suppressed += 1
                 continue
             share = tally.compliant / tally.seen
             released.append(
                 PpeHour(self._hour, self.camera, scope, check, tally.seen, tally.compliant, share)
             )
+            total = self.totals[check]
+            total.seen += tally.seen
+            total.compliant += tally.compliant
+            when, last = self.last_released.get(check, (self._hour, _Tally()))
+            if when != self._hour:
+                last = _Tally()
+            last.seen += tally.seen
+            last.compliant += tally.compliant
+            self.last_released[check] = (self._hour, last)
         return released
 
     def summary(self) -> dict[str, Any]:
-        """`--summary` sections: totals since the start; a share only from >= 5 people."""
+        """`--summary` sections: totals of the released hours (each from >= 5 people)."""
         out: dict[str, Any] = {}
         if "mask" in self.totals:
             masks = self.totals["mask"]
@@ -271,16 +310,16 @@ class PpeMonitor:
         return out
 
     def state(self) -> dict[str, Any]:
-        """The dashboard's live view: each check's share this hour and since the start, or
-        "fewer than 5 people" where a share would come from fewer."""
+        """The dashboard's live view: each check's share in the last released hour and over
+        every released hour; never a figure from an hour still open or from fewer than 5."""
         state: dict[str, Any] = {"name": self.config.name}
         for check, total in self.totals.items():
-            hour = _Tally()
-            for (_, counted), tally in self._hour_tallies.items():
-                if counted == check:
-                    hour.seen += tally.seen
-                    hour.compliant += tally.compliant
-            state[f"{check}_hour"] = _shown(hour)
+            released = self.last_released.get(check)
+            state[f"{check}_hour"] = (
+                f"{released[0]:%H}h UTC: {_shown(released[1])}"
+                if released is not None
+                else f"fewer than {K} people"
+            )
             state[f"{check}_share"] = _shown(total)
         return state
 
@@ -299,7 +338,8 @@ def _build(camera: CameraConfig, item: PpeConfig, names: list[str]) -> PpeMonito
 
     zones = {z.name: [(p[0], p[1]) for p in z.polygon] for z in camera.zones}
     wanted = {name: zones[name] for name in item.zones or []}
-    return PpeMonitor(camera.name, item, names, make_readers(camera, item), wanted)
+    readers = make_readers(camera, item)
+    return PpeMonitor(camera.name, item, names, readers, wanted, stills=camera.takes_stills())
 
 
 PPE_HOUR = EventType(
@@ -356,12 +396,12 @@ KIND: AppKind[PpeConfig, PpeMonitor] = AppKind(
     summary=PpeMonitor.summary,
     state=PpeMonitor.state,
     live=(
-        ("mask_hour", "Masks this hour"),
-        ("mask_share", "Masks since start"),
-        ("hivis_hour", "Hi-vis this hour"),
-        ("hivis_share", "Hi-vis since start"),
-        ("required_hour", "Required items this hour"),
-        ("required_share", "Required items since start"),
+        ("mask_hour", "Masks, last hour"),
+        ("mask_share", "Masks, all"),
+        ("hivis_hour", "Hi-vis, last hour"),
+        ("hivis_share", "Hi-vis, all"),
+        ("required_hour", "Required, last hour"),
+        ("required_share", "Required, all"),
     ),
     needs_image=True,
     single=True,

@@ -80,6 +80,14 @@ class StillObjectsConfig(_Strict):
     )
 
 
+# Apps that follow one person across frames: meaningless, or a privacy risk, on stills
+# (a sighting count can reach 5 with one person in view).
+_FOLLOWING_APPS = frozenset(
+    {"line_count", "dwell", "queue", "restricted", "station", "distancing", "heatmap",
+     "flows", "speed"}
+)  # fmt: skip
+
+
 class CameraConfig(_Strict):
     name: str = Field(pattern=_NAME, description="Camera name, unique in the config.")
     url: str = Field(
@@ -256,6 +264,20 @@ class CameraConfig(_Strict):
     def _unique_names(cls, items: list[Any]) -> list[Any]:
         _require_unique([item.name for item in items])
         return items
+
+    @model_validator(mode="after")
+    def _stills_follow_nobody(self) -> Self:
+        """Apps that follow a person across frames cannot run on stills (there each person
+        in each frame is a sighting of its own); refused rather than silently wrong."""
+        following = self.apps() & _FOLLOWING_APPS
+        if following and self.purpose != "screening" and self.takes_stills():
+            raise ValueError(
+                f"{', '.join(sorted(following))} need people followed from frame to frame, "
+                "but this camera takes stills (fps <= 1, an image, a folder or a snapshot "
+                "URL: each frame is analysed on its own); use a video source at fps > 1, or "
+                "zones and ppe, which work on stills"
+            )
+        return self
 
     @model_validator(mode="after")
     def _ppe_zones_exist(self) -> Self:

@@ -26,6 +26,7 @@ Images are decoded with ``cv2.imdecode`` (to 8-bit BGR) and downscaled to ``widt
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
 import threading
@@ -54,6 +55,9 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".
 # A snapshot larger than this is not a snapshot (an endless stream, a misconfigured URL).
 _MAX_SNAPSHOT_BYTES = 64 * 1024 * 1024
 _MAX_PIXELS = 8192 * 8192
+# OpenCV's own decode limit (default 2**30 pixels, about 3 GB): a small hostile PNG must not
+# make it allocate that much before `_decode` can refuse the size.
+os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(_MAX_PIXELS))
 
 StillKind = Literal["image", "directory", "snapshot"]
 
@@ -372,6 +376,10 @@ class StillSource:
                     raise _SnapshotError(f"not an image (Content-Type {content_type})")
                 body = bytearray()
                 for chunk in response.iter_bytes():
+                    if time.monotonic() - self._busy_since > self.watchdog_seconds:
+                        raise _SnapshotError(  # a byte now and then beats every read timeout
+                            f"one snapshot took more than {self.watchdog_seconds:g} s to arrive"
+                        )
                     body.extend(chunk)
                     if len(body) > _MAX_SNAPSHOT_BYTES:
                         raise _SnapshotError(

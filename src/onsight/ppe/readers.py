@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from onsight.config.models import CameraConfig
 
 _MIN_TORSO_PX = 24  # a person shorter than ~4x this in the frame is too far to judge colour
+_MIN_PERSON_PX = 64  # smaller, a helmet or a vest is a few pixels: cannot tell
+_EDGE = 0.005  # a box starting at the frame's top edge may have its head outside it
 _WHITE_BALANCE_EVERY = 10  # frames between white-balance estimates (the light changes slowly)
 
 
@@ -29,9 +31,11 @@ class MaskCheck:
 
     def read(self, image: Image, boxes: FloatArray) -> list[bool | None]:
         found: list[bool | None] = [None] * len(boxes)
+        best = [0.0] * len(boxes)  # two faces in one person's box: the surer one decides
         for face in self._reader.read(image, boxes):
-            if face.person is not None and face.counted:
+            if face.person is not None and face.counted and face.score > best[face.person]:
                 found[face.person] = face.masked
+                best[face.person] = face.score
         return found
 
 
@@ -62,7 +66,13 @@ class RequiredCheck:
         height, width = image.shape[:2]
         items, names = normalised_items(self._detector.detect(image), self._names, width, height)
         present = required_present(boxes, items, names, self._required)
-        return list(wearing_all(present, self._required))
+        wearing = wearing_all(present, self._required)
+        # Too small, or cut by the frame's top edge (head out of view): cannot tell.
+        tall = (boxes[:, 3] - boxes[:, 1]) * height
+        return [
+            None if px < _MIN_PERSON_PX or box[1] <= _EDGE else bool(ok)
+            for ok, px, box in zip(wearing, tall, boxes, strict=True)
+        ]
 
 
 def make_readers(camera: CameraConfig, config: PpeConfig) -> dict[Check, Reader]:

@@ -57,31 +57,7 @@ class FaceDetector:
         self._max_side = max_side
 
     def detect(self, image: Image, threshold: float) -> FloatArray:
-        height, width = image.shape[:2]
-        scale = min(1.0, self._max_side / max(height, width))
-        net_w = max(32, int(np.ceil(width * scale / 32)) * 32)
-        net_h = max(32, int(np.ceil(height * scale / 32)) * 32)
-        blob = cv2.dnn.blobFromImage(image, 1.0, (net_w, net_h), (0, 0, 0), swapRB=True)
-        self._net.setInput(blob)
-        heat, log_size, offset, _ = self._net.forward(_OUTPUTS)
-        ys, xs = np.nonzero(heat[0, 0] > threshold)
-        if ys.size == 0:
-            return np.zeros((0, 4), np.float32)
-        h = np.exp(log_size[0, 0, ys, xs]) * _STRIDE
-        w = np.exp(log_size[0, 1, ys, xs]) * _STRIDE
-        cy = (ys + offset[0, 0, ys, xs] + 0.5) * _STRIDE
-        cx = (xs + offset[0, 1, ys, xs] + 0.5) * _STRIDE
-        boxes = np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], axis=1)
-        boxes /= np.array([net_w, net_h, net_w, net_h], dtype=np.float64)
-        scores = heat[0, 0, ys, xs]
-        keep = nms(
-            boxes.astype(np.float32),
-            scores.astype(np.float32),
-            np.zeros(len(scores), np.int64),
-            _NMS_IOU,
-            _MAX_FACES,
-        )
-        return np.asarray(np.clip(boxes[keep], 0.0, 1.0), np.float32)
+        return self.detect_landmarks(image, threshold).boxes
 
     def detect_landmarks(
         self, image: Image, threshold: float, max_upscale: float = 1.0
@@ -95,6 +71,7 @@ class FaceDetector:
         blob = cv2.dnn.blobFromImage(image, 1.0, (net_w, net_h), (0, 0, 0), swapRB=True)
         self._net.setInput(blob)
         heat, log_size, offset, marks = self._net.forward(_OUTPUTS)
+        self._net.setInput(np.zeros((1, 3, 32, 32), np.float32))  # keep no frame in the net
         ys, xs = np.nonzero(heat[0, 0] > threshold)
         if ys.size == 0:
             return FaceLandmarks(
