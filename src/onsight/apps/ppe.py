@@ -66,7 +66,13 @@ class PpeConfig(Strict):
         "per zone; unset: everyone in view, for the whole camera.",
     )
     reads_per_second: float = Field(
-        2.0, gt=0.0, le=30.0, strict=False, description="How often people are read (at most)."
+        1.0,
+        gt=0.0,
+        le=30.0,
+        strict=False,
+        description="How often people are read (at most): each read runs the face finder and "
+        "mask classifier (about 0.2-0.3 s of CPU per frame), the colour test and the site's "
+        "detector. A person in view for a few seconds is still read several times.",
     )
     classes: list[str] = Field(
         default_factory=lambda: ["person"], min_length=1, description="Classes that are people."
