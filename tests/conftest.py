@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.conveyor import ClipCache
 
 REPO = Path(__file__).resolve().parent.parent
 # Subprocesses (the CLI under test) find models and clips through this too.
@@ -51,3 +54,11 @@ def video() -> object:
         return require(assets_dir() / "video" / name, f"sample video {name}")
 
     return _video
+
+
+@pytest.fixture(scope="session")
+def conveyor_clips(tmp_path_factory: pytest.TempPathFactory) -> ClipCache:
+    """The session's generated conveyor clips, each made once (see `ClipCache`)."""
+    from tests.conveyor import ClipCache
+
+    return ClipCache(tmp_path_factory.mktemp("conveyor-clips"))

@@ -33,6 +33,7 @@ Run as a script to write a clip and print its truth:
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import math
 import sys
@@ -779,6 +780,45 @@ def make_conveyor_clip(
     finally:
         container.close()
     return truth
+
+
+class ClipCache:
+    """Each conveyor clip made once per test session: `get` takes `make_conveyor_clip`'s
+    arguments (but the path) and returns the path of the clip made with them, making it
+    the first time, and a fresh copy of its truth. The clip is shared by every test that
+    asks for the same one: read it, never change it. (`tests/conftest.py` has one for the
+    session: the `conveyor_clips` fixture.)"""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._clips: dict[tuple[object, ...], tuple[Path, list[TruthItem]]] = {}
+
+    def get(
+        self,
+        items: Sequence[ItemSpec],
+        *,
+        fps: int = 25,
+        size: tuple[int, int] = (640, 480),
+        speed_px_s: float = DEFAULT_SPEED,
+        seed: int = 0,
+        hard: bool = False,
+        perspective: float = 0.0,
+    ) -> tuple[Path, list[TruthItem]]:
+        if _belt_texture is not _BELT_TEXTURE:  # patched: the key would not name the clip
+            raise RuntimeError("the belt texture is patched: use make_conveyor_clip")
+        key = (tuple(items), fps, tuple(size), float(speed_px_s), seed, hard, float(perspective))
+        if key not in self._clips:
+            path = self.folder / f"conveyor-{len(self._clips):03d}.mp4"
+            truth = make_conveyor_clip(
+                path, items, fps=fps, size=size, speed_px_s=speed_px_s, seed=seed, hard=hard,
+                perspective=perspective,
+            )  # fmt: skip
+            self._clips[key] = (path, truth)
+        path, truth = self._clips[key]
+        return path, copy.deepcopy(truth)
+
+
+_BELT_TEXTURE = _belt_texture
 
 
 def truth_json(truth: Sequence[TruthItem], *, boxes: bool = False) -> list[dict[str, object]]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.conveyor import make_conveyor_clip, standard_items
+from tests.conveyor import ClipCache, standard_items
 
 ONSIGHT = [sys.executable, "-m", "onsight.cli"]
 EXPECT = "^40[0-9]{11}$"
@@ -69,12 +69,15 @@ def _stored(tmp_path: Path) -> tuple[list[Any], int, list[Any], tuple[int, ...]]
     return reads, unread, wrong, minutes
 
 
-@pytest.mark.parametrize(("hard", "seed", "fps"), [(False, 1, 10), (False, 4, 25), (True, 2, 10)])
+# A normal clip analysed at 25 fps and a hard one at 10 fps; a normal clip at 10 fps is the
+# tilted test's first case below (the same assertions, and a damaged label). Seed 0's clips
+# are the ones tests/unit/test_conveyor_clip.py checks the labels of: made once (the
+# session's `conveyor_clips`).
+@pytest.mark.parametrize(("hard", "seed", "fps"), [(False, 0, 25), (True, 0, 10)])
 def test_each_item_is_read_once_and_the_unread_and_wrong_ones_are_reported(
-    tmp_path: Path, hard: bool, seed: int, fps: int
+    tmp_path: Path, conveyor_clips: ClipCache, hard: bool, seed: int, fps: int
 ) -> None:
-    clip = tmp_path / "line.mp4"
-    truth = make_conveyor_clip(clip, standard_items(seed), seed=seed, hard=hard)
+    clip, truth = conveyor_clips.get(standard_items(seed), seed=seed, hard=hard)
     camera = _run(tmp_path, clip, fps)
     labelled = [item.code for item in truth if item.code is not None]
     codes = camera["barcodes"]["codes"]
@@ -100,13 +103,13 @@ def test_each_item_is_read_once_and_the_unread_and_wrong_ones_are_reported(
     assert minutes == (len(truth), len(read), unread, len(off_pattern))
 
 
-@pytest.mark.parametrize(("hard", "seed", "fps"), [(False, 5, 10), (True, 6, 25)])
+# Seed 3's normal clip is the tilted one tests/unit/test_conveyor_clip.py checks.
+@pytest.mark.parametrize(("hard", "seed", "fps"), [(False, 3, 10), (True, 6, 25)])
 def test_a_tilted_camera_reads_every_good_label_and_reports_the_damaged_one_unread(
-    tmp_path: Path, hard: bool, seed: int, fps: int
+    tmp_path: Path, conveyor_clips: ClipCache, hard: bool, seed: int, fps: int
 ) -> None:
-    clip = tmp_path / "line.mp4"
     items = standard_items(seed, damaged=True)
-    truth = make_conveyor_clip(clip, items, seed=seed, hard=hard, perspective=0.25)
+    clip, truth = conveyor_clips.get(items, seed=seed, hard=hard, perspective=0.25)
     damaged = [item for item in truth if item.damaged]
     unlabelled = [item for item in truth if item.code is None]
     assert len(damaged) == len(unlabelled) == 1

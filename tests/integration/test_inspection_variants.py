@@ -34,7 +34,14 @@ import tests.conveyor as conveyor
 from onsight.inspection.barcodes import BarcodeReader
 from onsight.inspection.items import Box, Item, ItemTracker, Travel
 from onsight.types import Image
-from tests.conveyor import CODE_FORMATS, ItemSpec, TruthItem, make_conveyor_clip, standard_items
+from tests.conveyor import (
+    CODE_FORMATS,
+    ClipCache,
+    ItemSpec,
+    TruthItem,
+    make_conveyor_clip,
+    standard_items,
+)
 
 SOURCE_FPS = 25
 W, H = 640, 480
@@ -88,10 +95,15 @@ def close_items() -> list[ItemSpec]:
     return [items[0]] + [replace(s, gap_px=float(g)) for s, g in zip(items[1:], gaps, strict=True)]
 
 
-def make_clip(tmp: Path, kind: str) -> Clip:
+def make_clip(tmp: Path, kind: str, clips: ClipCache | None = None) -> Clip:
+    """The clip of this kind; a clip of the generator's own belt comes from `clips` (the
+    session's, shared with the other tests) when given."""
     path = tmp / f"{kind}.mp4"
     items = close_items() if kind == "close" else standard_items(0)
     speed = 2 * conveyor.DEFAULT_SPEED if kind == "fast" else conveyor.DEFAULT_SPEED
+    if clips is not None and kind not in ("light", "low"):
+        path, truth = clips.get(items, fps=SOURCE_FPS, size=(W, H), speed_px_s=speed)
+        return Clip(_decode(path), truth)
     with pytest.MonkeyPatch.context() as patch:
         if kind == "light":  # light grey belt: the cardboard is darker than it
             patch.setattr(conveyor, "_belt_texture", _recoloured_belt((205, 208, 210), invert=True))
@@ -391,9 +403,10 @@ def _covers(box: Box, truth: Box | None) -> bool:
 
 
 @pytest.fixture(scope="module")
-def clips(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Clip]:
+def clips(tmp_path_factory: pytest.TempPathFactory, conveyor_clips: ClipCache) -> dict[str, Clip]:
     tmp = tmp_path_factory.mktemp("variants")
-    return {kind: make_clip(tmp, kind) for kind in ("base", "light", "low", "fast", "close")}
+    kinds = ("base", "light", "low", "fast", "close")
+    return {kind: make_clip(tmp, kind, conveyor_clips) for kind in kinds}
 
 
 @pytest.fixture(scope="module")

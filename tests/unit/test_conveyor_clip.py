@@ -24,6 +24,7 @@ from tests.conveyor import (
     CODE_FORMATS,
     LEAD_S,
     TAIL_S,
+    ClipCache,
     ItemSpec,
     TruthItem,
     ean13,
@@ -63,9 +64,9 @@ def _cv2_frames(path: Path) -> Iterator[Image]:
         cap.release()
 
 
-def _make(tmp: Path, hard: bool) -> Clip:
-    path = tmp / ("hard.mp4" if hard else "normal.mp4")
-    truth = make_conveyor_clip(path, standard_items(0), fps=FPS, size=(W, H), hard=hard)
+def _make(clips: ClipCache, hard: bool) -> Clip:
+    # the session's clip: the integration tests run the pipeline on these same clips
+    path, truth = clips.get(standard_items(0), fps=FPS, size=(W, H), hard=hard)
     clip = Clip(path, truth)
     reader = BarcodeReader(CODE_FORMATS)
     keep = {0, 5, round(LEAD_S * FPS) - 1}
@@ -88,13 +89,13 @@ def _make(tmp: Path, hard: bool) -> Clip:
 
 
 @pytest.fixture(scope="module")
-def normal(tmp_path_factory: pytest.TempPathFactory) -> Clip:
-    return _make(tmp_path_factory.mktemp("conveyor"), hard=False)
+def normal(conveyor_clips: ClipCache) -> Clip:
+    return _make(conveyor_clips, hard=False)
 
 
 @pytest.fixture(scope="module")
-def hard(tmp_path_factory: pytest.TempPathFactory) -> Clip:
-    return _make(tmp_path_factory.mktemp("conveyor"), hard=True)
+def hard(conveyor_clips: ClipCache) -> Clip:
+    return _make(conveyor_clips, hard=True)
 
 
 @pytest.fixture(params=["normal", "hard"])
@@ -290,11 +291,10 @@ class Damaged:
 
 
 @pytest.fixture(scope="module", params=[(False, 0.0), (True, TILT)], ids=["plain", "hard-tilted"])
-def damaged(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Damaged:
+def damaged(conveyor_clips: ClipCache, request: pytest.FixtureRequest) -> Damaged:
     hard, perspective = request.param
-    path = tmp_path_factory.mktemp("damaged") / "damaged.mp4"
-    truth = make_conveyor_clip(
-        path, _damaged_items(7), fps=FPS, seed=7, hard=hard, perspective=perspective
+    path, truth = conveyor_clips.get(
+        _damaged_items(7), fps=FPS, seed=7, hard=hard, perspective=perspective
     )
     result = Damaged(truth)
     reader = BarcodeReader(CODE_FORMATS)
@@ -346,12 +346,12 @@ def test_a_damaged_label_is_unreadable_in_every_frame(damaged: Damaged) -> None:
 
 
 @pytest.fixture(scope="module")
-def tilted(tmp_path_factory: pytest.TempPathFactory) -> Clip:
+def tilted(conveyor_clips: ClipCache) -> Clip:
     """A normal clip of the standard items with a damaged label, seen by a tilted camera;
-    its frames kept (in `still`) and its labels read at effort 1 in full frames."""
-    path = tmp_path_factory.mktemp("tilted") / "tilted.mp4"
+    its frames kept (in `still`) and its labels read at effort 1 in full frames. (The
+    session's clip: `onsight run` runs on it in tests/integration/test_inspection_run.py.)"""
     items = standard_items(3, damaged=True)
-    truth = make_conveyor_clip(path, items, fps=FPS, size=(W, H), seed=3, perspective=TILT)
+    path, truth = conveyor_clips.get(items, fps=FPS, size=(W, H), seed=3, perspective=TILT)
     clip = Clip(path, truth)
     reader = BarcodeReader(CODE_FORMATS)
     for fi, frame in enumerate(_cv2_frames(path)):
