@@ -75,9 +75,14 @@ def frames(assets: Path, clip: str) -> list[Image]:
 CANVAS = 320  # every sample has one size: OpenCV DNN re-plans its net on each new shape
 
 
-def build(assets: Path, detector: FaceDetector, seed: int = 14) -> list[Sample]:
+def build(
+    assets: Path,
+    detector: FaceDetector,
+    seed: int = 14,
+    sizes: tuple[float, float] = (24, 110),
+) -> list[Sample]:
     """Three images per face and frame, one per variant (bare, masked, below the nose), each
-    a CANVAS-square view around the face, rescaled so that faces span 24-110 px."""
+    a CANVAS-square view around the face, rescaled so that faces span `sizes` px."""
     rng = np.random.default_rng(seed)
     samples: list[Sample] = []
     for clip, wanted in CLIPS.items():
@@ -87,7 +92,7 @@ def build(assets: Path, detector: FaceDetector, seed: int = 14) -> list[Sample]:
             height, width = frame.shape[:2]
             found = detector.detect_landmarks(frame, 0.5)
             for box in found.boxes * np.array([width, height, width, height]):
-                target = float(rng.uniform(24, 110))  # face side in the sample, pixels
+                target = float(rng.uniform(*sizes))  # face side in the sample, pixels
                 side = min(box[2] - box[0], box[3] - box[1])
                 scale = target / max(side, 1.0)
                 centre = (box[:2] + box[2:]) / 2 + rng.uniform(-0.2, 0.2, 2) * CANVAS / scale
@@ -98,7 +103,7 @@ def build(assets: Path, detector: FaceDetector, seed: int = 14) -> list[Sample]:
                 i = int(np.argmin(np.abs(clean.boxes[:, :2].mean(axis=1) - 0.5)))
                 b = clean.boxes[i]
                 face_px = float(min(b[2] - b[0], b[3] - b[1]) * CANVAS)
-                if face_px < 24:
+                if face_px < sizes[0]:
                     continue
                 name, colours, pattern = STYLES[int(rng.integers(len(STYLES)))]
                 for truth in TRUTHS:

@@ -159,3 +159,19 @@ def test_second_finder_per_person_head(reader: MaskReader) -> None:
     assert readings[0].person == 0
     assert readings[0].decision == "masked"
     assert strict.read(image, np.zeros((0, 4), np.float32)) == []
+
+
+def test_loose_faces_are_read_only_when_asked_and_only_outside_every_person(
+    reader: MaskReader,
+) -> None:
+    image, _ = _painted("masked")
+    (face,) = [r for r in reader.read(image) if r.counted]
+    fx0, fy0, _, fy1 = face.box
+    elsewhere = [[0.0, 0.0, max(0.01, fx0 - 0.05), 1.0]]  # a person left of the face
+    assert reader.read(image, elsewhere) == []
+    (loose,) = reader.read(image, elsewhere, loose=True)
+    assert loose.person is None and loose.decision == "masked"
+    # A face in the lower half of a person box belongs to no one, but is not loose either:
+    # that person might be bending, and would be counted twice.
+    below = [[0.0, max(0.0, fy0 - 2.0), 1.0, fy1 + 0.01]]
+    assert reader.read(image, below, loose=True) == []

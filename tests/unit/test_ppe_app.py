@@ -178,6 +178,52 @@ def test_on_a_still_camera_five_sightings_of_one_person_are_not_five_people() ->
     assert (hour.seen, hour.compliant) == (6, 4), "sightings, released as one still had 5"
 
 
+class _FacesAlone(_LeftHalfWears):
+    """Also sees faces in no person box: `alone` of them per still, the first `masked`
+    of them wearing a mask."""
+
+    def __init__(self, alone: int, masked: int) -> None:
+        self.alone, self.masked = alone, masked
+
+    def read_with_loose(
+        self, image: Image, boxes: FloatArray, loose: bool = True
+    ) -> tuple[list[bool | None], list[bool]]:
+        faces = [i < self.masked for i in range(self.alone)] if loose else []
+        return self.read(image, boxes), faces
+
+
+@pytest.mark.parametrize(
+    ("people", "alone", "released"), [(0, 5, True), (2, 3, True), (1, 3, False)]
+)
+def test_on_stills_faces_without_a_person_box_count_for_masks(
+    people: int, alone: int, released: bool
+) -> None:
+    """A close-up or a crowd: faces the person detector missed are sightings too, and count
+    toward the still's 5 people; never more than the still showed."""
+    reader = _FacesAlone(alone, masked=2)
+    monitor = PpeMonitor("cam", PpeConfig(masks=True), NAMES, {"mask": reader}, {}, stills=True)
+    monitor.update(_view(0.0, [(3000 + i, 0.2, 0.8) for i in range(people)]))
+    hours = monitor.flush()
+    if not released:
+        assert hours == [] and monitor.suppressed == 1
+        return
+    (hour,) = hours
+    assert (hour.seen, hour.compliant) == (people + alone, people + 2)
+
+
+def test_faces_without_a_person_box_are_not_used_on_video_or_with_zones() -> None:
+    reader = _FacesAlone(5, masked=5)
+    video = PpeMonitor("cam", PpeConfig(masks=True), NAMES, {"mask": reader}, {})
+    settings = PpeConfig(masks=True, zones=["left"])
+    zoned = PpeMonitor(
+        "cam", settings, NAMES, {"mask": reader}, {"left": [(0, 0), (1, 0), (1, 1)]}, stills=True
+    )
+    for monitor in (video, zoned):
+        for step in range(4):
+            monitor.update(_view(step * 3.0, []))
+        assert monitor.flush() == [] and monitor.suppressed == 0
+
+
 def test_walking_in_and_out_of_a_zone_is_one_person() -> None:
     monitor = _monitor(zones=["left"])
     for step, x in enumerate([0.2, 0.3, 0.6, 0.7, 0.3, 0.2, 0.6, 0.3, 0.2]):

@@ -9,7 +9,8 @@ per zone (or the whole camera) and hour only when at least 5 people were decided
 (privacy rule 2); a share from fewer is never stored, published or shown.
 
 On a still camera (snapshots, images, or fps <= 1) every person in every still is a track of
-its own (see the pipeline), so the figures count sightings, not people.
+its own (see the pipeline), so the figures count sightings, not people. There, without
+zones, a face in no person box (a close-up, a crowd) is a sighting for the mask check too.
 
 No face crop, box, track id or per-person result leaves memory: the votes are counts per
 track, dropped once the track is decided.
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Literal, Protocol, Self
+from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, runtime_checkable
 
 import numpy as np
 from pydantic import Field, model_validator
@@ -133,6 +134,15 @@ class Reader(Protocol):
     def read(self, image: Image, boxes: FloatArray) -> list[bool | None]: ...
 
 
+@runtime_checkable
+class LooseFaceReader(Reader, Protocol):
+    """The mask check can also read faces that lie in no person box."""
+
+    def read_with_loose(
+        self, image: Image, boxes: FloatArray, loose: bool = True
+    ) -> tuple[list[bool | None], list[bool]]: ...
+
+
 @dataclass(slots=True)
 class _Votes:
     last_seen: float
@@ -172,6 +182,9 @@ class PpeMonitor:
         self._readers = readers
         self._zones = zones  # name -> polygon, only the configured ones; empty: whole camera
         self._stills = stills
+        # On stills without zones, faces outside every person box count too (a close-up, a
+        # crowd): a still has no tracks to vote over, and a face has no feet to place in a zone.
+        self._loose = stills and not zones and "mask" in readers
         self._visits = VisitKeys(forget_after_s=_FORGET_SECONDS)
         self._tracks: dict[int, _Votes] = {}  # visit key -> votes, in memory only
         self._decided: dict[int, float] = {}  # visit keys already counted -> when
@@ -210,10 +223,16 @@ class PpeMonitor:
             for check in self._readers:
                 tally = self._hour_tallies.setdefault((scope, check), _Tally())
                 tally.crowd = max(tally.crowd, crowd)
-        if present and view.image is not None and self._due(view.pts):
+        if (present or self._loose) and view.image is not None and self._due(view.pts):
             boxes = people.xyxy[[row for row, _ in present]]
             for check, reader in self._readers.items():
-                readings = reader.read(view.image, boxes)
+                if check == "mask" and self._loose and isinstance(reader, LooseFaceReader):
+                    readings, alone = reader.read_with_loose(view.image, boxes)
+                    self._count_loose(alone, len(present))
+                elif present:
+                    readings = reader.read(view.image, boxes)
+                else:
+                    continue
                 for (_, key), reading in zip(present, readings, strict=True):
                     if reading is not None:
                         votes = self._tracks[key]
@@ -221,6 +240,16 @@ class PpeMonitor:
                         ballot[check] = ballot.get(check, 0) + 1
         self._decide_gone(view.pts - _GONE_SECONDS)
         return events
+
+    def _count_loose(self, masked: list[bool], people: int) -> None:
+        """Faces on a still that lie in no person box: each a sighting decided at once (one
+        still, one read). The still's crowd is its people plus these faces."""
+        if not masked:
+            return
+        tally = self._hour_tallies.setdefault((WHOLE_CAMERA, "mask"), _Tally())
+        tally.seen += len(masked)
+        tally.compliant += sum(masked)
+        tally.crowd = max(tally.crowd, people + len(masked))
 
     def flush(self) -> list[PpeHour]:
         for votes in self._tracks.values():

@@ -30,13 +30,25 @@ class MaskCheck:
         self._reader = reader
 
     def read(self, image: Image, boxes: FloatArray) -> list[bool | None]:
+        return self.read_with_loose(image, boxes, loose=False)[0]
+
+    def read_with_loose(
+        self, image: Image, boxes: FloatArray, loose: bool = True
+    ) -> tuple[list[bool | None], list[bool]]:
+        """Per person box as `read`, and (with `loose`) each readable face that lies in no
+        person box: masked or not."""
         found: list[bool | None] = [None] * len(boxes)
         best = [0.0] * len(boxes)  # two faces in one person's box: the surer one decides
-        for face in self._reader.read(image, boxes):
-            if face.person is not None and face.counted and face.score > best[face.person]:
+        alone: list[bool] = []
+        for face in self._reader.read(image, boxes, loose=loose):
+            if not face.counted:
+                continue
+            if face.person is None:
+                alone.append(face.masked)
+            elif face.score > best[face.person]:
                 found[face.person] = face.masked
                 best[face.person] = face.score
-        return found
+        return found, alone
 
 
 class HivisCheck:
