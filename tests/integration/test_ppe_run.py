@@ -141,3 +141,43 @@ def test_masks_on_close_ups_the_person_detector_misses(tmp_path: Path) -> None:
     camera, _ = _run(tmp_path, [still], {"masks": True}, width=still.shape[1])
     ppe = camera["ppe"]
     assert ppe["faces"] >= 7 and 3 <= ppe["masked"] <= 4, ppe
+
+
+def test_required_items_from_a_site_model_end_to_end(tmp_path: Path) -> None:
+    """The whole bring-your-own-detector path through `onsight run`: a "site model" made
+    here (the COCO YOLOX-nano under a user-model entry whose class list renames "person"
+    to "vest" and "toothbrush" to "helmet"). Each pedestrian's own box is then a vest on
+    their torso, and nobody wears a helmet: required [vest] is met by all, [vest, helmet]
+    by none. Four vtest frames as stills, shown twice as large (people 34-128 px tall; a
+    person under 64 px is "cannot tell"), 7-11 people in each."""
+    weights = require(assets_dir() / "models" / "yolox_nano_416_coco.onnx", "YOLOX-nano")
+    classes = require(assets_dir() / "models" / "coco_classes.txt", "COCO class list")
+    names = [n.strip() for n in classes.read_text(encoding="utf-8").splitlines() if n.strip()]
+    names[names.index("person")], names[names.index("toothbrush")] = "vest", "helmet"
+    (tmp_path / "classes.txt").write_text("\n".join(names) + "\n", encoding="utf-8")
+    stills = tmp_path / "stills"
+    stills.mkdir()
+    for number, frame in enumerate(_frames("vtest_480x360.avi", 100, 4)):
+        large = cv2.resize(frame, None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+        cv2.imwrite(str(stills / f"shot_{number}.png"), large)
+    model = {"name": "site-ppe", "path": str(weights), "classes_file": "classes.txt",
+             "decoder": "yolox", "input_size": 416}  # fmt: skip
+    ppe = {"vests": ["vest"], "both": ["vest", "helmet"]}
+    cameras = [
+        {"name": name, "url": str(stills), "fps": 1, "width": 960, "purpose": "safety",
+         "ppe": {"model": "site-ppe", "required": required}}
+        for name, required in ppe.items()
+    ]  # fmt: skip
+    path = tmp_path / "site.yaml"
+    path.write_text(yaml.safe_dump({"models": [model], "cameras": cameras}), encoding="utf-8")
+    summary = tmp_path / "summary.json"
+    result = subprocess.run(
+        [*ONSIGHT, "run", str(path), "--summary", str(summary)],
+        capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    found = json.loads(summary.read_text(encoding="utf-8"))["cameras"]
+    vests, both = found["vests"]["required"], found["both"]["required"]
+    assert vests["items"] == ["vest"] and both["items"] == ["vest", "helmet"]
+    assert vests["people"] >= 15 and vests["share"] >= 0.9, vests  # measured 20 of 20
+    assert both["people"] == vests["people"] and both["wearing"] == 0, both
