@@ -1,4 +1,4 @@
-"""A safety camera's page in a real browser: its protective-equipment shares this hour and
+"""A safety camera's page in a real browser: its protective-equipment shares by hour and
 since the start, with "fewer than 5 people" where a share would come from fewer; and the
 notice saying in plain words that faces are looked at for masks and never stored.
 
@@ -67,7 +67,8 @@ def test_the_camera_page_shows_shares_and_their_k_suppression(
     page.goto("/cameras/yard")
     panel = page.locator("section, div").filter(has_text="Protective equipment").last
     expect(panel).to_contain_text("Hi-vis, all")
-    expect(panel).to_contain_text(re.compile(r"h UTC: \d+% of 1[23]"))
+    expect(panel).to_contain_text("Hi-vis, by hour (UTC)")
+    expect(panel).to_contain_text(re.compile(r"\d\dh \d+% of 1[23]"))
     screenshot(page, "ppe-camera-yard")
     page.goto("/cameras/gate")
     gate = page.locator("section, div").filter(has_text="Protective equipment").last

@@ -224,6 +224,23 @@ def test_faces_without_a_person_box_are_not_used_on_video_or_with_zones() -> Non
         assert monitor.flush() == [] and monitor.suppressed == 0
 
 
+def test_the_live_view_shows_each_hour_and_its_k_suppression() -> None:
+    monitor = _monitor(zones=["left", "right"])
+    _walk(monitor, 6, x=0.2)  # 09h: six people on the left, none on the right
+    _walk(monitor, 6, x=0.2, start=3600.0)  # 10h: six on the left...
+    _walk(monitor, 2, x=0.8, start=3700.0)  # ... and two on the right
+    _walk(monitor, 3, x=0.8, start=7200.0)  # 11h: three on the right only
+    monitor.flush()
+    state = monitor.state()
+    assert state["mask_hours"] == [
+        "09h 100% of 6",
+        "10h 100% of 6 (+1 area with fewer than 5)",
+        "11h fewer than 5 people",
+    ]
+    assert state["mask_share"] == "100% of 12"
+    assert _monitor().state()["mask_hours"] == "no hour ended yet"
+
+
 def test_walking_in_and_out_of_a_zone_is_one_person() -> None:
     monitor = _monitor(zones=["left"])
     for step, x in enumerate([0.2, 0.3, 0.6, 0.7, 0.3, 0.2, 0.6, 0.3, 0.2]):

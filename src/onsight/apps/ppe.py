@@ -18,6 +18,7 @@ track, dropped once the track is decided.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, runtime_checkable
@@ -41,6 +42,7 @@ Check = Literal["mask", "hivis", "required"]
 WHOLE_CAMERA = "camera"
 _GONE_SECONDS = HANDOVER_S + 1.0  # unseen this long (and not handed over): has left
 _FORGET_SECONDS = 10.0  # a counted visit key is remembered this long (a return is not new)
+_HOURS_SHOWN = 6  # the live view's hours per check
 
 
 class PpeConfig(Strict):
@@ -193,7 +195,10 @@ class PpeMonitor:
         self._hour_tallies: dict[tuple[str, Check], _Tally] = {}
         # Only what was released (>= k): the live view and `--summary` show nothing else.
         self.totals: dict[Check, _Tally] = {check: _Tally() for check in readers}
-        self.last_released: dict[Check, tuple[datetime, _Tally]] = {}
+        # The last hours with anyone seen, per check: (hour, released, areas withheld).
+        self.recent: dict[Check, deque[tuple[datetime, _Tally, int]]] = {
+            check: deque(maxlen=_HOURS_SHOWN) for check in readers
+        }
         self.suppressed = 0  # hour rows withheld for fewer than k people
 
     def update(self, view: FrameView) -> list[PpeHour]:
@@ -302,25 +307,25 @@ class PpeMonitor:
         if self._hour is None:
             return []
         released: list[PpeHour] = []
+        hour_total = {check: _Tally() for check in self._readers}
+        withheld = dict.fromkeys(self._readers, 0)  # areas with fewer than k, per check
         for (scope, check), tally in sorted(tallies.items()):
             if not tally.seen:
                 continue
             if tally.seen < K or (self._stills and tally.crowd < K):
                 self.suppressed += 1
+                withheld[check] += 1
                 continue
             share = tally.compliant / tally.seen
             released.append(
                 PpeHour(self._hour, self.camera, scope, check, tally.seen, tally.compliant, share)
             )
-            total = self.totals[check]
-            total.seen += tally.seen
-            total.compliant += tally.compliant
-            when, last = self.last_released.get(check, (self._hour, _Tally()))
-            if when != self._hour:
-                last = _Tally()
-            last.seen += tally.seen
-            last.compliant += tally.compliant
-            self.last_released[check] = (self._hour, last)
+            for total in (self.totals[check], hour_total[check]):
+                total.seen += tally.seen
+                total.compliant += tally.compliant
+        for check in self._readers:
+            if hour_total[check].seen or withheld[check]:
+                self.recent[check].append((self._hour, hour_total[check], withheld[check]))
         return released
 
     def summary(self) -> dict[str, Any]:
@@ -345,18 +350,23 @@ class PpeMonitor:
         return out
 
     def state(self) -> dict[str, Any]:
-        """The dashboard's live view: each check's share in the last released hour and over
-        every released hour; never a figure from an hour still open or from fewer than 5."""
+        """The dashboard's live view: each check's share in each of the last hours (or that
+        it came from fewer than 5 people) and over every released hour; never a figure from
+        an hour still open or from fewer than 5."""
         state: dict[str, Any] = {"name": self.config.name}
         for check, total in self.totals.items():
-            released = self.last_released.get(check)
-            state[f"{check}_hour"] = (
-                f"{released[0]:%H}h UTC: {_shown(released[1])}"
-                if released is not None
-                else f"fewer than {K} people"
-            )
+            hours = [_hour_shown(*entry) for entry in self.recent[check]]
+            state[f"{check}_hours"] = hours or "no hour ended yet"  # a list: a line each
             state[f"{check}_share"] = _shown(total)
         return state
+
+
+def _hour_shown(hour: datetime, released: _Tally, withheld: int) -> str:
+    """'09h 92% of 12', '09h fewer than 5 people', or both when some areas had fewer."""
+    more = ""
+    if released.seen and withheld:
+        more = f" (+{withheld} area{'s' * (withheld > 1)} with fewer than {K})"
+    return f"{hour:%H}h {_shown(released)}{more}"
 
 
 def _shown(tally: _Tally) -> str:
@@ -431,11 +441,11 @@ KIND: AppKind[PpeConfig, PpeMonitor] = AppKind(
     summary=PpeMonitor.summary,
     state=PpeMonitor.state,
     live=(
-        ("mask_hour", "Masks, last hour"),
+        ("mask_hours", "Masks, by hour (UTC)"),
         ("mask_share", "Masks, all"),
-        ("hivis_hour", "Hi-vis, last hour"),
+        ("hivis_hours", "Hi-vis, by hour (UTC)"),
         ("hivis_share", "Hi-vis, all"),
-        ("required_hour", "Required, last hour"),
+        ("required_hours", "Required, by hour (UTC)"),
         ("required_share", "Required, all"),
     ),
     needs_image=True,

@@ -131,7 +131,8 @@ class Panel:
 
     heading: str
     labels: tuple[str, ...]
-    rows: list[tuple[str, list[object]]]  # (item name, values in `labels` order)
+    rows: list[tuple[str, list[object]]]  # (item name, values in `labels` order; a list
+    # of strings is shown a line each)
 
 
 def _panels(pipeline: CameraPipeline) -> list[Panel]:
