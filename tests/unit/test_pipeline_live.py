@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from onsight.apps.flows import KIND as FLOWS
 from onsight.apps.line_count import KIND as LINES
 from onsight.apps.occupancy import KIND as ZONES
 from onsight.config.models import CameraConfig, LineConfig, ZoneConfig
@@ -71,6 +72,26 @@ def test_geometry_edit_applies_on_the_next_frame_and_keeps_unchanged_counts() ->
 
     _play(pipeline, 20)
     assert pipeline.running(ZONES)[0].frames == 20
+
+
+def test_an_app_that_reads_the_zones_is_rebuilt_when_they_change() -> None:
+    """Flows name the camera's lines and zones: editing a zone's polygon (same name, same
+    flows config) must reach it, and what it held is published first."""
+    video = require(assets_dir() / "video" / "vtest_480x360.avi", "sample video")
+    camera = CameraConfig.model_validate(
+        {"name": "cam", "url": str(video), "fps": 10, "lines": [DOOR], "zones": [LEFT],
+         "flows": {}}
+    )  # fmt: skip
+    pipeline = CameraPipeline(camera, make_detector(), EventBus([]))
+    _play(pipeline, 5)
+    (flows,) = pipeline.running(FLOWS)
+    same = [LineConfig.model_validate(DOOR)], [ZoneConfig.model_validate(LEFT)]
+    pipeline.apply_geometry({"lines": same[0], "zones": same[1]})
+    assert pipeline.running(FLOWS) == [flows], "nothing it reads changed: kept"
+    moved = ZoneConfig.model_validate({**LEFT, "polygon": [[0, 0], [0.3, 0], [0.3, 1], [0, 1]]})
+    pipeline.apply_geometry({"lines": same[0], "zones": [moved]})
+    (rebuilt,) = pipeline.running(FLOWS)
+    assert rebuilt is not flows and rebuilt.config == flows.config
 
 
 def test_geometry_with_an_unknown_class_is_refused_and_changes_nothing() -> None:

@@ -195,6 +195,9 @@ class AppKind(Generic[C, A]):
     # keys, e.g. inspection and barcodes), merged into the camera's summary.
     summary_sections: bool = False
     notice_note: str = ""  # a sentence the notice adds for a camera running this app
+    # Other camera sections the app reads when built (e.g. the zones it names): a running
+    # app is built again, after publishing what it holds, when one of them is edited.
+    reads: tuple[str, ...] = ()
 
     def items(self, camera: BaseModel) -> list[C]:
         """This kind's configured items on a camera (those it is enabled for). A kind

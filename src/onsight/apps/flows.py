@@ -191,4 +191,5 @@ KIND: AppKind[FlowsConfig, Flows] = AppKind(
     describe=lambda item: "between this camera's lines and areas",
     summary=Flows.summary,
     single=True,
+    reads=("lines", "zones"),
 )

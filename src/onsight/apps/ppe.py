@@ -451,6 +451,7 @@ KIND: AppKind[PpeConfig, PpeMonitor] = AppKind(
     needs_image=True,
     single=True,
     summary_sections=True,
+    reads=("zones",),
     notice_note="On this camera faces are looked at to see whether a mask covers mouth and "
     "nose, and clothing for high-visibility material. No face or picture is stored, nobody "
     "is recognised, and results exist only as shares per area and hour from at least 5 "

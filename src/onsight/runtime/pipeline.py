@@ -78,13 +78,18 @@ def _needs_image(apps: Mapping[str, list[App]]) -> bool:
 
 
 def _build(
-    camera: CameraConfig, names: list[str], running: Mapping[str, list[App]]
+    camera: CameraConfig,
+    names: list[str],
+    running: Mapping[str, list[App]],
+    edited: frozenset[str] = frozenset(),
 ) -> tuple[dict[str, list[App]], list[App]]:
     """Every app the camera's config asks for, reusing a running one with exactly the same
-    config (so its counts carry over an edit); and the running apps no longer wanted."""
+    config (so its counts carry over an edit) unless a section it reads was `edited`; and
+    the running apps no longer wanted."""
     built: dict[str, list[App]] = {}
     for kind in kinds():
-        old = list(running.get(kind.name, []))
+        stale = bool(edited.intersection(kind.reads))
+        old = [] if stale else list(running.get(kind.name, []))
         apps: list[App] = []
         for item in kind.items(camera):
             same = next((app for app in old if app.config == item), None)
@@ -306,11 +311,12 @@ class CameraPipeline:
         if calibration != KEEP:
             update["calibration"] = calibration
         camera = self.camera.model_copy(update=update)
+        edited = frozenset(k for k in sections if getattr(camera, k) != getattr(self.camera, k))
         names = list(self._detector.class_names)
         wanted = wanted_class_ids(camera, names)
         with self._apps_lock:
             old = self._apps
-            self._apps, dropped = _build(camera, names, {} if recalibrated else old)
+            self._apps, dropped = _build(camera, names, {} if recalibrated else old, edited)
             if recalibrated:
                 dropped = [app for apps in old.values() for app in apps]
             self._needs_image = _needs_image(self._apps)
