@@ -27,13 +27,14 @@ lint: install
 	$(BIN)/ruff check src tests bench
 	$(BIN)/mypy src bench
 
-# Test-only system packages from Debian: a real MQTT broker, a browser for the UI tests and
-# a PostgreSQL server for the fleet tests.
+# Test-only system packages from Debian: a real MQTT broker, a browser for the UI tests,
+# a PostgreSQL server for the fleet tests and openssl for a camera's self-signed certificate.
 system-deps:
 	@missing=""; \
 	[ -x /usr/sbin/mosquitto ] || command -v mosquitto >/dev/null || missing="$$missing mosquitto"; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    echo "installing$$missing (apt-get)"; \

@@ -164,8 +164,9 @@ def _check_hivis_scene(loaded: LoadedConfig, camera: CameraConfig) -> None:
     from onsight.ingest.probe import probe
     from onsight.ppe.hivis import BACKGROUND_WARN_SHARE, background_share
 
+    ca_file = loaded.with_paths(camera).ca_file  # relative to the config file
     found = probe(camera.name, camera.detect_url or camera.url, camera.fps, camera.width,
-                  snapshot=camera.snapshot)  # fmt: skip
+                  snapshot=camera.snapshot, ca_file=ca_file)  # fmt: skip
     if found.frame is None:
         out.print(f"    hi-vis: could not look at the scene ({found.reason})", highlight=False)
         return
@@ -396,7 +397,8 @@ def _redacted_frame(
     from onsight.privacy.redact import redact
 
     try:
-        frame = grab_frame(chosen.name, chosen.url, at, snapshot=chosen.snapshot)
+        ca_file = loaded.with_paths(chosen).ca_file  # relative to the config file
+        frame = grab_frame(chosen.name, chosen.url, at, snapshot=chosen.snapshot, ca_file=ca_file)
         redaction = redact(frame.image, chosen, ModelFinders(loaded.config.detector))
         save_redacted(out_file, redaction, overlay)
         with AuditLog(loaded.resolve(loaded.config.privacy.audit_log)) as audit:

@@ -166,6 +166,7 @@ def test_an_admin_adds_a_camera_after_a_connection_test(
     page.fill("#camera-name", "yard")
     page.select_option("#camera-purpose", "occupancy")
     page.fill("#camera-fps", "5")
+    expect(page.locator("#camera-snapshot")).not_to_be_checked()  # an RTSP stream
 
     wrong = _test_connection(page, camera_server.url("cam", "not-the-password"))
     assert wrong["ok"] is False and "authentication failed" in str(wrong["reason"])
@@ -194,6 +195,7 @@ def test_an_admin_adds_a_camera_after_a_connection_test(
     added = yaml.safe_load(text)["cameras"][-1]
     assert added["url"] == f"rtsp://cam:${{{SECRET_VAR}}}@127.0.0.1:{camera_server.port}/stream"
     assert (added["name"], added["purpose"], added["fps"]) == ("yard", "occupancy", 5.0)
+    assert "snapshot" not in added  # the box was not ticked
     secrets = secrets_path(service.config)
     assert read_secrets(secrets) == {SECRET_VAR: PASSWORD}
     assert stat.S_IMODE(secrets.stat().st_mode) == 0o600

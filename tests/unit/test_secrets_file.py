@@ -1,13 +1,19 @@
-"""The secrets file beside a config, and taking a password out of a camera URL."""
+"""The secrets file beside a config, and taking a password out of a camera URL (also through
+the dashboard's add-camera form)."""
 
 from __future__ import annotations
 
 import stat
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
+import yaml
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
 
-from onsight.config import load_config
+from onsight.config import LoadedConfig, load_config
 from onsight.config.editor import add_camera
 from onsight.config.secrets_file import (
     read_secrets,
@@ -17,6 +23,8 @@ from onsight.config.secrets_file import (
     write_secrets,
 )
 from onsight.errors import ConfigError
+from onsight.service import add_camera as add_camera_page
+from onsight.service.web import Web
 
 CONFIG = """\
 cameras:
@@ -113,3 +121,58 @@ def test_adding_a_camera_writes_a_reference_and_the_secret(tmp_path: Path) -> No
     with pytest.raises(ConfigError, match="duplicate name 'yard'"):
         add_camera(new, entry, {})
     assert text == config.read_text(encoding="utf-8")  # a refused camera changes nothing
+
+
+class _Runner:
+    """The running service's part in adding a camera: write the config (no pipelines)."""
+
+    def add_camera(
+        self, loaded: LoadedConfig, entry: dict[str, Any], secrets: dict[str, str], actor: str
+    ) -> LoadedConfig:
+        return add_camera(loaded, entry, secrets)
+
+
+def _form_client(config: Path) -> TestClient:
+    """The dashboard's add-camera routes over `config`, an admin logged in, CSRF passed."""
+    loaded = load_config(config, {"DOOR_PASS": "door-secret"})
+    context = SimpleNamespace(loaded=loaded, runner=_Runner())
+    auth = SimpleNamespace(admin=lambda: SimpleNamespace(name="admin"), check_csrf=lambda: None)
+    web = SimpleNamespace(context=context, auth=auth, scrub=lambda text: text)
+    app = FastAPI()
+    app.include_router(add_camera_page.router(cast(Web, web)))
+    return TestClient(app, follow_redirects=False)
+
+
+@pytest.mark.parametrize("ticked", [True, False])
+def test_the_add_camera_form_saves_snapshot_true_only_when_ticked(
+    tmp_path: Path, ticked: bool
+) -> None:
+    config = tmp_path / "site.yaml"
+    config.write_text(CONFIG, encoding="utf-8")
+    write_secrets(secrets_path(config), {"DOOR_PASS": "door-secret"})
+    url = "http://cam:s3cret@10.0.0.6/cgi-bin/snapshot.cgi"
+    form = {"name": "yard", "url": url, "purpose": "occupancy", "fps": "1"}
+    if ticked:
+        form["snapshot"] = "true"  # what the ticked checkbox sends
+    response = _form_client(config).post("/cameras/new", data=form)
+    assert response.status_code == 303, response.text
+    saved = yaml.safe_load(config.read_text(encoding="utf-8"))["cameras"][-1]
+    assert saved["url"] == "http://cam:${ONSIGHT_CAM_YARD_PASSWORD}@10.0.0.6/cgi-bin/snapshot.cgi"
+    if ticked:
+        assert saved["snapshot"] is True
+    else:
+        assert "snapshot" not in saved
+    camera = load_config(config, {"DOOR_PASS": "x"}).config.cameras[-1]
+    assert camera.snapshot is ticked
+
+
+def test_the_add_camera_form_refuses_a_snapshot_that_is_not_http(tmp_path: Path) -> None:
+    config = tmp_path / "site.yaml"
+    config.write_text(CONFIG, encoding="utf-8")
+    before = config.read_text(encoding="utf-8")
+    web = SimpleNamespace(context=SimpleNamespace(loaded=load_config(config, {"DOOR_PASS": "x"})))
+    with pytest.raises(add_camera_page.CameraFormError, match="snapshot: true needs an http"):
+        add_camera_page.new_camera(
+            cast(Web, web), "yard", "rtsp://cam:pw@10.0.0.6/live", "occupancy", 1.0, True
+        )
+    assert config.read_text(encoding="utf-8") == before

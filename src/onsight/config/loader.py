@@ -48,8 +48,10 @@ class LoadedConfig:
 
     def with_paths(self, camera: CameraConfig) -> CameraConfig:
         """The camera with the file paths in its sections (the defect reference, the PPE
-        model) made absolute: relative ones are relative to the config file, wherever
-        onsight runs."""
+        model, the snapshot URL's `ca_file`) made absolute: relative ones are relative to
+        the config file, wherever onsight runs."""
+        if camera.ca_file is not None:
+            camera = camera.model_copy(update={"ca_file": str(self.resolve(camera.ca_file))})
         inspection = camera.inspection
         if inspection is not None and inspection.reference is not None:
             reference = str(self.resolve(inspection.reference))
@@ -131,7 +133,8 @@ def load_model(
     secrets: list[str] = []
     data = _expand_env(data, env, secrets, path, lines, ())
     try:
-        config = model.model_validate(data)
+        # Files the config names (a camera's `ca_file`) are checked relative to its folder.
+        config = model.model_validate(data, context={"base_dir": path.resolve().parent})
     except ValidationError as exc:
         raise ConfigError(_describe(exc, path, lines)) from None
     return config, tuple(secrets)

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+import ssl
+from pathlib import Path
 from typing import Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from onsight.apps.distancing import DistancingConfig
 from onsight.apps.flows import FlowsConfig
@@ -88,6 +90,23 @@ _FOLLOWING_APPS = frozenset(
 )  # fmt: skip
 
 
+def pem_problem(path: Path) -> str | None:
+    """Why `path` cannot serve as a camera's CA file (None when it can); one line, never
+    the file's contents."""
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except ssl.SSLError as exc:  # an OSError too: first
+        reason = str(exc.reason or "not a certificate").lower().replace("_", " ")
+        return f"{path} holds no usable PEM certificate ({reason})"
+    except FileNotFoundError:
+        return f"no such file {path}"
+    except IsADirectoryError:
+        return f"{path} is a folder, not a PEM certificate file"
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror or type(exc).__name__}"
+    return None
+
+
 class CameraConfig(_Strict):
     name: str = Field(pattern=_NAME, description="Camera name, unique in the config.")
     url: str = Field(
@@ -105,6 +124,16 @@ class CameraConfig(_Strict):
         "auth from the URL's user:password. A url that is an image file or a folder of images "
         "needs no flag. Image sources, and any camera at fps <= 1, are analysed as "
         "independent stills: no tracking, so figures count sightings, not people.",
+    )
+    ca_file: str | None = Field(
+        None,
+        min_length=1,
+        description="For an https snapshot URL (`snapshot: true`): a PEM file holding the "
+        "certificate the camera presents, or the CA that signed it; only it is trusted for "
+        "this camera, instead of the system's CAs. This is how a camera's self-signed "
+        "certificate is trusted; verification is never turned off, and the certificate must "
+        "still name the host or IP address of the URL. A relative path is relative to the "
+        "config file's folder.",
     )
     fps: float = Field(
         10.0, gt=0.0, le=60.0, strict=False, description="Analysis rate in frames per second."
@@ -227,6 +256,44 @@ class CameraConfig(_Strict):
                         "(image files and folders of images need no flag)"
                     )
         return self
+
+    @model_validator(mode="after")
+    def _ca_file_for_https_snapshots(self) -> Self:
+        if self.ca_file is None:
+            return self
+        if not self.snapshot:
+            raise ValueError(
+                "ca_file is only for https snapshot URLs: it needs snapshot: true (video "
+                "streams do not use it)"
+            )
+        from onsight.ingest.urls import redact_url
+
+        for field, url in (("url", self.url), ("detect_url", self.detect_url)):
+            if url is not None and not re.match(r"(?i)https://", url):
+                raise ValueError(
+                    f"ca_file needs an https:// {field}, not {redact_url(url)} (a plain http "
+                    "snapshot URL has no certificate to check)"
+                )
+        return self
+
+    @field_validator("ca_file")
+    @classmethod
+    def _readable_pem(cls, value: str | None, info: ValidationInfo) -> str | None:
+        """The file must hold a PEM certificate: checked when the config is loaded (the
+        loader passes the config's folder as `base_dir`; without it only an absolute path
+        is checked)."""
+        if value is None:
+            return value
+        path = Path(value).expanduser()
+        if not path.is_absolute():
+            base_dir = (info.context or {}).get("base_dir")
+            if base_dir is None:
+                return value
+            path = Path(base_dir) / path
+        problem = pem_problem(path)
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
     def apps(self) -> set[str]:
         """The apps this camera runs, as named in the purpose table."""

@@ -59,10 +59,18 @@ def plain_reason(message: str) -> str:
 
 
 def probe(
-    camera: str, url: str, fps: float, width: int, timeout: float = 8.0, *, snapshot: bool = False
+    camera: str,
+    url: str,
+    fps: float,
+    width: int,
+    timeout: float = 8.0,
+    *,
+    snapshot: bool = False,
+    ca_file: str | None = None,
 ) -> ProbeResult:
     """One frame from `url`, or the reason there is none, within about `timeout` seconds
-    (`snapshot`: `url` is a snapshot URL, polled rather than streamed)."""
+    (`snapshot`: `url` is a snapshot URL, polled rather than streamed; `ca_file`: the PEM
+    file trusted for an https snapshot URL)."""
     stop = threading.Event()
     try:
         source = open_source(
@@ -70,6 +78,7 @@ def probe(
             url,
             fps,
             snapshot=snapshot,
+            ca_file=ca_file,
             width=width,
             open_timeout=timeout,
             watchdog_seconds=timeout,

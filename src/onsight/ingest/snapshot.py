@@ -13,10 +13,17 @@ _GRAB_FPS = 60.0  # sample densely so the frame is the one nearest `at`
 
 
 def grab_frame(
-    camera: str, url: str, at: float, timeout: float = 20.0, *, snapshot: bool = False
+    camera: str,
+    url: str,
+    at: float,
+    timeout: float = 20.0,
+    *,
+    snapshot: bool = False,
+    ca_file: str | None = None,
 ) -> Frame:
     """The first frame at or after `at` seconds: stream time for a file, seconds from now live
-    (`snapshot`: `url` is a snapshot URL, polled rather than streamed).
+    (`snapshot`: `url` is a snapshot URL, polled rather than streamed; `ca_file`: the PEM
+    file trusted for an https snapshot URL).
 
     A live source that yields nothing within `at + timeout` seconds raises SourceError.
     """
@@ -28,6 +35,7 @@ def grab_frame(
         url,
         _GRAB_FPS,
         snapshot=snapshot,
+        ca_file=ca_file,
         width=None,
         open_timeout=timeout,
         stop=stop,

@@ -18,7 +18,11 @@ chooses one for a camera URL.
   source disconnected, logs one warning per outage with the URL redacted (later failures
   of the outage at info or debug level) and retries per the backoff policy, like
   a live stream; it never ends the source. A snapshot that does not decode is counted and
-  skipped. ``Frame.pts`` is then the real time since the first snapshot.
+  skipped. ``Frame.pts`` is then the real time since the first snapshot. An https URL is
+  verified against the system's CAs or, with `ca_file` (the camera's ``ca_file:``), only
+  against the PEM certificate(s) in that file (a self-signed camera certificate); the host
+  name is always checked. A certificate that is not trusted is a failed fetch like any other,
+  with the reason in `SourceStats.last_error`.
 
 Images are decoded with ``cv2.imdecode`` (to 8-bit BGR) and downscaled to ``width``.
 """
@@ -29,6 +33,7 @@ import logging
 import os
 import random
 import re
+import ssl
 import threading
 import time
 from collections.abc import Generator, Iterator
@@ -102,13 +107,15 @@ def open_source(
     fps: float,
     *,
     snapshot: bool = False,
+    ca_file: str | None = None,
     width: int | None = None,
     open_timeout: float = 10.0,
     watchdog_seconds: float = 10.0,
     backoff: BackoffPolicy | None = None,
     stop: threading.Event | None = None,
 ) -> VideoSource | StillSource:
-    """The source for a camera URL: a `StillSource` for images and snapshots, else video."""
+    """The source for a camera URL: a `StillSource` for images and snapshots, else video
+    (`ca_file`: the PEM file trusted for an https snapshot URL; see `StillSource`)."""
     kind = still_kind(url, snapshot)
     if kind is None:
         return VideoSource(
@@ -126,6 +133,7 @@ def open_source(
         url,
         fps,
         kind=kind,
+        ca_file=ca_file,
         width=width,
         open_timeout=open_timeout,
         watchdog_seconds=watchdog_seconds,
@@ -144,6 +152,7 @@ class StillSource:
         fps: float,
         *,
         kind: StillKind | None = None,
+        ca_file: str | None = None,
         width: int | None = None,
         open_timeout: float = 10.0,
         watchdog_seconds: float = 10.0,
@@ -170,6 +179,8 @@ class StillSource:
         self._policy = backoff or BackoffPolicy()
         self._rng = rng
         self._transport = transport
+        self._ca_file = ca_file  # the path only: its contents are never logged
+        self._tls: ssl.SSLContext | None = None  # made once, at the first fetch
         self._lock = threading.Lock()
         self._stats = SourceStats()
         self._busy_since: float | None = None
@@ -267,6 +278,12 @@ class StillSource:
         backoff = Backoff(self._policy, self._rng)
         interval = 1.0 / self.fps
         fetch_url, auth = _split_credentials(self._url)
+        if self._ca_file is not None and self._tls is None:
+            try:
+                self._tls = ssl.create_default_context(cafile=self._ca_file)
+            except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError
+                reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
+                raise self._error(f"ca_file {self._ca_file}: cannot use it: {reason}") from None
         client = self._client(auth)
         index = 0
         first: float | None = None  # monotonic time of the first snapshot
@@ -350,6 +367,7 @@ class StillSource:
             follow_redirects=True,
             transport=self._transport,
             trust_env=False,
+            verify=self._tls if self._tls is not None else True,  # never off
         )
 
     def _fetch(self, client: httpx.Client, url: str) -> bytes:
@@ -530,6 +548,14 @@ def _describe(exc: BaseException) -> str:
         text = str(exc).lower()
         if "refused" in text:
             return "connection refused"
+        if "certificate_verify_failed" in text or "certificate verify failed" in text:
+            why = str(exc).partition("certificate verify failed:")[2].split("(_ssl")[0]
+            why = why.strip(" .") or "not trusted"
+            if "mismatch" in why.lower():  # the host name is checked, also with a ca_file
+                hint = "use the host name or address the certificate names in the URL"
+            else:
+                hint = "for a camera's self-signed certificate set `ca_file:` to it"
+            return f"TLS certificate not trusted ({why[:160]}); {hint}"
         return f"cannot connect ({str(exc).splitlines()[0][:200] if str(exc) else 'no route'})"
     lines = str(exc).splitlines()
     text = lines[0].strip() if lines else ""

@@ -135,6 +135,7 @@ class CameraPipeline:
             self._url,
             camera.fps,
             snapshot=camera.snapshot,
+            ca_file=camera.ca_file,  # absolute: the runner passes `with_paths(camera)`
             width=camera.width,
             watchdog_seconds=watchdog_seconds,
             backoff=backoff,

@@ -45,8 +45,11 @@ class CameraFormError(ValueError):
     """The form cannot be used; the message (never the URL) is shown to the admin."""
 
 
-def new_camera(web: Web, name: str, url: str, purpose: str, fps: float) -> NewCamera:
-    """The camera the form describes, checked as the config would check it."""
+def new_camera(
+    web: Web, name: str, url: str, purpose: str, fps: float, snapshot: bool = False
+) -> NewCamera:
+    """The camera the form describes, checked as the config would check it (`snapshot`:
+    the URL answers one image per request; saved as `snapshot: true`, absent otherwise)."""
     loaded = web.context.loaded
     if name in {camera.name for camera in loaded.config.cameras}:
         raise CameraFormError(f"a camera named {name!r} exists already; choose another name")
@@ -61,7 +64,9 @@ def new_camera(web: Web, name: str, url: str, purpose: str, fps: float) -> NewCa
         raise CameraFormError(f"cannot read {loaded.path.name}: {type(exc).__name__}") from None
     taken = {*_REFERENCE.findall(text), *os.environ, *read_secrets(secrets_path(loaded.path))}
     split = split_password(url, secret_name(name, taken))
-    fields = {"name": name, "url": url, "purpose": purpose, "fps": fps}
+    fields: dict[str, Any] = {"name": name, "url": url, "purpose": purpose, "fps": fps}
+    if snapshot:
+        fields["snapshot"] = True
     try:
         camera = CameraConfig.model_validate(fields)
     except ValidationError as exc:
@@ -83,11 +88,12 @@ def router(web: Web) -> APIRouter:
     Url = Annotated[str, Form(max_length=2000)]
     Purpose = Annotated[str, Form(max_length=32)]
     Fps = Annotated[float, Form(gt=0, le=60)]
+    Snapshot = Annotated[bool, Form()]  # a checkbox: absent when not ticked
 
     def render(
         request: Request, user: User, error: str = "", status: int = 200, **kept: Any
     ) -> HTMLResponse:
-        values = {"name": "", "purpose": "footfall", "fps": 10.0} | kept
+        values = {"name": "", "purpose": "footfall", "fps": 10.0, "snapshot": False} | kept
         return web.page(
             request, "add_camera.html.j2", user, status, purposes=CHOICES, purpose_text=PURPOSES,
             error=error, values=values, config_name=context.loaded.path.name, nav="overview",
@@ -101,12 +107,16 @@ def router(web: Web) -> APIRouter:
         return render(request, user)
 
     @routes.post("/cameras/new/test", dependencies=[Depends(web.auth.check_csrf)])
-    async def test(user: Admin, name: Name, url: Url, purpose: Purpose, fps: Fps) -> Response:
+    async def test(
+        user: Admin, name: Name, url: Url, purpose: Purpose, fps: Fps, snapshot: Snapshot = False
+    ) -> Response:
         try:
-            camera = new_camera(web, name, url, purpose, fps).camera
+            camera = new_camera(web, name, url, purpose, fps, snapshot).camera
         except (CameraFormError, OnsightError) as exc:
             return JSONResponse({"ok": False, "reason": scrubbed(str(exc), url)})
-        result = await run_in_threadpool(probe, name, camera.url, camera.fps, _TEST_WIDTH)
+        result = await run_in_threadpool(
+            lambda: probe(name, camera.url, camera.fps, _TEST_WIDTH, snapshot=camera.snapshot)
+        )
         if result.frame is None:
             return JSONResponse({"ok": False, "reason": scrubbed(result.reason, url)})
         image = result.frame.image
@@ -123,11 +133,17 @@ def router(web: Web) -> APIRouter:
 
     @routes.post("/cameras/new", dependencies=[Depends(web.auth.check_csrf)])
     def add(
-        request: Request, user: Admin, name: Name, url: Url, purpose: Purpose, fps: Fps
+        request: Request,
+        user: Admin,
+        name: Name,
+        url: Url,
+        purpose: Purpose,
+        fps: Fps,
+        snapshot: Snapshot = False,
     ) -> Response:
-        kept = {"name": name, "purpose": purpose, "fps": fps}
+        kept = {"name": name, "purpose": purpose, "fps": fps, "snapshot": snapshot}
         try:
-            new = new_camera(web, name, url, purpose, fps)
+            new = new_camera(web, name, url, purpose, fps, snapshot)
             context.loaded = context.runner.add_camera(
                 context.loaded, new.entry, new.secrets, user.name
             )

@@ -1,5 +1,6 @@
 // "Add a camera": the Test connection button posts the form to /cameras/new/test and shows
-// the redacted picture it answers with, or the reason there is none.
+// the redacted picture it answers with, or the reason there is none. Ticking "Snapshot URL"
+// shows a snapshot URL as the example.
 "use strict";
 (function () {
   const form = document.getElementById("camera-form");
@@ -7,6 +8,15 @@
   const button = document.getElementById("test-connection");
   const result = document.getElementById("test-result");
   const image = document.getElementById("test-image");
+  const url = document.getElementById("camera-url");
+  const snapshot = document.getElementById("camera-snapshot");
+  const streamExample = url.placeholder;
+  const showExample = () => {
+    url.placeholder = snapshot.checked
+      ? "http://user:password@192.168.1.20/cgi-bin/snapshot.cgi" : streamExample;
+  };
+  snapshot.addEventListener("change", showExample);
+  showExample();
 
   button.addEventListener("click", async () => {
     if (!form.reportValidity()) return;
