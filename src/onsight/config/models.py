@@ -401,7 +401,14 @@ class DetectorConfig(_Strict):
         strict=False,
         description="Score threshold; the model's default if unset.",
     )
-    threads: int = Field(1, ge=1, le=64, description="Inference threads per camera.")
+    threads: int = Field(1, ge=1, le=64, description="Threads each inference uses.")
+    workers: int | None = Field(
+        None,
+        ge=1,
+        le=64,
+        description="Inferences run at once for all cameras, which share one model (default: "
+        "one per CPU core). Cameras wait their turn in a fair queue.",
+    )
 
 
 class Config(_Strict):

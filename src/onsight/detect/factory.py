@@ -9,6 +9,7 @@ from onsight.detect.backends import Runner
 from onsight.detect.decoders import Decoder, make_decoder
 from onsight.detect.protocol import Detector
 from onsight.detect.registry import BACKENDS, DEFAULT_MODEL, BackendName, get_spec, verify
+from onsight.detect.shared import SharedDetector, default_workers
 from onsight.errors import ModelError
 from onsight.types import Detections, Image
 
@@ -52,16 +53,52 @@ def make_detector(
 
     Raises ModelError for an unknown model or backend, missing or corrupt files.
     """
-    spec = get_spec(model)
-    if backend not in spec.backends:
-        valid = ", ".join(b for b in BACKENDS if b in spec.backends)
-        raise ModelError(
-            f"unknown backend {backend!r} for model {spec.name}; valid backends: {valid}"
-        )
-    threshold = spec.score_threshold if score_threshold is None else score_threshold
-    if not 0.0 <= threshold <= 1.0:
-        raise ModelError(f"score threshold must be between 0 and 1, got {threshold}")
-    files = verify(spec, model_dir)
-    decoder = make_decoder(spec.decoder, spec.input_size, threshold, spec.nms_iou)
-    runner = _runner(backend, files.weights, decoder.output_names, threads)
-    return ModelDetector(runner, decoder, files.class_names())
+    loaded = _Loaded(model, backend, score_threshold, model_dir)
+    runner = _runner(backend, loaded.weights, loaded.decoder().output_names, threads)
+    return ModelDetector(runner, loaded.decoder(), loaded.class_names)
+
+
+def make_shared_detector(
+    model: str = DEFAULT_MODEL,
+    backend: BackendName = "onnxruntime",
+    score_threshold: float | None = None,
+    threads: int = 1,
+    workers: int | None = None,
+    model_dir: Path | None = None,
+) -> SharedDetector:
+    """One model for many cameras (see `onsight.detect.shared`): `workers` inferences at a
+    time (default: one per core), each with `threads` threads. onnxruntime's session is
+    shared by the workers; OpenCV's network is not thread-safe, so each worker loads one."""
+    loaded = _Loaded(model, backend, score_threshold, model_dir)
+    count = workers or default_workers()
+    outputs = loaded.decoder().output_names
+    if backend == "onnxruntime":
+        runners = [_runner(backend, loaded.weights, outputs, threads)] * count
+    else:
+        runners = [_runner(backend, loaded.weights, outputs, threads) for _ in range(count)]
+    return SharedDetector(runners, loaded.decoder, loaded.class_names)
+
+
+class _Loaded:
+    """A registered model's checked files and a decoder factory for it."""
+
+    def __init__(
+        self, model: str, backend: str, score_threshold: float | None, model_dir: Path | None
+    ) -> None:
+        spec = get_spec(model)
+        if backend not in spec.backends:
+            valid = ", ".join(b for b in BACKENDS if b in spec.backends)
+            raise ModelError(
+                f"unknown backend {backend!r} for model {spec.name}; valid backends: {valid}"
+            )
+        threshold = spec.score_threshold if score_threshold is None else score_threshold
+        if not 0.0 <= threshold <= 1.0:
+            raise ModelError(f"score threshold must be between 0 and 1, got {threshold}")
+        files = verify(spec, model_dir)
+        self._spec, self._threshold = spec, threshold
+        self.weights = files.weights
+        self.class_names = files.class_names()
+
+    def decoder(self) -> Decoder:
+        spec = self._spec
+        return make_decoder(spec.decoder, spec.input_size, self._threshold, spec.nms_iou)

@@ -15,7 +15,8 @@ from onsight.config._base import Polygon
 from onsight.config.calibration import KEEP, CalibrationConfig
 from onsight.config.editor import add_camera, save_geometry
 from onsight.config.models import CameraConfig
-from onsight.detect import make_detector
+from onsight.detect.factory import make_shared_detector
+from onsight.detect.shared import SharedDetector
 from onsight.errors import ConfigError, OnsightError
 from onsight.events import EventBus, EventStore
 from onsight.events.bus import Sink
@@ -87,6 +88,7 @@ class Runner:
             [sink.publish_audit_head for sink in self.sinks if isinstance(sink, MqttSink)],
         )
         self.pipelines: list[CameraPipeline] = []
+        self.detector: SharedDetector | None = None  # one model for all cameras
         self.stations: list[ScreeningPipeline] = []
         self._local_mqtt: LocalMqtt | None = None
         self.retention = Retention(
@@ -190,15 +192,17 @@ class Runner:
         return loaded
 
     def _pipeline(self, config: Config, camera: CameraConfig) -> CameraPipeline:
-        detector = make_detector(
-            config.detector.model,
-            config.detector.backend,
-            score_threshold=config.detector.confidence,
-            threads=config.detector.threads,
-        )
+        if self.detector is None:  # one model for every camera, loaded with the first
+            self.detector = make_shared_detector(
+                config.detector.model,
+                config.detector.backend,
+                score_threshold=config.detector.confidence,
+                threads=config.detector.threads,
+                workers=config.detector.workers,
+            )
         return CameraPipeline(
             self._loaded_paths.with_paths(camera),
-            detector,
+            self.detector.handle(camera.name),
             self.bus,
             started=self._start_time,
             pace=self._pace_files,
@@ -358,6 +362,8 @@ class Runner:
         self._stopping.set()
         if self._local_mqtt is not None:
             self._local_mqtt.close()
+        if self.detector is not None:
+            self.detector.close()
         self.bus.close()
         self.witness.close()  # the head, to MQTT too, before the sinks close
         close_sinks(self.sinks)  # after the bus: they get its last batch
