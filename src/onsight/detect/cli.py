@@ -1,4 +1,4 @@
-"""`onsight models ...`: list, verify and fetch detector weights."""
+"""`onsight models ...`: list, verify, fetch and build detector weights."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from onsight.detect.registry import (
+    BUILT_MODELS,
     DEFAULT_MODEL,
     MODELS,
     fetch,
@@ -45,7 +46,7 @@ def list_models(model_dir: ModelDir = None) -> None:
     table = Table(caption=f"default: {DEFAULT_MODEL}")
     for column in ("name", "licence", "input", "classes", "status", "path"):
         table.add_column(column, overflow="fold")
-    for spec in MODELS.values():
+    for spec in [*MODELS.values(), *BUILT_MODELS.values()]:
         try:
             status, path = "[green]present[/]", str(locate(spec, model_dir).weights)
         except ModelError:
@@ -137,3 +138,38 @@ def fetch_model(
     Console(soft_wrap=True, highlight=False).print(
         Text.assemble(("fetched ", "green"), f"{name} into {files.directory}")
     )
+
+
+@models_app.command("build-int8")
+def build_int8(
+    name: Annotated[
+        str,
+        typer.Argument(help="The int8 model, or the fp32 model it is built from."),
+    ] = f"{DEFAULT_MODEL}_int8",
+    model_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--model-dir",
+            help="Build into this folder and look for the fp32 source here first "
+            "(default: the user cache).",
+        ),
+    ] = None,
+    frames: Annotated[
+        int, typer.Option("--frames", min=1, help="Calibration frames from the sample clips.")
+    ] = 300,
+    force: Annotated[bool, typer.Option("--force", help="Rebuild even if up to date.")] = False,
+) -> None:
+    """Build an int8 (static QDQ) model from its verified fp32 weights, calibrated on frames
+    of the sample clips in $ONSIGHT_ASSETS/video; skipped when its stamp is current."""
+    from onsight.detect.quantize import build
+
+    console = Console(soft_wrap=True, highlight=False)
+    try:
+        files, built = build(
+            name, model_dir, frames=frames, model_dir=model_dir, force=force, progress=console.print
+        )
+    except ModelError as exc:
+        _error(str(exc))
+        raise typer.Exit(code=1) from None
+    verb = "built " if built else "up to date "
+    console.print(Text.assemble((verb, "green"), f"{files.spec.name} in {files.directory}"))
