@@ -3,6 +3,7 @@ with an `errors` map, and the healthy camera's results as if it had run alone.""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -10,6 +11,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -102,7 +104,8 @@ def test_a_file_camera_stuck_in_ffmpeg_is_given_up(
     tmp_path: Path, video: Callable[[str], Path]
 ) -> None:
     """A FIFO nobody writes to blocks FFmpeg's open() for ever: nothing inside PyAV can
-    interrupt that, so the runner leaves the thread behind and the run ends."""
+    interrupt that, so the runner gives the camera up and the run ends; its decoding worker
+    process is killed, so nothing is left behind."""
     healthy = tmp_path / "healthy.avi"
     cut_clip(video("vtest_480x360.avi"), healthy, "avi", 4.0)
     fifo = tmp_path / "stuck.avi"
@@ -118,11 +121,28 @@ def test_a_file_camera_stuck_in_ffmpeg_is_given_up(
     finally:
         runner.stop()  # joins only the threads it has not given up on
         runner.close()
-        with fifo.open("wb"):  # let the stuck open() return, so the thread ends
-            pass
+        # A reader still stuck in open() (none, once its worker is killed) is let go.
+        with contextlib.suppress(OSError):
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    (stuck,) = [p for p in runner.pipelines if p.camera.name == "stuck"]
+    pid = getattr(stuck.source, "worker_pid", None)
+    assert pid is not None, "the camera was decoded in a worker process"
+    give_up = time.monotonic() + 30  # its camera thread stops it (3 s), then kills it
+    while _alive(pid) and time.monotonic() < give_up:
+        time.sleep(0.2)
+    assert not _alive(pid), "the stuck worker was killed"
     summary = runner.summary()
     errors = summary["errors"]
     assert isinstance(errors, dict) and set(errors) == {"stuck"}
     assert "made no progress" in errors["stuck"]
     cameras = summary["cameras"]
     assert isinstance(cameras, dict) and set(cameras) == {"square"}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:  # a zombie is not alive
+        return stat.read().split(") ")[-1][0] != "Z"

@@ -426,6 +426,12 @@ class Config(_Strict):
     detector: DetectorConfig = Field(
         default_factory=lambda: DetectorConfig(), description="Detection."
     )
+    isolate_cameras: bool = Field(
+        True,
+        description="Decode each video camera in a worker process of its own, started again "
+        "within seconds if it crashes or hangs, so one bad stream cannot stop the others. "
+        "Images and snapshot URLs are read in the main process.",
+    )
     cameras: list[CameraConfig] = Field(min_length=1, description="Cameras to analyse.")
     models: list[UserModelConfig] = Field(
         default_factory=list,

@@ -36,11 +36,11 @@ import re
 import ssl
 import threading
 import time
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 from urllib.parse import unquote
 
 import cv2
@@ -53,6 +53,9 @@ from onsight.ingest.sampler import FrameSampler
 from onsight.ingest.source import SourceStats, VideoSource
 from onsight.ingest.urls import classify, redact_text, redact_url, url_secrets, userinfo_span
 from onsight.types import Frame, Image
+
+if TYPE_CHECKING:
+    from onsight.ingest.worker import ProcessSource
 
 logger = logging.getLogger(__name__)
 
@@ -113,10 +116,28 @@ def open_source(
     watchdog_seconds: float = 10.0,
     backoff: BackoffPolicy | None = None,
     stop: threading.Event | None = None,
-) -> VideoSource | StillSource:
+    isolate: bool = False,
+    on_restart: Callable[[str, str], None] | None = None,
+) -> VideoSource | StillSource | ProcessSource:
     """The source for a camera URL: a `StillSource` for images and snapshots, else video
-    (`ca_file`: the PEM file trusted for an https snapshot URL; see `StillSource`)."""
+    (`ca_file`: the PEM file trusted for an https snapshot URL; see `StillSource`); with
+    `isolate`, video is decoded in a supervised worker process (`ProcessSource`, which
+    reports each restart to `on_restart(camera, reason)`)."""
     kind = still_kind(url, snapshot)
+    if kind is None and isolate:
+        from onsight.ingest.worker import ProcessSource
+
+        return ProcessSource(
+            camera,
+            url,
+            fps,
+            width=width,
+            open_timeout=open_timeout,
+            watchdog_seconds=watchdog_seconds,
+            backoff=backoff,
+            stop=stop,
+            on_restart=on_restart,
+        )
     if kind is None:
         return VideoSource(
             camera,

@@ -67,6 +67,7 @@ AuditAction = Literal[
     "token_add",  # name, role (never the token)
     "token_revoke",
     "audit_keyed",  # the chain is HMAC-keyed from this record on; legacy record count
+    "worker_restart",  # camera, reason: its decoding worker crashed or hung and was restarted
 ]
 ACTIONS: frozenset[str] = frozenset(get_args(AuditAction))
 

@@ -117,7 +117,11 @@ class CameraPipeline:
         watchdog_seconds: float = 10.0,
         pace: bool = False,
         backoff: BackoffPolicy | None = None,
+        isolate: bool = False,
+        on_restart: Callable[[str, str], None] | None = None,
     ) -> None:
+        """`isolate`: decode video in a supervised worker process (see
+        `onsight.ingest.worker`), reporting each restart to `on_restart(camera, reason)`."""
         self.camera = camera
         self._detector = detector
         self._bus = bus
@@ -140,6 +144,8 @@ class CameraPipeline:
             watchdog_seconds=watchdog_seconds,
             backoff=backoff,
             stop=self.stop,
+            isolate=isolate,
+            on_restart=on_restart,
         )
         names = list(detector.class_names)
         self.motion = MotionGate(camera.motion)
@@ -350,6 +356,7 @@ class CameraPipeline:
                 else "connecting"
             ),
             reason=None if stats.connected or self.finished else stats.last_error,
+            restarts=getattr(self.source, "restarts", 0),
         )  # fmt: skip
 
     def _event_time(self, frame: Frame) -> datetime:

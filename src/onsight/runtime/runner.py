@@ -206,7 +206,15 @@ class Runner:
             self.bus,
             started=self._start_time,
             pace=self._pace_files,
+            isolate=config.isolate_cameras,
+            on_restart=self._audit_restart,
         )
+
+    def _audit_restart(self, camera: str, reason: str) -> None:
+        try:
+            self.audit.append("worker_restart", camera=camera, reason=reason)
+        except OnsightError as exc:  # the camera goes on; the log says why it was not audited
+            log.error("camera %r: restart not audited: %s", camera, exc)
 
 
     def _announce_cameras(self, config: Config) -> None:

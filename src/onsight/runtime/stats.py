@@ -60,4 +60,5 @@ class CameraHealth:
     decode_errors: int
     events: int
     state: CameraState = "connecting"
+    restarts: int = 0  # times its decoding worker was started again (it crashed or hung)
     reason: str | None = None  # why it is not live, in words (the last connection error)

@@ -75,6 +75,11 @@ class _RunnerCollector(Collector):
         errors = CounterMetricFamily(
             "onsight_decode_errors", "Damaged packets skipped.", labels=labels
         )
+        restarts = CounterMetricFamily(
+            "onsight_worker_restarts",
+            "Times the camera's decoding worker was started again (crashed or hung).",
+            labels=labels,
+        )
         events = CounterMetricFamily("onsight_events_emitted", "Events emitted.", labels=labels)
         latency = HistogramMetricFamily(
             "onsight_detector_latency_seconds", "Detector wall time per frame.", labels=labels
@@ -90,6 +95,7 @@ class _RunnerCollector(Collector):
             connected.add_metric(name, float(health.connected))
             reconnects.add_metric(name, health.reconnects)
             errors.add_metric(name, health.decode_errors)
+            restarts.add_metric(name, health.restarts)
             events.add_metric(name, health.events)
             snap = pipeline.detect_latency.snapshot()
             counts = [float(c) for c in snap.cumulative]
@@ -97,7 +103,7 @@ class _RunnerCollector(Collector):
             buckets.append(("+Inf", counts[-1]))
             latency.add_metric(name, buckets, snap.total)
         yield from (decoded, analysed, detected, skip, fps, connected, reconnects, errors)
-        yield from (events, latency)
+        yield from (restarts, events, latency)
 
     def _sink_metrics(self) -> Iterator[Metric]:
         for attribute, metric, kind, help_text in _SINK_FIELDS:
