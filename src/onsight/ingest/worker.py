@@ -33,6 +33,7 @@ import math
 import multiprocessing
 import queue
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
@@ -76,6 +77,7 @@ class WorkerSpec:
 
 _context: BaseContext | None = None
 _context_lock = threading.Lock()
+_main_lock = threading.Lock()
 
 
 def _worker_context() -> BaseContext:
@@ -89,6 +91,28 @@ def _worker_context() -> BaseContext:
             context.set_forkserver_preload(["onsight.ingest.worker"])
             _context = context
         return _context
+
+
+@contextlib.contextmanager
+def _main_not_reimported() -> Iterator[None]:
+    """Start a worker without multiprocessing re-running the main module in it.
+
+    By default each child (and the fork server) imports `__main__` again, which under
+    `python -m onsight.cli` is the whole command line and web app: 20 MB more per camera.
+    The worker needs none of it (its target lives in this module), so `__main__` looks
+    like an interactive session while the child's start-up data is taken.
+    """
+    main = sys.modules["__main__"]
+    saved: dict[str, Any] = {
+        key: main.__dict__[key] for key in ("__spec__", "__file__") if key in main.__dict__
+    }
+    with _main_lock:
+        main.__dict__["__spec__"] = None
+        main.__dict__.pop("__file__", None)
+        try:
+            yield
+        finally:
+            main.__dict__.update(saved)
 
 
 class ProcessSource:
@@ -275,7 +299,8 @@ class _Worker:
             target=_worker_main, args=(theirs, spec), name=f"onsight-decode-{spec.camera}",
             daemon=True,
         )  # fmt: skip
-        process.start()
+        with _main_not_reimported():
+            process.start()
         theirs.close()
         return cls(process, ours)
 
