@@ -52,7 +52,8 @@ class MotionConfig(_Strict):
         le=60.0,
         strict=False,
         description="While tracks are alive but nothing moves, re-run the detector this often "
-        "(in between, the still tracks are held as they are).",
+        "(in between, the still tracks are held as they are). Each refresh that finds every "
+        "track where it was doubles the wait, up to 8 times this; any change resets it.",
     )
 
 

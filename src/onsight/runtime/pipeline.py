@@ -102,6 +102,21 @@ def _build(
     return built, dropped
 
 
+_REFRESH_CAP = 8.0  # the longest wait between refreshes of a still scene, in settings
+_SETTLED = 0.01  # a track whose box edges all moved less than this (of the frame) is where it was
+
+
+def _unmoved(before: Tracks, after: Tracks) -> bool:
+    """The same tracks as before, each box where it was."""
+    if not np.array_equal(np.sort(before.track_id), np.sort(after.track_id)):
+        return False
+    if len(after) == 0:
+        return True
+    old = before.xyxy[np.argsort(before.track_id)]
+    new = after.xyxy[np.argsort(after.track_id)]
+    return bool(np.abs(old - new).max() < _SETTLED)
+
+
 class CameraPipeline:
     """Runs one camera: one thread drives `run`; others may read `health`, `latest`, the
     running apps, and change their items with `apply_geometry`."""
@@ -166,6 +181,7 @@ class CameraPipeline:
         self.events = 0
         self.last_pts = 0.0
         self._last_detect_pts = float("-inf")
+        self._refresh_every = camera.motion.refresh_seconds  # grows while nothing changes
         self._tracks = Tracks.empty(0.0, self._started)  # the tracker's, before the still filter
         self._people: FloatArray = self._tracks.xyxy
         self._rate_window: deque[float] = deque(maxlen=50)
@@ -220,8 +236,7 @@ class CameraPipeline:
         # A still scene keeps its tracks without detection, but someone who just appeared
         # (or sits still from the first frame) is detected until the tracker confirms them.
         refresh_due = self.tracker.active and (
-            self.tracker.confirming
-            or frame.pts - self._last_detect_pts >= self.camera.motion.refresh_seconds
+            self.tracker.confirming or frame.pts - self._last_detect_pts >= self._refresh_every
         )
         if moving or refresh_due:
             self._last_detect_pts = frame.pts
@@ -235,6 +250,7 @@ class CameraPipeline:
             t2 = clock()
             tracks = self.tracker.update(detections, frame.width, frame.height, frame.pts, moment)
             t3 = clock()
+            self._pace_refresh(settled=not moving and _unmoved(self._tracks, tracks))
             self.times.add("detect", t2 - t1)
             self.times.add("track", t3 - t2)
             self.detected_frames += 1
@@ -271,6 +287,16 @@ class CameraPipeline:
                 self.alert_count += 1
                 self._alerts.append(AlertShot(self.alert_count, event, result))
         return result
+
+    def _pace_refresh(self, settled: bool) -> None:
+        """A refresh that found every track where it was (a parked car, a person asleep, a
+        poster the detector takes for someone): wait twice as long for the next, up to
+        `_REFRESH_CAP` times the setting. Motion, or any change, resets the wait."""
+        base = self.camera.motion.refresh_seconds
+        if settled and not self.tracker.confirming:
+            self._refresh_every = min(self._refresh_every * 2, base * _REFRESH_CAP)
+        else:
+            self._refresh_every = base
 
     def alerts(self) -> list[AlertShot]:
         """The most recent alerts with their frames, newest first."""

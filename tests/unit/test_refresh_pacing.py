@@ -1,0 +1,65 @@
+"""Refreshes of a still scene: while tracks are alive and nothing moves, the detector is
+re-run every `refresh_seconds`; each refresh that finds every track where it was doubles the
+wait (up to 8 times), so a poster the detector takes for a person does not cost a detection
+a second all night. A track that does change keeps the refresh at its setting."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from onsight.config.models import CameraConfig
+from onsight.events import EventBus
+from onsight.runtime import CameraPipeline
+from onsight.types import Detections, Frame, Image
+from tests.conftest import assets_dir, require
+
+FPS = 5
+T0 = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+
+
+class _Poster:
+    """One 'person' that never moves (or drifts `drift` px per call); counts its calls."""
+
+    class_names = ("person",)
+
+    def __init__(self, drift: float = 0.0) -> None:
+        self.calls = 0
+        self._drift = drift
+
+    def detect(self, image: Image) -> Detections:
+        self.calls += 1
+        x = 100 + self._drift * self.calls
+        return Detections(
+            xyxy=np.array([[x, 50, x + 40, 150]], np.float32),
+            confidence=np.array([0.9], np.float32),
+            class_id=np.array([0], np.int64),
+        )
+
+
+def _night(detector: _Poster, seconds: int) -> CameraPipeline:
+    video = require(assets_dir() / "video" / "vtest_480x360.avi", "sample video")
+    camera = CameraConfig.model_validate({"name": "hall", "url": str(video), "fps": FPS})
+    pipeline = CameraPipeline(camera, detector, EventBus([]))
+    still: Image = np.full((360, 480, 3), 90, np.uint8)
+    for index in range(seconds * FPS):
+        pts = index / FPS
+        pipeline.process(Frame("hall", index, pts, still, T0 + timedelta(seconds=pts)))
+    return pipeline
+
+
+def test_a_still_false_person_is_refreshed_ever_more_rarely() -> None:
+    poster = _Poster()
+    _night(poster, 120)
+    # Confirming it takes a few detections; then refreshes after 1, 2, 4, 8, 8, ... s:
+    # about 18 in two minutes instead of 120.
+    assert poster.calls <= 25, poster.calls
+
+
+def test_a_track_that_changes_keeps_the_refresh_at_its_setting() -> None:
+    """Something moving too slowly for the motion gate (8 px a second here) is detected
+    every second, as before."""
+    walker = _Poster(drift=8.0)
+    _night(walker, 30)
+    assert walker.calls >= 28, walker.calls
