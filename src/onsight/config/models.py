@@ -55,6 +55,12 @@ class MotionConfig(_Strict):
         "(in between, the still tracks are held as they are). Each refresh that finds every "
         "track where it was doubles the wait, up to 8 times this; any change resets it.",
     )
+    half_rate_away: bool = Field(
+        False,
+        description="While no track is near a line or a zone edge (within 0.12 of the frame), "
+        "run the detector on every other moving frame only, holding tracks in between; near "
+        "one, and for anyone not yet confirmed, on every frame.",
+    )
 
 
 class StillObjectsConfig(_Strict):

@@ -117,6 +117,35 @@ def _unmoved(before: Tracks, after: Tracks) -> bool:
     return bool(np.abs(old - new).max() < _SETTLED)
 
 
+_NEAR = 0.12  # `half_rate_away`: a track's feet this close to a line or zone edge are near
+
+
+def _edges(camera: CameraConfig) -> FloatArray:
+    """Every line segment and polygon edge the camera's apps draw: (M, 2, 2), normalised."""
+    segments: list[tuple[tuple[float, float], tuple[float, float]]] = []
+    for kind in kinds():
+        if kind.shape is None:
+            continue
+        for item in kind.items(camera):
+            points = [(float(p[0]), float(p[1])) for p in getattr(item, kind.shape)]
+            closed = kind.shape == "polygon"
+            pairs = zip(points, points[1:] + points[:1] if closed else points[1:], strict=False)
+            segments.extend(pairs)
+    return np.array(segments, np.float32).reshape(-1, 2, 2)
+
+
+def _near(points: FloatArray, edges: FloatArray, distance: float) -> bool:
+    """Whether any point lies within `distance` of any segment."""
+    if len(points) == 0 or len(edges) == 0:
+        return len(edges) == 0 and len(points) > 0  # no geometry: every track matters
+    a, b = edges[:, 0][None], edges[:, 1][None]  # (1, M, 2)
+    p = points[:, None]  # (N, 1, 2)
+    ab = b - a
+    t = np.clip(((p - a) * ab).sum(-1) / np.maximum((ab * ab).sum(-1), 1e-12), 0.0, 1.0)
+    gap = p - (a + t[..., None] * ab)
+    return bool(((gap * gap).sum(-1) < distance * distance).any())
+
+
 class CameraPipeline:
     """Runs one camera: one thread drives `run`; others may read `health`, `latest`, the
     running apps, and change their items with `apply_geometry`."""
@@ -182,6 +211,7 @@ class CameraPipeline:
         self.last_pts = 0.0
         self._last_detect_pts = float("-inf")
         self._refresh_every = camera.motion.refresh_seconds  # grows while nothing changes
+        self._edges = _edges(camera)
         self._tracks = Tracks.empty(0.0, self._started)  # the tracker's, before the still filter
         self._people: FloatArray = self._tracks.xyxy
         self._rate_window: deque[float] = deque(maxlen=50)
@@ -238,6 +268,8 @@ class CameraPipeline:
         refresh_due = self.tracker.active and (
             self.tracker.confirming or frame.pts - self._last_detect_pts >= self._refresh_every
         )
+        if moving and not refresh_due and self._may_skip(frame.pts):
+            moving = False  # nobody near a line or zone edge: this frame, hold the tracks
         if moving or refresh_due:
             self._last_detect_pts = frame.pts
             started = time.perf_counter()
@@ -287,6 +319,14 @@ class CameraPipeline:
                 self.alert_count += 1
                 self._alerts.append(AlertShot(self.alert_count, event, result))
         return result
+
+    def _may_skip(self, pts: float) -> bool:
+        """`half_rate_away`: the last frame was detected, and no track is near an edge."""
+        if not self.camera.motion.half_rate_away or self.tracker.confirming:
+            return False
+        if pts - self._last_detect_pts > 1.5 / self.camera.fps:
+            return False  # never two moving frames in a row without detection
+        return not _near(self._tracks.bottom_centres(), self._edges, _NEAR)
 
     def _pace_refresh(self, settled: bool) -> None:
         """A refresh that found every track where it was (a parked car, a person asleep, a
@@ -355,6 +395,7 @@ class CameraPipeline:
             self._needs_image = _needs_image(self._apps)
             flushed = [e for app in dropped for e in app.flush()]
             self.camera, self._wanted = camera, wanted
+            self._edges = _edges(camera)
         self._publish(flushed)
 
     def health(self) -> CameraHealth:
