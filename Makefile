@@ -58,6 +58,12 @@ fuzz: install
 bench: install
 	$(BIN)/python bench/run.py
 
+# Most live RTSP cameras (5 fps, served on 127.0.0.1 by the test server in its own process)
+# that `onsight run` keeps in real time with >= 15% CPU headroom, busy and camera-day mix;
+# about 25 minutes; writes bench/capacity.json (flags: bench/capacity.py --help).
+bench-capacity: install
+	$(BIN)/python bench/capacity.py
+
 # Fleet ingest load on loopback: 3 simulated sites (QoS 1) -> mosquitto -> one
 # `onsight fleet serve --no-web` -> PostgreSQL, 60,000 events, twice; events/s stored,
 # CPU-s per 1000 events, exactly-once check; writes the "fleet" key of bench/results.json.
