@@ -90,4 +90,5 @@ def test_away_from_every_line_every_other_moving_frame_is_detected() -> None:
     _busy(near, half_rate_away=True)  # feet at x 420 of 480 = 0.875: near the line
     _busy(off, half_rate_away=False)
     assert off.calls == near.calls == 10 * FPS
-    assert far.calls <= 10 * FPS // 2 + 5, far.calls  # the first few confirm the track
+    # Every other frame (the first few confirm the track), never fewer.
+    assert 10 * FPS // 2 <= far.calls <= 10 * FPS // 2 + 5, far.calls

@@ -179,17 +179,17 @@ def test_on_a_still_camera_five_sightings_of_one_person_are_not_five_people() ->
 
 
 class _FacesAlone(_LeftHalfWears):
-    """Also sees faces in no person box: `alone` of them per still, the first `masked`
-    of them wearing a mask."""
+    """Also sees faces in no person box: `alone` of them per still, along y 0.3 from x 0.1
+    in steps of 0.15, the first `masked` of them wearing a mask."""
 
     def __init__(self, alone: int, masked: int) -> None:
         self.alone, self.masked = alone, masked
 
     def read_with_loose(
         self, image: Image, boxes: FloatArray, loose: bool = True
-    ) -> tuple[list[bool | None], list[bool]]:
-        faces = [i < self.masked for i in range(self.alone)] if loose else []
-        return self.read(image, boxes), faces
+    ) -> tuple[list[bool | None], list[tuple[bool, float, float]]]:
+        faces = [(i < self.masked, 0.1 + 0.15 * i, 0.3) for i in range(self.alone)]
+        return self.read(image, boxes), faces if loose else []
 
 
 @pytest.mark.parametrize(
@@ -209,6 +209,33 @@ def test_on_stills_faces_without_a_person_box_count_for_masks(
         return
     (hour,) = hours
     assert (hour.seen, hour.compliant) == (people + alone, people + 2)
+
+
+def test_a_box_and_its_own_loose_face_are_one_person_for_the_k_rule() -> None:
+    """Four people whose boxes hold no face (heads cut off) and their four faces, read
+    loose: four people, not eight, so nothing is released."""
+
+    class _Headless(_FacesAlone):
+        def read(self, image: Image, boxes: FloatArray) -> list[bool | None]:
+            return [None] * len(boxes)
+
+    monitor = PpeMonitor(
+        "cam", PpeConfig(masks=True), NAMES, {"mask": _Headless(4, masked=4)}, {}, stills=True
+    )
+    monitor.update(_view(0.0, [(3100 + i, 0.1 + 0.15 * i, 0.9) for i in range(4)]))
+    assert monitor.flush() == [] and monitor.suppressed == 1
+
+
+def test_loose_faces_in_an_ignored_area_are_not_people() -> None:
+    """A poster or a screen in an `ignore` polygon: its faces are no sightings, and do not
+    make up the still's 5."""
+    screen = [[(0.0, 0.0), (0.3, 0.0), (0.3, 0.5), (0.0, 0.5)]]  # holds the first 2 faces
+    monitor = PpeMonitor(
+        "cam", PpeConfig(masks=True), NAMES, {"mask": _FacesAlone(5, masked=0)}, {},
+        stills=True, ignore=screen,
+    )  # fmt: skip
+    monitor.update(_view(0.0, []))
+    assert monitor.flush() == [] and monitor.suppressed == 1
 
 
 def test_faces_without_a_person_box_are_not_used_on_video_or_with_zones() -> None:

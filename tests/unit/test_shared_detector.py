@@ -141,7 +141,10 @@ def test_a_busy_camera_cannot_starve_an_idle_one() -> None:
     service.close()
     queued, served = log.entries.index("queue 1"), log.entries.index("run 1")
     between = [e for e in log.entries[queued:served] if e == "run 0"]
-    assert len(between) <= 1, log.entries[queued : served + 1]
+    # "queue 1" is logged while camera 1 prepares, just before it joins the queue: one more
+    # of camera 0's requests may slip in between on a busy machine; an unfair queue would
+    # let all of camera 0's remaining requests (up to 180) go first.
+    assert len(between) <= 2, log.entries[queued : served + 1]
     assert service.served == {"busy": 200, "idle": 1}
 
 

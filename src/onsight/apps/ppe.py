@@ -19,6 +19,7 @@ track, dropped once the track is decided.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, runtime_checkable
@@ -136,13 +137,16 @@ class Reader(Protocol):
     def read(self, image: Image, boxes: FloatArray) -> list[bool | None]: ...
 
 
+LooseFace = tuple[bool, float, float]  # masked, and the face's centre x, y (normalised)
+
+
 @runtime_checkable
 class LooseFaceReader(Reader, Protocol):
     """The mask check can also read faces that lie in no person box."""
 
     def read_with_loose(
         self, image: Image, boxes: FloatArray, loose: bool = True
-    ) -> tuple[list[bool | None], list[bool]]: ...
+    ) -> tuple[list[bool | None], list[LooseFace]]: ...
 
 
 @dataclass(slots=True)
@@ -177,6 +181,7 @@ class PpeMonitor:
         readers: dict[Check, Reader],
         zones: dict[str, list[tuple[float, float]]],
         stills: bool = False,
+        ignore: Sequence[list[tuple[float, float]]] = (),
     ) -> None:
         self.camera, self.config = camera, config
         self._names = class_names
@@ -184,6 +189,7 @@ class PpeMonitor:
         self._readers = readers
         self._zones = zones  # name -> polygon, only the configured ones; empty: whole camera
         self._stills = stills
+        self._ignore = list(ignore)
         # On stills without zones, faces outside every person box count too (a close-up, a
         # crowd): a still has no tracks to vote over, and a face has no feet to place in a zone.
         self._loose = stills and not zones and "mask" in readers
@@ -233,7 +239,8 @@ class PpeMonitor:
             for check, reader in self._readers.items():
                 if check == "mask" and self._loose and isinstance(reader, LooseFaceReader):
                     readings, alone = reader.read_with_loose(view.image, boxes)
-                    self._count_loose(alone, len(present))
+                    attached = sum(reading is not None for reading in readings)
+                    self._count_loose(self._not_ignored(alone), attached)
                 elif present:
                     readings = reader.read(view.image, boxes)
                 else:
@@ -246,15 +253,28 @@ class PpeMonitor:
         self._decide_gone(view.pts - _GONE_SECONDS)
         return events
 
-    def _count_loose(self, masked: list[bool], people: int) -> None:
+    def _count_loose(self, masked: list[bool], attached: int) -> None:
         """Faces on a still that lie in no person box: each a sighting decided at once (one
-        still, one read). The still's crowd is its people plus these faces."""
+        still, one read). For the k rule the still showed the faces read in it, attached to
+        a person box or not; never people plus faces, which could count one person twice (a
+        box whose own face lies outside it)."""
         if not masked:
             return
         tally = self._hour_tallies.setdefault((WHOLE_CAMERA, "mask"), _Tally())
         tally.seen += len(masked)
         tally.compliant += sum(masked)
-        tally.crowd = max(tally.crowd, people + len(masked))
+        tally.crowd = max(tally.crowd, attached + len(masked))
+
+    def _not_ignored(self, faces: list[LooseFace]) -> list[bool]:
+        """Loose faces outside the camera's `ignore` areas (a poster, a mirror, a screen:
+        the detector's boxes there are dropped before any app sees them, faces too)."""
+        if not self._ignore or not faces:
+            return [masked for masked, _, _ in faces]
+        centres = np.array([(x, y) for _, x, y in faces], np.float32)
+        hidden = np.zeros(len(faces), bool)
+        for polygon in self._ignore:
+            hidden |= points_in_polygon(polygon, centres)
+        return [masked for (masked, _, _), gone in zip(faces, hidden, strict=True) if not gone]
 
     def flush(self) -> list[PpeHour]:
         for votes in self._tracks.values():
@@ -384,7 +404,10 @@ def _build(camera: CameraConfig, item: PpeConfig, names: list[str]) -> PpeMonito
     zones = {z.name: [(p[0], p[1]) for p in z.polygon] for z in camera.zones}
     wanted = {name: zones[name] for name in item.zones or []}
     readers = make_readers(camera, item)
-    return PpeMonitor(camera.name, item, names, readers, wanted, stills=camera.takes_stills())
+    ignore = [[(p[0], p[1]) for p in polygon] for polygon in camera.ignore]
+    return PpeMonitor(
+        camera.name, item, names, readers, wanted, stills=camera.takes_stills(), ignore=ignore
+    )
 
 
 PPE_HOUR = EventType(
@@ -451,7 +474,7 @@ KIND: AppKind[PpeConfig, PpeMonitor] = AppKind(
     needs_image=True,
     single=True,
     summary_sections=True,
-    reads=("zones",),
+    reads=("zones", "ignore"),
     notice_note="On this camera faces are looked at to see whether a mask covers mouth and "
     "nose, and clothing for high-visibility material. No face or picture is stored, nobody "
     "is recognised, and results exist only as shares per area and hour from at least 5 "

@@ -347,4 +347,5 @@ KIND: AppKind[QueueConfig, QueueMonitor] = AppKind(
     entities=_entities,
     shape="polygon",
     noun="queue",
+    reads=("lines",),  # its served_line
 )

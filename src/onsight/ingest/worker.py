@@ -61,6 +61,10 @@ _JOIN_SECONDS = 3.0  # a worker asked to stop gets this long before it is killed
 Outcome = Literal["end", "died", "hung", "stopped"]
 
 
+class _NoWorker(Exception):
+    """A worker could not be started (handled like one that died)."""
+
+
 @dataclass(frozen=True)
 class WorkerSpec:
     """Everything a worker needs to open its camera (it is pickled to the child)."""
@@ -151,6 +155,7 @@ class ProcessSource:
         self._on_restart = on_restart
         self._lock = threading.Lock()
         self._stats = SourceStats()
+        self._carried = SourceStats()  # the counts of workers that ended
         self.restarts = 0
         self.worker_pid: int | None = None  # the running worker's process id (tests, health)
 
@@ -183,15 +188,24 @@ class ProcessSource:
     def _supervise(self) -> Generator[Frame, None, None]:
         backoff = Backoff(self._restart_policy)
         index, last_pts, offset = 0, None, 0.0
-        lost_at: float | None = None
+        last_frame_at: float | None = None  # monotonic time of the last frame handed on
         fruitless = 0  # restarts in a row without a new frame
         while not self.stop_event.is_set():
             resume = last_pts if not self.is_live else None
-            worker = _Worker.start(replace(self._spec, resume_after=resume))
-            self.worker_pid = worker.process.pid
-            if lost_at is not None and last_pts is not None:
-                offset = last_pts + (time.monotonic() - lost_at)  # live: time goes on
             try:
+                worker = _Worker.start(replace(self._spec, resume_after=resume))
+            except OSError as exc:  # no fork server, too many open files: try again later
+                worker = None
+                reason = f"cannot start a decoding worker: {exc.strerror or exc}"
+                logger.warning("camera %r: %s", self.camera, reason)
+            if worker is not None:
+                self.worker_pid = worker.process.pid
+                self._stuck = 0.0
+                if last_frame_at is not None and last_pts is not None:
+                    offset = last_pts + (time.monotonic() - last_frame_at)  # time went on
+            try:
+                if worker is None:
+                    raise _NoWorker
                 served = self._serve(worker)
                 while True:
                     try:
@@ -203,15 +217,20 @@ class ProcessSource:
                         frame = replace(frame, pts=frame.pts + offset)
                     frame = replace(frame, index=index)
                     index, last_pts = index + 1, frame.pts
+                    last_frame_at = time.monotonic()
                     backoff.reset()
                     fruitless = 0
                     yield frame
+            except _NoWorker:
+                outcome = "died"
             finally:
-                worker.close()
+                if worker is not None:
+                    worker.close()
             if outcome in ("end", "stopped"):
                 return
-            lost_at = time.monotonic()
-            reason = self._restarted(outcome, worker)
+            if worker is not None:
+                self._carry(self.stats)
+                reason = self._restarted(outcome, worker)
             fruitless += 1
             if not self.is_live and fruitless >= FILE_RESTARTS:
                 where = "before the first frame" if last_pts is None else f"after {last_pts:.1f} s"
@@ -246,6 +265,8 @@ class ProcessSource:
                 return "stopped"
             message = worker.receive(0.25)
             now = time.monotonic()
+            if message is None and not worker.process.is_alive():
+                message = worker.receive(0.0)  # its last words ("end", "error") come first
             if message is None:
                 if not worker.process.is_alive() or worker.closed_pipe:
                     return "died"
@@ -275,8 +296,21 @@ class ProcessSource:
                 raise SourceError(message[1])
 
     def _update(self, stats: dict[str, Any]) -> None:
+        """The running worker's counters, on top of those of the workers before it."""
+        fresh = SourceStats(**stats)
+        carried = self._carried
         with self._lock:
-            self._stats = SourceStats(**stats)
+            self._stats = replace(
+                fresh,
+                frames_decoded=carried.frames_decoded + fresh.frames_decoded,
+                frames_sampled=carried.frames_sampled + fresh.frames_sampled,
+                reconnects=carried.reconnects + fresh.reconnects,
+                decode_errors=carried.decode_errors + fresh.decode_errors,
+            )
+
+    def _carry(self, last: SourceStats) -> None:
+        """A worker ended: its counts stay in the totals its successor adds to."""
+        self._carried = replace(last)
 
 
 class _Worker:
@@ -384,7 +418,10 @@ class _PipeLog(logging.Handler):
 def _worker_main(conn: Connection, spec: WorkerSpec) -> None:
     """Decode one camera and hand its frames over; ends on "stop", at the end of a file,
     or with an "error" message."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    # Ctrl-C and a service manager's SIGTERM to the whole group are the main process's to
+    # handle: it stops its workers itself (or kills them).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     send_lock = threading.Lock()
 
     def send(message: tuple[Any, ...]) -> None:
@@ -456,6 +493,8 @@ class _Slots:
     def put(self, frame: Frame, wait: bool) -> bool:
         """Hand `frame` over; False when it was dropped (no free slot, not waiting) or the
         worker is stopping."""
+        if self._stop.is_set():
+            return False
         image = np.ascontiguousarray(frame.image)
         too_small = self._memory is None or image.nbytes > self._slot_bytes
         if too_small and not self._attach(image.nbytes):
@@ -479,6 +518,8 @@ class _Slots:
         while True:
             message = self._inbox.get()
             if message[0] == "stop":
+                self._stop.set()
+                self._inbox.put(message)
                 return False
             if message[0] == "memory":
                 _, name, size, generation = message
@@ -496,6 +537,7 @@ class _Slots:
                 return
             if message[0] == "stop":
                 self._stop.set()
+                self._inbox.put(message)  # for any later wait: nothing else will come
                 return
             if message[0] == "free" and message[1] == self._generation:
                 self._free.append(message[2])

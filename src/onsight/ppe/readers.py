@@ -14,7 +14,7 @@ from onsight.ppe.required import normalised_items, required_present, unknown_req
 from onsight.types import FloatArray, Image
 
 if TYPE_CHECKING:
-    from onsight.apps.ppe import Check, PpeConfig, Reader
+    from onsight.apps.ppe import Check, LooseFace, PpeConfig, Reader
     from onsight.config.models import CameraConfig
 
 _MIN_TORSO_PX = 24  # a person shorter than ~4x this in the frame is too far to judge colour
@@ -34,17 +34,18 @@ class MaskCheck:
 
     def read_with_loose(
         self, image: Image, boxes: FloatArray, loose: bool = True
-    ) -> tuple[list[bool | None], list[bool]]:
+    ) -> tuple[list[bool | None], list[LooseFace]]:
         """Per person box as `read`, and (with `loose`) each readable face that lies in no
-        person box: masked or not."""
+        person box: masked or not, and its centre (normalised)."""
         found: list[bool | None] = [None] * len(boxes)
         best = [0.0] * len(boxes)  # two faces in one person's box: the surer one decides
-        alone: list[bool] = []
+        alone: list[LooseFace] = []
         for face in self._reader.read(image, boxes, loose=loose):
             if not face.counted:
                 continue
             if face.person is None:
-                alone.append(face.masked)
+                x0, y0, x1, y1 = face.box
+                alone.append((face.masked, (x0 + x1) / 2, (y0 + y1) / 2))
             elif face.score > best[face.person]:
                 found[face.person] = face.masked
                 best[face.person] = face.score

@@ -252,6 +252,9 @@ class CameraPipeline:
                 if on_frame is not None:
                     on_frame(result)
         finally:
+            close = getattr(frames, "close", None)
+            if close is not None:
+                close()  # a worker-backed source stops its worker now, not when collected
             with self._apps_lock:
                 flushed = [e for apps in self._apps.values() for app in apps for e in app.flush()]
             self._publish(flushed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 # given up: nothing inside PyAV can interrupt it, and no healthy call takes this long.
 STUCK_SECONDS = 60.0
 STOP_SECONDS = 15.0  # how long `stop` waits for the cameras before leaving one behind
+RESTART_AUDITS, RESTART_AUDIT_SECONDS = 3, 600.0  # a crash loop: 3 audit records per 10 min
 
 
 @dataclass
@@ -89,6 +91,7 @@ class Runner:
         )
         self.pipelines: list[CameraPipeline] = []
         self.detector: SharedDetector | None = None  # one model for all cameras
+        self._restart_audits: dict[str, tuple[deque[float], int]] = {}  # times, left out
         self.stations: list[ScreeningPipeline] = []
         self._local_mqtt: LocalMqtt | None = None
         self.retention = Retention(
@@ -211,8 +214,22 @@ class Runner:
         )
 
     def _audit_restart(self, camera: str, reason: str) -> None:
+        """Audit a worker restart. A camera crashing again and again gets at most
+        `RESTART_AUDITS` records per `RESTART_AUDIT_SECONDS`; the next record counts the
+        restarts left out in between."""
+        now = time.monotonic()
+        recent, unaudited = self._restart_audits.setdefault(camera, (deque(), 0))
+        while recent and now - recent[0] >= RESTART_AUDIT_SECONDS:
+            recent.popleft()
+        if len(recent) >= RESTART_AUDITS:
+            self._restart_audits[camera] = (recent, unaudited + 1)
+            return
+        recent.append(now)
+        self._restart_audits[camera] = (recent, 0)
         try:
-            self.audit.append("worker_restart", camera=camera, reason=reason)
+            self.audit.append(
+                "worker_restart", camera=camera, reason=reason, restarts_not_recorded=unaudited
+            )
         except OnsightError as exc:  # the camera goes on; the log says why it was not audited
             log.error("camera %r: restart not audited: %s", camera, exc)
 

@@ -1,0 +1,58 @@
+"""A file decoded in a worker process: the same frames as in-process; a killed worker is
+started again and the file resumes after the last frame handed over (no frame twice, none
+lost), with its counters carried over; restarts are audited, a crash loop sparingly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+
+from onsight.config import load_config
+from onsight.ingest.source import VideoSource
+from onsight.ingest.worker import ProcessSource
+from onsight.runtime.runner import RESTART_AUDITS, Runner
+from tests.conftest import assets_dir, require
+
+
+def _clip() -> Path:
+    return require(assets_dir() / "video" / "vtest_480x360.avi", "sample video")
+
+
+def test_a_killed_worker_resumes_the_file_after_its_last_frame() -> None:
+    expected = list(VideoSource("cam", str(_clip()), 5.0).frames())
+    restarts: list[tuple[str, str]] = []
+    source = ProcessSource("cam", str(_clip()), 5.0, on_restart=lambda *r: restarts.append(r))
+    got = []
+    killed = False
+    for frame in source.frames():
+        got.append(frame)
+        time.sleep(0.01)  # a slow consumer: the worker reports its counters meanwhile
+        if not killed and len(got) >= 40 and source.stats.frames_decoded > 0:
+            assert source.worker_pid is not None
+            os.kill(source.worker_pid, signal.SIGKILL)
+            killed = True
+    assert [f.pts for f in got] == [f.pts for f in expected]
+    assert [f.index for f in got] == list(range(len(expected)))
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(got, expected, strict=True))
+    assert source.restarts == 1 and restarts[0][0] == "cam"
+    assert "exited (code -9)" in restarts[0][1]
+    # The second worker decoded from the start to resume: its count adds to the first's.
+    assert source.stats.frames_decoded > 795
+
+
+def test_a_crash_loop_is_audited_sparingly(tmp_path: Path) -> None:
+    config = tmp_path / "onsight.yaml"
+    config.write_text(f'cameras:\n  - {{name: cam, url: "{_clip()}", fps: 5}}\n', "utf-8")
+    runner = Runner(load_config(config))
+    try:
+        for attempt in range(RESTART_AUDITS + 4):
+            runner._audit_restart("cam", f"decoding worker exited (code -11), #{attempt}")
+        records = [r for r in runner.audit.tail(50) if r.action == "worker_restart"]
+    finally:
+        runner.close()
+    assert len(records) == RESTART_AUDITS
+    assert [r.details()["restarts_not_recorded"] for r in records] == [0] * RESTART_AUDITS
