@@ -277,6 +277,7 @@ class ProcessSource:
             heard = now
             kind = message[0]
             if kind == "frame":
+                self._update(message[7])
                 yield worker.take(message)
             elif kind == "need":
                 worker.provide(message[1])
@@ -361,7 +362,7 @@ class _Worker:
 
     def take(self, message: tuple[Any, ...]) -> Frame:
         """Copy a frame out of its slot and give the slot back."""
-        _, generation, slot, shape, pts, wall_time, camera = message
+        _, generation, slot, shape, pts, wall_time, camera, _ = message
         assert self._memory is not None and generation == self._generation
         image = np.ndarray(
             shape, np.uint8, buffer=self._memory.buf, offset=slot * self._slot_bytes
@@ -449,7 +450,8 @@ def _worker_main(conn: Connection, spec: WorkerSpec) -> None:
         for frame in source.frames():
             if spec.resume_after is not None and frame.pts <= spec.resume_after:
                 continue
-            if not slots.put(frame, wait=not source.is_live) and stop.is_set():
+            handed = slots.put(frame, wait=not source.is_live, stats=asdict(source.stats))
+            if not handed and stop.is_set():
                 break
         send(("end", asdict(source.stats)))
     except SourceError as exc:
@@ -490,9 +492,9 @@ class _Slots:
         self._generation = 0
         self._free: list[int] = []
 
-    def put(self, frame: Frame, wait: bool) -> bool:
-        """Hand `frame` over; False when it was dropped (no free slot, not waiting) or the
-        worker is stopping."""
+    def put(self, frame: Frame, wait: bool, stats: dict[str, Any]) -> bool:
+        """Hand `frame` over, with the source's counters; False when it was dropped (no free
+        slot, not waiting) or the worker is stopping."""
         if self._stop.is_set():
             return False
         image = np.ascontiguousarray(frame.image)
@@ -509,7 +511,8 @@ class _Slots:
         view[...] = image
         del view  # no view may outlive the memory
         shape, generation = image.shape, self._generation
-        self._send(("frame", generation, slot, shape, frame.pts, frame.wall_time, frame.camera))
+        message = ("frame", generation, slot, shape, frame.pts, frame.wall_time, frame.camera)
+        self._send((*message, stats))
         return True
 
     def _attach(self, nbytes: int) -> bool:
