@@ -39,6 +39,7 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 from urllib.parse import unquote
@@ -124,22 +125,13 @@ def open_source(
     `isolate`, video is decoded in a supervised worker process (`ProcessSource`, which
     reports each restart to `on_restart(camera, reason)`)."""
     kind = still_kind(url, snapshot)
-    if kind is None and isolate:
-        from onsight.ingest.worker import ProcessSource
-
-        return ProcessSource(
-            camera,
-            url,
-            fps,
-            width=width,
-            open_timeout=open_timeout,
-            watchdog_seconds=watchdog_seconds,
-            backoff=backoff,
-            stop=stop,
-            on_restart=on_restart,
-        )
     if kind is None:
-        return VideoSource(
+        video: Callable[..., VideoSource | ProcessSource] = VideoSource
+        if isolate:
+            from onsight.ingest.worker import ProcessSource
+
+            video = partial(ProcessSource, on_restart=on_restart)
+        return video(
             camera,
             url,
             fps,
