@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import numpy.typing as npt
 
 Point = tuple[float, float]
 FloatArray = npt.NDArray[np.float32]
+BoolArray = npt.NDArray[np.bool_]
 _EDGE = 1e-6
 
 
@@ -65,6 +68,14 @@ def points_in_polygon(polygon: list[Point], points: FloatArray) -> npt.NDArray[n
         x_cross = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
     crossings = straddles & (x < x_cross)
     return np.asarray(crossings.sum(axis=1) % 2 == 1)
+
+
+def points_in_any(polygons: Sequence[Sequence[Sequence[float]]], points: FloatArray) -> BoolArray:
+    """Which points lie in at least one of `polygons` (e.g. a camera's `ignore` areas)."""
+    inside = np.zeros(len(points), dtype=bool)
+    for polygon in polygons:
+        inside |= points_in_polygon([(p[0], p[1]) for p in polygon], points)
+    return inside
 
 
 def polygon_area(polygon: list[Point]) -> float:

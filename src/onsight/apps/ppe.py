@@ -32,7 +32,7 @@ from onsight.apps.occupancy import of_classes
 from onsight.apps.visits import HANDOVER_S, VisitKeys
 from onsight.config._base import NAME_PATTERN, Strict
 from onsight.config.user_models import UserModelConfig
-from onsight.geometry import points_in_polygon
+from onsight.geometry import points_in_any, points_in_polygon
 from onsight.privacy.kanon import K
 from onsight.types import FloatArray, Image, Stamped, Tracks
 
@@ -271,9 +271,7 @@ class PpeMonitor:
         if not self._ignore or not faces:
             return [masked for masked, _, _ in faces]
         centres = np.array([(x, y) for _, x, y in faces], np.float32)
-        hidden = np.zeros(len(faces), bool)
-        for polygon in self._ignore:
-            hidden |= points_in_polygon(polygon, centres)
+        hidden = points_in_any(self._ignore, centres)
         return [masked for (masked, _, _), gone in zip(faces, hidden, strict=True) if not gone]
 
     def flush(self) -> list[PpeHour]:

@@ -54,8 +54,9 @@ def make_detector(
     Raises ModelError for an unknown model or backend, missing or corrupt files.
     """
     loaded = _Loaded(model, backend, score_threshold, model_dir)
-    runner = _runner(backend, loaded.weights, loaded.decoder().output_names, threads)
-    return ModelDetector(runner, loaded.decoder(), loaded.class_names)
+    decoder = loaded.decoder()
+    runner = _runner(backend, loaded.weights, decoder.output_names, threads)
+    return ModelDetector(runner, decoder, loaded.class_names)
 
 
 def make_shared_detector(

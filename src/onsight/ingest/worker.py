@@ -526,7 +526,9 @@ class _Slots:
                 return False
             if message[0] == "memory":
                 _, name, size, generation = message
-                self._memory = _attach_unowned(name)
+                # Workers share the main process's resource tracker: the main process
+                # unlinks this memory (the tracker does only if the main process is killed).
+                self._memory = SharedMemory(name=name)
                 self._slot_bytes, self._generation = size, generation
                 self._free = list(range(SLOTS))
                 return True
@@ -549,10 +551,3 @@ class _Slots:
         if self._memory is not None:
             self._memory.close()
             self._memory = None
-
-
-def _attach_unowned(name: str) -> SharedMemory:
-    """Attach to the main process's shared memory. Workers share the main process's resource
-    tracker, so the name is registered once for all: the main process unlinks it, and the
-    tracker only if the main process itself was killed."""
-    return SharedMemory(name=name)

@@ -20,7 +20,7 @@ from onsight.config.models import CameraConfig
 from onsight.detect.protocol import Detector
 from onsight.errors import ConfigError
 from onsight.events.bus import EventBus
-from onsight.geometry import bottom_centres, points_in_polygon
+from onsight.geometry import bottom_centres, points_in_any
 from onsight.ingest.backoff import BackoffPolicy
 from onsight.ingest.stills import StillSource, open_source
 from onsight.motion import MotionGate
@@ -350,11 +350,7 @@ class CameraPipeline:
         `people` keeps them for redaction)."""
         if not self.camera.ignore or len(detections) == 0:
             return detections
-        feet = bottom_centres(normalised)
-        ignored = np.zeros(len(detections), dtype=bool)
-        for polygon in self.camera.ignore:
-            ignored |= points_in_polygon([(p[0], p[1]) for p in polygon], feet)
-        return detections.select(~ignored)
+        return detections.select(~points_in_any(self.camera.ignore, bottom_centres(normalised)))
 
     def latest(self) -> FrameResult | None:
         """The last analysed frame (unredacted: pass it through `privacy.redact` to show it)."""
