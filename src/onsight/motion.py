@@ -7,12 +7,15 @@ import numpy as np
 import numpy.typing as npt
 
 from onsight.config.models import MotionConfig
-from onsight.types import Image
+from onsight.types import Frame
 
 _WIDTH = 160
 # Background adaptation per analysed frame: slow enough that a slow walker, who moves
 # a pixel or two per frame at this size, still differs from it.
 _ALPHA = 0.05
+# I420 luma is video range (16-235); the gate's thresholds are in full-range grey levels.
+_LUMA_OFFSET = 16.0
+_LUMA_GAIN = 255.0 / 219.0
 
 
 class MotionGate:
@@ -27,15 +30,12 @@ class MotionGate:
         # the static-object filter looks inside track boxes with it.
         self.changed: npt.NDArray[np.bool_] | None = None
 
-    def update(self, image: Image) -> bool:
+    def update(self, frame: Frame) -> bool:
         self.frames += 1
         if not self._config.enabled:
             self.motion_frames += 1
             return True
-        height = max(1, round(image.shape[0] * _WIDTH / image.shape[1]))
-        small = cv2.resize(image, (_WIDTH, height), interpolation=cv2.INTER_NEAREST)
-        grey = cv2.GaussianBlur(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), (5, 5), 0)
-        grey_f = grey.astype(np.float32)
+        grey_f = _small_grey(frame)
         if self._background is None or self._background.shape != grey_f.shape:
             self._background = grey_f
             self.changed = np.ones(grey_f.shape, dtype=bool)
@@ -47,3 +47,20 @@ class MotionGate:
         moving = float(changed.mean()) >= self._config.threshold
         self.motion_frames += int(moving)
         return moving
+
+
+def _small_grey(frame: Frame) -> npt.NDArray[np.float32]:
+    """The frame's brightness, _WIDTH pixels wide, blurred, in full-range grey levels.
+
+    Read from the luma plane when the frame is I420, so the gate never converts to BGR."""
+    height = max(1, round(frame.height * _WIDTH / frame.width))
+    luma = frame.luma
+    source = frame.image if luma is None else luma
+    small = cv2.resize(source, (_WIDTH, height), interpolation=cv2.INTER_NEAREST)
+    if luma is None:
+        small = cv2.cvtColor(small, cv2.COLOR_BGR2GRAY)
+    grey = cv2.GaussianBlur(small, (5, 5), 0).astype(np.float32)
+    if luma is not None:
+        grey -= _LUMA_OFFSET
+        grey *= _LUMA_GAIN
+    return grey

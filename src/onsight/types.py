@@ -26,21 +26,48 @@ Image = npt.NDArray[np.uint8]
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """One decoded frame chosen for analysis (BGR, HxWx3, uint8)."""
+    """One decoded frame chosen for analysis.
+
+    `pixels` is what the source gave: BGR (HxWx3 uint8) or planar I420 (H*3/2 x W uint8,
+    the luma plane then the two quarter-size chroma planes: what cameras send). `image` is
+    always BGR; an I420 frame is converted on first use only, so the frames the motion gate
+    turns away are never converted (on a still camera that conversion cost as much as the
+    decoding).
+    """
 
     camera: str
     index: int  # running number of analysed frames from this source
     pts: float  # source timestamp in seconds (drives file playback)
-    image: Image
+    pixels: Image
     wall_time: datetime  # UTC time the frame was decoded
+    _bgr: Image | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def image(self) -> Image:
+        """The frame as BGR, HxWx3 uint8."""
+        if self.pixels.ndim == 3:
+            return self.pixels
+        if self._bgr is None:
+            import cv2  # here, not at import: this module is on the CLI's start-up path
+
+            bgr = np.asarray(cv2.cvtColor(self.pixels, cv2.COLOR_YUV2BGR_I420), np.uint8)
+            object.__setattr__(self, "_bgr", bgr)
+            return bgr
+        return self._bgr
+
+    @property
+    def luma(self) -> Image | None:
+        """The I420 luma plane (video range 16-235, a view), None for a BGR frame."""
+        return self.pixels[: self.height] if self.pixels.ndim == 2 else None
 
     @property
     def width(self) -> int:
-        return int(self.image.shape[1])
+        return int(self.pixels.shape[1])
 
     @property
     def height(self) -> int:
-        return int(self.image.shape[0])
+        rows = int(self.pixels.shape[0])
+        return rows if self.pixels.ndim == 3 else rows * 2 // 3
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -13,7 +14,7 @@ from onsight.apps import ZoneOccupancy
 from onsight.config.models import MotionConfig, ZoneConfig
 from onsight.events import EventBus, EventStore
 from onsight.motion import MotionGate
-from onsight.types import LineCrossing, Tracks, ZoneMinute
+from onsight.types import Frame, LineCrossing, Tracks, ZoneMinute
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -114,11 +115,43 @@ def test_a_zone_drawn_to_the_picture_edge_includes_people_cut_off_by_it() -> Non
     assert zone.current == 3
 
 
-def test_motion_gate_skips_a_still_scene_and_wakes_on_change() -> None:
+def _frame(image: np.ndarray, *, i420: bool = False) -> Frame:
+    pixels = cv2.cvtColor(image, cv2.COLOR_BGR2YUV_I420) if i420 else image
+    return Frame("cam", 0, 0.0, pixels, datetime.now(UTC))
+
+
+@pytest.mark.parametrize("i420", [False, True], ids=["bgr", "i420"])
+def test_motion_gate_skips_a_still_scene_and_wakes_on_change(i420: bool) -> None:
     gate = MotionGate(MotionConfig())
     still = np.full((360, 480, 3), 90, np.uint8)
-    assert gate.update(still) is True  # first frame always analysed
-    assert [gate.update(still) for _ in range(5)] == [False] * 5
+    assert gate.update(_frame(still, i420=i420)) is True  # first frame always analysed
+    assert [gate.update(_frame(still, i420=i420)) for _ in range(5)] == [False] * 5
     moved = still.copy()
     moved[150:250, 200:240] = 200  # a person-sized bright block appears
-    assert gate.update(moved) is True
+    assert gate.update(_frame(moved, i420=i420)) is True
+
+
+def test_motion_gate_reads_i420_luma_in_full_range_grey_levels() -> None:
+    """The gate's pixel_delta means the same on an I420 frame as on its BGR twin: a change
+    just above the threshold in grey levels is seen in both, one just below in neither."""
+    delta = MotionConfig().pixel_delta
+    for step, seen in ((delta + 4, True), (delta - 4, False)):
+        for i420 in (False, True):
+            gate = MotionGate(MotionConfig())
+            base = np.full((360, 480, 3), 90, np.uint8)
+            gate.update(_frame(base, i420=i420))
+            brighter = base.copy()
+            brighter[:, :240] += np.uint8(step)  # half the frame changes by `step` levels
+            assert gate.update(_frame(brighter, i420=i420)) is seen, (step, i420)
+
+
+def test_an_i420_frame_converts_to_bgr_once_and_only_when_read() -> None:
+    image = np.zeros((360, 480, 3), np.uint8)
+    image[:, :, 2] = 200  # red
+    frame = _frame(image, i420=True)
+    assert (frame.width, frame.height) == (480, 360)
+    assert frame.luma is not None and frame.luma.shape == (360, 480)
+    bgr = frame.image
+    assert bgr.shape == (360, 480, 3) and frame.image is bgr  # converted once
+    assert np.abs(bgr.astype(int) - image).max() <= 3  # colour survives the round trip
+    assert _frame(image).image is image and _frame(image).luma is None

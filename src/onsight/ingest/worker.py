@@ -497,7 +497,7 @@ class _Slots:
         slot, not waiting) or the worker is stopping."""
         if self._stop.is_set():
             return False
-        image = np.ascontiguousarray(frame.image)
+        image = np.ascontiguousarray(frame.pixels)  # I420 or BGR, as decoded
         too_small = self._memory is None or image.nbytes > self._slot_bytes
         if too_small and not self._attach(image.nbytes):
             return False
