@@ -53,7 +53,8 @@ class MotionConfig(_Strict):
         strict=False,
         description="While tracks are alive but nothing moves, re-run the detector this often "
         "(in between, the still tracks are held as they are). Each refresh that finds every "
-        "track where it was doubles the wait, up to 8 times this; any change resets it.",
+        "track where it was doubles the wait, up to 32 times this; any change resets it, and "
+        "a change inside a track's box brings the next refresh forward to this.",
     )
     half_rate_away: bool = Field(
         False,

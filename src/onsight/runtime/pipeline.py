@@ -27,6 +27,7 @@ from onsight.motion import MotionGate
 from onsight.runtime.clock import EventClock
 from onsight.runtime.stats import CameraHealth, LatencyHistogram
 from onsight.track import ByteTracker, StaticFilter, Tracker
+from onsight.track.static import has_motion
 from onsight.track.stills import StillTracker
 from onsight.types import Detections, Event, FloatArray, Frame, IntArray, StageTimes, Tracks
 
@@ -102,7 +103,10 @@ def _build(
     return built, dropped
 
 
-_REFRESH_CAP = 8.0  # the longest wait between refreshes of a still scene, in settings
+# The longest wait between refreshes of a still scene, in settings. Long, because a change
+# inside any track's box (someone leaving, even too small a change for the motion gate)
+# brings the next refresh forward to one setting after the last.
+_REFRESH_CAP = 32.0
 _SETTLED = 0.01  # a track whose box edges all moved less than this (of the frame) is where it was
 
 
@@ -263,13 +267,16 @@ class CameraPipeline:
         moment = self._event_time(frame)
         clock = time.process_time
         t0 = clock()
-        moving = self.motion.update(frame.image)
+        moving = self.motion.update(frame)
         t1 = clock()
         self.times.add("motion", t1 - t0)
         # A still scene keeps its tracks without detection, but someone who just appeared
         # (or sits still from the first frame) is detected until the tracker confirms them.
+        elapsed = frame.pts - self._last_detect_pts
         refresh_due = self.tracker.active and (
-            self.tracker.confirming or frame.pts - self._last_detect_pts >= self._refresh_every
+            self.tracker.confirming
+            or elapsed >= self._refresh_every
+            or (elapsed >= self.camera.motion.refresh_seconds and self._stirred())
         )
         if moving and not refresh_due and self._may_skip(frame.pts):
             moving = False  # nobody near a line or zone edge: this frame, hold the tracks
@@ -331,10 +338,16 @@ class CameraPipeline:
             return False  # never two moving frames in a row without detection
         return not _near(self._tracks.bottom_centres(), self._edges, _NEAR)
 
+    def _stirred(self) -> bool:
+        """The motion gate saw change inside a track's box (as the static filter measures it)."""
+        changed = self.motion.changed
+        return changed is not None and any(has_motion(changed, box) for box in self._tracks.xyxy)
+
     def _pace_refresh(self, settled: bool) -> None:
         """A refresh that found every track where it was (a parked car, a person asleep, a
         poster the detector takes for someone): wait twice as long for the next, up to
-        `_REFRESH_CAP` times the setting. Motion, or any change, resets the wait."""
+        `_REFRESH_CAP` times the setting. Motion, or any change, resets the wait; change
+        inside a track's box brings the next refresh forward (see `_stirred`)."""
         base = self.camera.motion.refresh_seconds
         if settled and not self.tracker.confirming:
             self._refresh_every = min(self._refresh_every * 2, base * _REFRESH_CAP)

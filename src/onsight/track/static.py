@@ -12,6 +12,7 @@ in the box releases it at once.
 
 from __future__ import annotations
 
+import statistics
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -46,7 +47,8 @@ class _Stillness:
     @property
     def doubtful(self) -> bool:
         """Never moved, and the detector never quite took it for a person."""
-        return not self.ever_moved and float(np.median(self.scores or [0.0])) < _SURE_PERSON
+        # statistics.median: np.median's result, a tenth of its cost on 50 numbers
+        return not self.ever_moved and statistics.median(self.scores or [0.0]) < _SURE_PERSON
 
 
 @dataclass(slots=True)
@@ -92,7 +94,7 @@ class StaticFilter:
             wandered = float(np.hypot(anchor[0] - state.spot[0], anchor[1] - state.spot[1]))
             # Motion in a box someone else's box overlaps is theirs: people walking past a
             # sign do not make it move.
-            moving = not crossed[i] and _has_motion(motion, box)
+            moving = not crossed[i] and has_motion(motion, box)
             if wandered > _SPOT_HEIGHTS * height or moving:
                 state.spot, state.still_since = anchor, tracks.pts
                 state.ever_moved = state.ever_moved or wandered > _SPOT_HEIGHTS * height
@@ -133,7 +135,7 @@ def _overlapped(xyxy: npt.NDArray[np.float32]) -> npt.NDArray[np.bool_]:
     return np.asarray(overlap.any(axis=1))
 
 
-def _has_motion(motion: MotionMask, box: npt.NDArray[np.float32]) -> bool:
+def has_motion(motion: MotionMask, box: npt.NDArray[np.float32]) -> bool:
     """Whether the motion mask (any size) has changed pixels in a normalised box."""
     height, width = motion.shape
     x1, x2 = int(box[0] * width), int(np.ceil(box[2] * width))
