@@ -368,6 +368,36 @@ def test_yolox_letterbox_is_top_left_with_114() -> None:
     assert (blob[0, :, 312:] == YOLOX_PAD).all()
 
 
+@pytest.mark.parametrize(
+    ("size", "canvas"),
+    [((480, 360), (416, 320)), ((360, 480), (320, 416)), ((1920, 1080), (416, 256)),
+     ((416, 416), (416, 416)), ((4000, 100), (416, 32))],
+)  # fmt: skip
+def test_a_fitted_canvas_takes_the_frame_shape_in_multiples_of_32(
+    size: tuple[int, int], canvas: tuple[int, int]
+) -> None:
+    width, height = size
+    blob, geo = Letterbox(416, centre=False, pad_value=YOLOX_PAD, fit=True)(_image(width, height))
+    assert blob.shape == (1, 3, canvas[1], canvas[0])
+    assert (geo.canvas_width, geo.canvas_height) == canvas
+    assert geo.scale == pytest.approx(416 / max(width, height))
+
+
+def test_a_fitted_canvas_finds_the_same_people_for_less(
+    models_dir: Path, frame: npt.NDArray[np.uint8]
+) -> None:
+    """YOLOX on a 416x320 canvas (the 4:3 frame's own shape) finds the annotated people as the
+    exported 416x416 input does, box for box, at the same scale."""
+    fitted = make_detector(model_dir=models_dir).detect(frame)
+    square = make_detector(model_dir=models_dir, square_input=True).detect(frame)
+    people = fitted.select(fitted.class_id == PERSON)
+    assert len(people) == len(square.select(square.class_id == PERSON))
+    # every annotated person found, and each fitted box is its square twin within a pixel
+    assert (_iou(ANNOTATED_PERSONS, people.xyxy).max(axis=1) >= 0.5).all()
+    shift = np.abs(people.xyxy[:, None] - square.xyxy[None]).max(axis=2).min(axis=1)
+    assert shift.max() < 1.0, shift
+
+
 def test_nanodet_letterbox_is_centred_and_normalised() -> None:
     image = _image(200, 400)  # portrait: padding left and right
     letterbox = Letterbox(320, centre=True, pad_value=0, mean=NANODET_MEAN, std=NANODET_STD)
@@ -390,16 +420,21 @@ def test_nanodet_letterbox_is_centred_and_normalised() -> None:
     height=st.integers(16, 2000),
     box=st.tuples(*[st.floats(0.0, 1.0)] * 4),
     centre=st.booleans(),
+    fit=st.booleans(),
 )
 def test_letterbox_round_trip(
-    width: int, height: int, box: tuple[float, float, float, float], centre: bool
+    width: int, height: int, box: tuple[float, float, float, float], centre: bool, fit: bool
 ) -> None:
-    geo = Letterbox(416, centre=centre, pad_value=0).geometry(width, height)
+    geo = Letterbox(416, centre=centre, pad_value=0, fit=fit).geometry(width, height)
+    assert geo.canvas_width % 32 == 0 and geo.canvas_height % 32 == 0
+    assert max(geo.canvas_width, geo.canvas_height) == 416
     x1, x2 = sorted((box[0] * width, box[2] * width))
     y1, y2 = sorted((box[1] * height, box[3] * height))
     original = np.array([[x1, y1, x2, y2]], np.float32)
     canvas = original * geo.scale + np.array([geo.pad_x, geo.pad_y] * 2, np.float32)
-    assert (canvas >= 0).all() and (canvas <= 416 + 1e-3).all()
+    assert (canvas >= 0).all()
+    assert (canvas[:, 0::2] <= geo.canvas_width + 1e-3).all()
+    assert (canvas[:, 1::2] <= geo.canvas_height + 1e-3).all()
     np.testing.assert_allclose(geo.to_image(canvas), original, atol=1e-3 * max(width, height))
 
 

@@ -85,7 +85,7 @@ class _TaggingDecoder:
 
     def prepare(self, image: Image) -> tuple[npt.NDArray[np.float32], LetterboxGeometry]:
         self._log.add(f"queue {self._tag:.0f}")
-        return np.full((1,), self._tag, np.float32), LetterboxGeometry(1.0, 0, 0, 1, 1)
+        return np.full((1,), self._tag, np.float32), LetterboxGeometry(1.0, 0, 0, 1, 1, 1, 1)
 
     def decode(
         self, outputs: Sequence[npt.NDArray[np.float32]], geometry: LetterboxGeometry

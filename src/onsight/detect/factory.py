@@ -31,12 +31,14 @@ class ModelDetector:
         return self._decoder.decode(self._runner.run(blob), geometry)
 
 
-def _runner(backend: str, weights: Path, output_names: Sequence[str], threads: int) -> Runner:
+def _runner(
+    backend: str, weights: Path, output_names: Sequence[str], threads: int, fit: bool = False
+) -> Runner:
     # Imported here so that an unused backend's library is never loaded.
     if backend == "onnxruntime":
         from onsight.detect.backends.onnxrt import OnnxRuntimeRunner
 
-        return OnnxRuntimeRunner(weights, output_names, threads)
+        return OnnxRuntimeRunner(weights, output_names, threads, free_input_size=fit)
     from onsight.detect.backends.opencv_dnn import OpenCVRunner
 
     return OpenCVRunner(weights, output_names, threads)
@@ -48,14 +50,18 @@ def make_detector(
     score_threshold: float | None = None,
     threads: int = 1,
     model_dir: Path | None = None,
+    *,
+    square_input: bool = False,
 ) -> Detector:
     """Load a registered model (after checking its sha256) on the given backend.
 
-    Raises ModelError for an unknown model or backend, missing or corrupt files.
+    `square_input` keeps the model's exported square input even where a canvas of the
+    frame's shape would do (the benchmark's stock loop). Raises ModelError for an unknown
+    model or backend, missing or corrupt files.
     """
-    loaded = _Loaded(model, backend, score_threshold, model_dir)
+    loaded = _Loaded(model, backend, score_threshold, model_dir, square_input)
     decoder = loaded.decoder()
-    runner = _runner(backend, loaded.weights, decoder.output_names, threads)
+    runner = _runner(backend, loaded.weights, decoder.output_names, threads, loaded.fit)
     return ModelDetector(runner, decoder, loaded.class_names)
 
 
@@ -74,7 +80,7 @@ def make_shared_detector(
     count = workers or default_workers()
     outputs = loaded.decoder().output_names
     if backend == "onnxruntime":
-        runners = [_runner(backend, loaded.weights, outputs, threads)] * count
+        runners = [_runner(backend, loaded.weights, outputs, threads, loaded.fit)] * count
     else:
         runners = [_runner(backend, loaded.weights, outputs, threads) for _ in range(count)]
     return SharedDetector(runners, loaded.decoder, loaded.class_names)
@@ -84,7 +90,12 @@ class _Loaded:
     """A registered model's checked files and a decoder factory for it."""
 
     def __init__(
-        self, model: str, backend: str, score_threshold: float | None, model_dir: Path | None
+        self,
+        model: str,
+        backend: str,
+        score_threshold: float | None,
+        model_dir: Path | None,
+        square_input: bool = False,
     ) -> None:
         spec = get_spec(model)
         if backend not in spec.backends:
@@ -97,9 +108,13 @@ class _Loaded:
             raise ModelError(f"score threshold must be between 0 and 1, got {threshold}")
         files = verify(spec, model_dir)
         self._spec, self._threshold = spec, threshold
+        # A canvas of each frame's shape needs the input size freed, done on onnxruntime.
+        self.fit = spec.fit_input and backend == "onnxruntime" and not square_input
         self.weights = files.weights
         self.class_names = files.class_names()
 
     def decoder(self) -> Decoder:
         spec = self._spec
-        return make_decoder(spec.decoder, spec.input_size, self._threshold, spec.nms_iou)
+        return make_decoder(
+            spec.decoder, spec.input_size, self._threshold, spec.nms_iou, fit=self.fit
+        )
