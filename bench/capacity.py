@@ -15,7 +15,8 @@ Workloads: "busy" (every camera shows vtest_480x360.avi, people walking all the 
 "day" (bench/day.py's camera day: a still, noisy, slowly relit corridor with vtest spliced
 in for 10% of the time). The day clip is served in several phases (the clip rotated to start
 at different keyframes), cameras spread over them, so their busy spells do not coincide.
-Results go to bench/capacity.json.
+"mix" alternates the two: half the cameras busy, half camera-day (the issue's "32 cameras,
+16 busy and 16 mostly idle"). Results go to bench/capacity.json.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -248,7 +249,7 @@ def write_config(folder: Path, urls: list[str], n: int) -> Path:
 
 
 def trial(
-    n: int, urls: list[str], server: psutil.Process, args: argparse.Namespace
+    n: int, urls: list[str], servers: list[psutil.Process], args: argparse.Namespace
 ) -> dict[str, Any]:
     cores = psutil.cpu_count() or 1
     names = [f"cam{i:03d}" for i in range(n)]
@@ -290,7 +291,7 @@ def trial(
                 result["error"] = "not every camera started: " + " | ".join(progress.tail[-5:])
             else:
                 time.sleep(args.warmup)
-                result.update(measure(proc, onsight, server, progress, names, args, cores))
+                result.update(measure(proc, onsight, servers, progress, names, args, cores))
         finally:
             stopped = time.monotonic()
             if proc.poll() is None:
@@ -316,15 +317,16 @@ def trial(
 def measure(
     proc: subprocess.Popen[str],
     onsight: psutil.Process,
-    server: psutil.Process,
+    servers: list[psutil.Process],
     progress: Progress,
     names: list[str],
     args: argparse.Namespace,
     cores: int,
 ) -> dict[str, Any]:
-    ours, theirs = TreeCpu(onsight), TreeCpu(server)
+    ours, theirs = TreeCpu(onsight), [TreeCpu(server) for server in servers]
     ours.sample()
-    theirs.sample()
+    for each in theirs:
+        each.sample()
     busy0, total0 = proc_stat()
     t0 = time.monotonic()
     peak_rss = rss_mb(onsight)
@@ -333,7 +335,9 @@ def measure(
         peak_rss = max(peak_rss, rss_mb(onsight))
         ours.sample()  # children that appear mid-window are counted from here
     ours.sample()
-    theirs.sample()
+    for each in theirs:
+        each.sample()
+    served = sum(each.seconds() for each in theirs)
     busy1, total1 = proc_stat()
     t1 = time.monotonic()
     uss, pss = uss_pss_mb(onsight)
@@ -353,8 +357,8 @@ def measure(
         "slowest_camera": min(rates, key=lambda k: rates[k]),
         "headroom": round(1.0 - busy, 3),
         "onsight_cpu_share": round(ours.seconds() / (elapsed * cores), 3),
-        "server_cpu_share": round(theirs.seconds() / (elapsed * cores), 3),
-        "server_cpu_of_one_core": round(theirs.seconds() / elapsed, 3),
+        "server_cpu_share": round(served / (elapsed * cores), 3),
+        "server_cpu_of_one_core": round(served / elapsed, 3),
         "rss_mb": round(peak_rss, 1),
         "uss_mb": round(uss, 1),
         "pss_mb": round(pss, 1),
@@ -404,13 +408,13 @@ def ladder(start: int, maximum: int) -> list[int]:
 
 
 def search(
-    name: str, urls: list[str], server: psutil.Process, args: argparse.Namespace
+    name: str, urls: list[str], servers: list[psutil.Process], args: argparse.Namespace
 ) -> dict[str, Any]:
     trials: dict[int, dict[str, Any]] = {}
 
     def run(n: int) -> bool:
         print(f"[{name}] {n} cameras: warming up...", flush=True)
-        result = trial(n, urls, server, args)
+        result = trial(n, urls, servers, args)
         trials[n] = result
         verdict = "PASS" if result["pass"] else "FAIL"
         if "error" in result:
@@ -455,19 +459,32 @@ def search(
     }
 
 
-def workload_clip(
+def workload_clips(
     name: str, folder: Path, args: argparse.Namespace
-) -> tuple[Path, int, dict[str, Any]]:
-    """(clip, phases, description) of a workload."""
+) -> tuple[list[tuple[Path, int]], dict[str, Any]]:
+    """The (clip, phases) a workload serves, and its description. "mix" serves both clips,
+    and its cameras alternate between them: half busy, half camera-day."""
     if name == "busy":
-        return source_path(), 1, {"clip": source_path().name, "phases": 1}
-    if name == "day":
+        return [(source_path(), 1)], {"clip": source_path().name, "phases": 1}
+    if name in ("day", "mix"):
         plan = standard_day(minutes=args.day_seconds / 60, busy_share=0.10, spells=args.day_spells)
-        print(f"[day] building a {args.day_seconds:.0f} s camera day...", flush=True)
-        clip = build_day(folder / "day.mp4", plan)
-        about = {"clip": "bench/day.py build_day", "plan": plan.proportions(), "codec": clip.codec}
-        return clip.path, args.phases, about
-    raise SystemExit(f"unknown workload {name!r} (busy, day)")
+        day = folder / "day.mp4"
+        if not day.exists():
+            print(f"[{name}] building a {args.day_seconds:.0f} s camera day...", flush=True)
+            build_day(day, plan)
+        about: dict[str, Any] = {"clip": "bench/day.py build_day", "plan": plan.proportions()}
+        if name == "day":
+            return [(day, args.phases)], about
+        about = {"busy": source_path().name, "day": about, "cameras": "alternate busy / day"}
+        return [(source_path(), 1), (day, args.phases)], about
+    raise SystemExit(f"unknown workload {name!r} (busy, day, mix)")
+
+
+def camera_urls(served: list[list[str]]) -> list[str]:
+    """Camera i's stream is entry i (mod the length): each served clip in turn, and within a
+    clip each of its phases in turn."""
+    rounds = max(len(urls) for urls in served)
+    return [urls[k % len(urls)] for k in range(rounds) for urls in served]
 
 
 METHOD = (
@@ -495,7 +512,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=10.0, help="seconds after all started")
     parser.add_argument("--max", type=int, default=64, help="most cameras tried")
     parser.add_argument("--start", type=int, default=4, help="first camera count tried")
-    parser.add_argument("--workloads", default="busy,day", help="comma-separated: busy, day")
+    parser.add_argument(
+        "--workloads", default="busy,day,mix", help="comma-separated: busy, day, mix"
+    )
     parser.add_argument("--cooldown", type=float, default=3.0, help="seconds between trials")
     parser.add_argument("--day-seconds", type=float, default=200.0, help="one loop of the day")
     parser.add_argument("--day-spells", type=int, default=4, help="busy spells per day loop")
@@ -530,12 +549,16 @@ def main() -> None:
         print("warning: the box is not idle; headroom (and so capacity) will read low", flush=True)
     with tempfile.TemporaryDirectory(prefix="onsight-capacity-clips-") as tmp:
         for name in [w.strip() for w in args.workloads.split(",") if w.strip()]:
-            clip, phases, about = workload_clip(name, Path(tmp), args)
-            with server_process(clip, phases) as (server, urls, offsets):
-                about["streams"] = len(urls)
-                about["stream_start_seconds"] = offsets  # where in the clip each phase starts
-                print(f"[{name}] serving {len(urls)} stream(s): {', '.join(urls)}", flush=True)
-                found = search(name, urls, server, args)
+            clips, about = workload_clips(name, Path(tmp), args)
+            with ExitStack() as stack:
+                started = [stack.enter_context(server_process(*clip)) for clip in clips]
+                servers = [server for server, _, _ in started]
+                urls = camera_urls([served for _, served, _ in started])
+                about["streams"] = len(set(urls))
+                # where in its clip each phase starts
+                about["stream_start_seconds"] = [offsets for _, _, offsets in started]
+                print(f"[{name}] serving {len(set(urls))} stream(s): {', '.join(urls)}", flush=True)
+                found = search(name, urls, servers, args)
             report["workloads"][name] = {**about, **found}
             print(f"[{name}] max cameras in real time: {found['max_cameras']}", flush=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
