@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+import cv2
+
 from onsight.config import Config, LoadedConfig
 from onsight.config._base import Polygon
 from onsight.config.calibration import KEEP, CalibrationConfig
@@ -262,6 +264,10 @@ class Runner:
                 log.exception("retention failed")
 
     def start(self) -> None:
+        # Parallelism comes from the cameras (a thread each, a decoding process each, the
+        # shared detector's workers). OpenCV's own thread pool on a 480x360 frame only adds
+        # coordination: the per-frame work of a still camera costs twice as much with it.
+        cv2.setNumThreads(1)
         workers = self._workers()
         self.audit.append("start", cameras=[p.camera.name for p in workers])
         threading.Thread(target=self._retention_loop, name="retention", daemon=True).start()
