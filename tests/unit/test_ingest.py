@@ -296,6 +296,29 @@ def test_file_source_resizes_keeping_aspect(vtest: Path) -> None:
     assert images[0].mean() > 20  # a real picture, not a black frame
 
 
+@pytest.mark.parametrize("width", [480, 320, 300, 160])
+def test_i420_frames_downscale_like_ffmpeg(vtest: Path, width: int) -> None:
+    """The source keeps camera frames as I420 and downscales them plane by plane with OpenCV:
+    within about a grey level of FFmpeg's own scaler (300 wide gives a 226-row frame, whose
+    chroma planes do not start on a row of the I420 array). OpenCV's I420 -> BGR differs
+    from swscale's by about 3 levels in blue and red (rounding, chroma siting)."""
+    import av
+    import cv2
+
+    frame = next(VideoSource("door", str(vtest), 5, width=width).frames())
+    height = round(width * 360 / 480 / 2) * 2
+    assert frame.pixels.ndim == 2 and frame.pixels.shape == (height * 3 // 2, width)
+    with av.open(str(vtest)) as container:
+        scaled = next(container.decode(video=0)).reformat(width=width, height=height)
+        swscale_i420 = scaled.to_ndarray(format="yuv420p")
+        swscale_bgr = scaled.to_ndarray(format="bgr24")
+    scaler = np.abs(frame.pixels.astype(int) - swscale_i420.astype(int)).mean()
+    assert scaler < 1.5, scaler
+    colour = np.abs(frame.image.astype(int) - swscale_bgr.astype(int)).mean()
+    assert frame.image.shape == (height, width, 3) and colour < 4.0, colour
+    assert np.array_equal(frame.image, cv2.cvtColor(frame.pixels, cv2.COLOR_YUV2BGR_I420))
+
+
 def test_resize_gives_even_height(mp4: Path) -> None:
     frame = next(VideoSource("aisle", str(mp4), 1, width=333).frames())
     assert frame.image.shape[1] == 333 and frame.image.shape[0] % 2 == 0

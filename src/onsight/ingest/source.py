@@ -46,6 +46,7 @@ from urllib.parse import unquote
 import av
 import av.container
 import av.video
+import cv2
 import numpy as np
 
 from onsight.errors import SourceError
@@ -474,10 +475,12 @@ class VideoSource:
         if self.width is not None and width > self.width:  # downscale only, never up
             width = self.width
             height = max(2, round(self.width * frame.height / frame.width / 2) * 2)
-        if frame.format.name == "yuv420p" and width % 2 == 0 and height % 2 == 0:
-            if (width, height) != (frame.width, frame.height):
-                frame = frame.reformat(width=width, height=height)
-            return np.ascontiguousarray(frame.to_ndarray(format="yuv420p"))
+        even = frame.width % 2 == 0 and frame.height % 2 == 0 and width % 2 == 0
+        if frame.format.name == "yuv420p" and even and height % 2 == 0:
+            i420 = np.ascontiguousarray(frame.to_ndarray(format="yuv420p"), np.uint8)
+            if (width, height) == (frame.width, frame.height):
+                return i420
+            return _resize_i420(i420, frame.width, frame.height, width, height)
         if (width, height) != (frame.width, frame.height):
             frame = frame.reformat(width=width, height=height, format="bgr24")
         return np.ascontiguousarray(frame.to_ndarray(format="bgr24"))
@@ -529,6 +532,29 @@ def _close(container: av.container.InputContainer) -> None:
         container.close()
     except Exception:
         logger.debug("closing a damaged container failed", exc_info=True)
+
+
+def _resize_i420(i420: Image, width: int, height: int, new_w: int, new_h: int) -> Image:
+    """Downscale an I420 frame plane by plane with OpenCV: a quarter of swscale's cost on a
+    768x432 -> 640x360 frame. Area averaging from 2x down (no aliasing), bilinear above."""
+    how = cv2.INTER_AREA if width / new_w >= 2 else cv2.INTER_LINEAR
+    out = np.empty((new_h * 3 // 2, new_w), np.uint8)
+    source, target = _planes(i420, width, height), _planes(out, new_w, new_h)
+    for plane, resized in zip(source, target, strict=True):
+        cv2.resize(plane, (resized.shape[1], resized.shape[0]), dst=resized, interpolation=how)
+    return out
+
+
+def _planes(i420: Image, width: int, height: int) -> tuple[Image, Image, Image]:
+    """Views of an I420 frame's Y, U and V planes (the chroma planes are half size each way
+    and need not start on a row of the (height * 3 / 2, width) array)."""
+    flat = i420.reshape(-1)
+    luma, chroma = width * height, (width // 2) * (height // 2)
+    return (
+        flat[:luma].reshape(height, width),
+        flat[luma : luma + chroma].reshape(height // 2, width // 2),
+        flat[luma + chroma : luma + 2 * chroma].reshape(height // 2, width // 2),
+    )
 
 
 def _timestamps(frame: av.VideoFrame) -> tuple[float | None, float | None]:
