@@ -40,6 +40,10 @@ class Frame:
     pts: float  # source timestamp in seconds (drives file playback)
     pixels: Image
     wall_time: datetime  # UTC time the frame was decoded
+    # FFmpeg's colour space (AVColorSpace) of an I420 frame: BT.601 and unspecified convert
+    # with OpenCV, BT.709 (1) and the others FFmpeg knows with swscale, as a BGR decode does.
+    colorspace: int = 2
+    # Written once by `image`; two threads reading a new frame at once may both convert.
     _bgr: Image | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -48,9 +52,7 @@ class Frame:
         if self.pixels.ndim == 3:
             return self.pixels
         if self._bgr is None:
-            import cv2  # here, not at import: this module is on the CLI's start-up path
-
-            bgr = np.asarray(cv2.cvtColor(self.pixels, cv2.COLOR_YUV2BGR_I420), np.uint8)
+            bgr = _i420_to_bgr(self.pixels, self.colorspace)
             object.__setattr__(self, "_bgr", bgr)
             return bgr
         return self._bgr
@@ -68,6 +70,24 @@ class Frame:
     def height(self) -> int:
         rows = int(self.pixels.shape[0])
         return rows if self.pixels.ndim == 3 else rows * 2 // 3
+
+
+# AVColorSpace values swscale converts with their own matrix (BT.709, FCC, SMPTE 240M,
+# BT.2020); everything else is BT.601, OpenCV's I420 matrix and swscale's default.
+_SWSCALE_COLORSPACES = frozenset({1, 4, 7, 9})
+
+
+def _i420_to_bgr(i420: Image, colorspace: int) -> Image:
+    # Imported here, not at import: this module is on the CLI's start-up path.
+    if colorspace not in _SWSCALE_COLORSPACES:
+        import cv2
+
+        return np.asarray(cv2.cvtColor(i420, cv2.COLOR_YUV2BGR_I420), np.uint8)
+    import av
+
+    frame = av.VideoFrame.from_ndarray(i420, format="yuv420p")
+    bgr = frame.reformat(format="bgr24", src_colorspace=colorspace).to_ndarray()
+    return np.ascontiguousarray(bgr, np.uint8)
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,6 +71,9 @@ _MAX_PIXELS = 8192 * 8192
 # threads cost CPU to coordinate (a 480x360 H.264 day: 7.0 CPU-s with "AUTO", 5.1 without).
 # Single-threaded, this VM's Xeon core decodes 768x432 H.264 at 0.43 ms a frame.
 _DECODE_THREADING = "NONE"
+# Above 1080p one core may not keep up with a camera's frame rate: FFmpeg's threads there.
+_SINGLE_THREAD_PIXELS = 1920 * 1088
+_FULL_RANGE = 2  # AVCOL_RANGE_JPEG
 # PyAV decodes metadata text strictly by default; a damaged tag must not end a camera.
 _METADATA_ERRORS = "replace"
 
@@ -181,7 +184,7 @@ class VideoSource:
         try:
             try:
                 stream = container.streams.video[0]
-                stream.thread_type = _DECODE_THREADING
+                stream.thread_type = _threading(stream)
                 sampler.set_source_rate(self._rate(stream))
                 for frame in self._decode(container, stream, sampler, start_index=0):
                     last_pts = frame.pts
@@ -294,7 +297,7 @@ class VideoSource:
                 self._retry_later(backoff, "cannot connect", exc)
                 continue
             stream = container.streams.video[0]
-            stream.thread_type = _DECODE_THREADING
+            stream.thread_type = _threading(stream)
             sampler.set_source_rate(self._rate(stream))
             if lost_at is not None:
                 sampler.restart(time.monotonic() - lost_at)
@@ -462,10 +465,11 @@ class VideoSource:
                 self._stats.frames_sampled += 1
         if t is None or image is None:
             return None
-        return Frame(self.camera, index, t, image, datetime.now(UTC))
+        colorspace = int(vframe.colorspace) if image.ndim == 2 else 2
+        return Frame(self.camera, index, t, image, datetime.now(UTC), colorspace)
 
     def _pixels(self, frame: av.VideoFrame) -> Image:
-        """I420 when the stream is 8-bit 4:2:0 video range (nearly every camera), else BGR.
+        """I420 when the frame is 8-bit 4:2:0 video range (nearly every camera), else BGR.
 
         I420 is copied out at a tenth of the cost of swscale's BGR conversion, and a frame
         that is never detected on is never converted (see `Frame`)."""
@@ -476,7 +480,8 @@ class VideoSource:
             width = self.width
             height = max(2, round(self.width * frame.height / frame.width / 2) * 2)
         even = frame.width % 2 == 0 and frame.height % 2 == 0 and width % 2 == 0
-        if frame.format.name == "yuv420p" and even and height % 2 == 0:
+        video_range = frame.color_range != _FULL_RANGE  # the luma the motion gate expects
+        if frame.format.name == "yuv420p" and even and height % 2 == 0 and video_range:
             i420 = np.ascontiguousarray(frame.to_ndarray(format="yuv420p"), np.uint8)
             if (width, height) == (frame.width, frame.height):
                 return i420
@@ -532,6 +537,11 @@ def _close(container: av.container.InputContainer) -> None:
         container.close()
     except Exception:
         logger.debug("closing a damaged container failed", exc_info=True)
+
+
+def _threading(stream: av.video.VideoStream) -> str:
+    pixels = stream.codec_context.width * stream.codec_context.height
+    return "AUTO" if pixels > _SINGLE_THREAD_PIXELS else _DECODE_THREADING
 
 
 def _resize_i420(i420: Image, width: int, height: int, new_w: int, new_h: int) -> Image:

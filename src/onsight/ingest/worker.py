@@ -43,6 +43,7 @@ from multiprocessing.context import BaseContext
 from multiprocessing.shared_memory import SharedMemory
 from typing import Any, Literal
 
+import cv2
 import numpy as np
 
 from onsight.errors import SourceError
@@ -277,7 +278,7 @@ class ProcessSource:
             heard = now
             kind = message[0]
             if kind == "frame":
-                self._update(message[7])
+                self._update(message[8])
                 yield worker.take(message)
             elif kind == "need":
                 worker.provide(message[1])
@@ -362,13 +363,13 @@ class _Worker:
 
     def take(self, message: tuple[Any, ...]) -> Frame:
         """Copy a frame out of its slot and give the slot back."""
-        _, generation, slot, shape, pts, wall_time, camera, _ = message
+        _, generation, slot, shape, pts, wall_time, camera, colorspace, _ = message
         assert self._memory is not None and generation == self._generation
         image = np.ndarray(
             shape, np.uint8, buffer=self._memory.buf, offset=slot * self._slot_bytes
         ).copy()
         self._send(("free", generation, slot))
-        return Frame(camera, 0, pts, image, wall_time)
+        return Frame(camera, 0, pts, image, wall_time, colorspace)
 
     def stop(self) -> None:
         self._send(("stop",))
@@ -423,6 +424,7 @@ def _worker_main(conn: Connection, spec: WorkerSpec) -> None:
     # handle: it stops its workers itself (or kills them).
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    cv2.setNumThreads(1)  # one camera per process: a pool would only add coordination
     send_lock = threading.Lock()
 
     def send(message: tuple[Any, ...]) -> None:
@@ -511,7 +513,10 @@ class _Slots:
         view[...] = image
         del view  # no view may outlive the memory
         shape, generation = image.shape, self._generation
-        message = ("frame", generation, slot, shape, frame.pts, frame.wall_time, frame.camera)
+        message = (
+            "frame", generation, slot, shape, frame.pts, frame.wall_time, frame.camera,
+            frame.colorspace,
+        )  # fmt: skip
         self._send((*message, stats))
         return True
 
