@@ -99,7 +99,26 @@ def test_a_change_inside_a_still_track_brings_the_refresh_forward() -> None:
     assert pipeline.motion.motion_frames == 1, "only the first frame; never the leaving"
     assert calls[120] - calls[60] <= 3, "by now the refresh has backed off to tens of seconds"
     # Without the change in the box, the next refresh would be up to 32 s away.
-    assert seer.calls > calls[120], "the change in the track's box was detected on at once"
+    assert calls[121] > calls[120], "the change in the track's box was detected on at once"
+
+
+def test_flicker_inside_a_still_track_backs_off_too() -> None:
+    """A small patch that flickers inside a poster's box every frame (a screen, a lamp):
+    each refresh it brings forward finds the poster where it was, so the next one waits
+    twice as long, up to 8 times the setting (about 50 in five minutes, not 300)."""
+    video = require(assets_dir() / "video" / "vtest_480x360.avi", "sample video")
+    camera = CameraConfig.model_validate({"name": "hall", "url": str(video), "fps": FPS})
+    poster = _Poster()  # its box: x 100-140, y 50-150
+    pipeline = CameraPipeline(camera, poster, EventBus([]))
+    dark: Image = np.full((360, 480, 3), 90, np.uint8)
+    lit = dark.copy()
+    lit[90:105, 110:122] = 150  # 12 x 15 px: too small for the motion gate
+    for index in range(300 * FPS):
+        pts = index / FPS
+        image = lit if index % 2 else dark
+        pipeline.process(Frame("hall", index, pts, image, T0 + timedelta(seconds=pts)))
+    assert pipeline.motion.motion_frames == 1, "the flicker never opens the motion gate"
+    assert 30 <= poster.calls <= 55, poster.calls
 
 
 def test_a_track_that_changes_keeps_the_refresh_at_its_setting() -> None:

@@ -107,6 +107,10 @@ def _build(
 # inside any track's box (someone leaving, even too small a change for the motion gate)
 # brings the next refresh forward to one setting after the last.
 _REFRESH_CAP = 32.0
+# Change inside a track's box must last this many analysed frames to bring a refresh forward
+# (a leaving person's does, for seconds, until the background learns the empty spot).
+_STIR_FRAMES = 2
+_STIR_CAP = 8.0
 _SETTLED = 0.01  # a track whose box edges all moved less than this (of the frame) is where it was
 
 
@@ -215,6 +219,8 @@ class CameraPipeline:
         self.last_pts = 0.0
         self._last_detect_pts = float("-inf")
         self._refresh_every = camera.motion.refresh_seconds  # grows while nothing changes
+        self._stir_every = camera.motion.refresh_seconds  # grows while stirs change nothing
+        self._stirs = 0  # consecutive still frames with change inside a track's box
         self._edges = _edges(camera)
         self._tracks = Tracks.empty(0.0, self._started)  # the tracker's, before the still filter
         self._people: FloatArray = self._tracks.xyxy
@@ -273,11 +279,10 @@ class CameraPipeline:
         # A still scene keeps its tracks without detection, but someone who just appeared
         # (or sits still from the first frame) is detected until the tracker confirms them.
         elapsed = frame.pts - self._last_detect_pts
-        refresh_due = self.tracker.active and (
-            self.tracker.confirming
-            or elapsed >= self._refresh_every
-            or (elapsed >= self.camera.motion.refresh_seconds and self._stirred())
-        )
+        self._stirs = self._stirs + 1 if not moving and self._stirred() else 0
+        scheduled = self.tracker.confirming or elapsed >= self._refresh_every
+        stirred = self._stirs >= _STIR_FRAMES and elapsed >= self._stir_every
+        refresh_due = self.tracker.active and (scheduled or stirred)
         if moving and not refresh_due and self._may_skip(frame.pts):
             moving = False  # nobody near a line or zone edge: this frame, hold the tracks
         if moving or refresh_due:
@@ -292,7 +297,8 @@ class CameraPipeline:
             t2 = clock()
             tracks = self.tracker.update(detections, frame.width, frame.height, frame.pts, moment)
             t3 = clock()
-            self._pace_refresh(settled=not moving and _unmoved(self._tracks, tracks))
+            settled = not moving and _unmoved(self._tracks, tracks)
+            self._pace_refresh(settled, stirred=refresh_due and not scheduled)
             self.times.add("detect", t2 - t1)
             self.times.add("track", t3 - t2)
             self.detected_frames += 1
@@ -343,16 +349,20 @@ class CameraPipeline:
         changed = self.motion.changed
         return changed is not None and any(has_motion(changed, box) for box in self._tracks.xyxy)
 
-    def _pace_refresh(self, settled: bool) -> None:
+    def _pace_refresh(self, settled: bool, stirred: bool) -> None:
         """A refresh that found every track where it was (a parked car, a person asleep, a
         poster the detector takes for someone): wait twice as long for the next, up to
         `_REFRESH_CAP` times the setting. Motion, or any change, resets the wait; change
-        inside a track's box brings the next refresh forward (see `_stirred`)."""
+        inside a track's box brings the next refresh forward (see `_stirred`), and each
+        stirred refresh that finds nothing changed (flicker, a screen in a poster's box)
+        doubles the wait before the next stirred one, up to `_STIR_CAP` times the setting."""
         base = self.camera.motion.refresh_seconds
         if settled and not self.tracker.confirming:
             self._refresh_every = min(self._refresh_every * 2, base * _REFRESH_CAP)
+            if stirred:
+                self._stir_every = min(self._stir_every * 2, base * _STIR_CAP)
         else:
-            self._refresh_every = base
+            self._refresh_every = self._stir_every = base
 
     def alerts(self) -> list[AlertShot]:
         """The most recent alerts with their frames, newest first."""
