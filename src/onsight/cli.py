@@ -327,7 +327,7 @@ def snapshot(
     """Write one redacted frame of a camera at its resolution (its configured redaction mode)."""
     loaded, chosen = _camera_and_image(config, camera, out_file)
     frame, redaction = _redacted_frame(loaded, chosen, out_file, at)
-    height, width = frame.image.shape[:2]
+    width, height = frame.width, frame.height
     if redaction.fail_closed:
         err.print(f"[yellow]warning:[/yellow] whole frame pixelated: {redaction.reason}")
     out.print(

@@ -155,6 +155,7 @@ def _int8_model(source: ModelSpec, recipe: str) -> ModelSpec:
         score_threshold=source.score_threshold,
         nms_iou=source.nms_iou,
         backends=("onnxruntime",),  # QDQ int8 is onnxruntime's format
+        fit_input=False,  # calibrated on the square input, and kept on it
         built_from=source.name,
         recipe=recipe,
     )

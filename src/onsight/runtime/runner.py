@@ -267,7 +267,9 @@ class Runner:
         # Parallelism comes from the cameras (a thread each, a decoding process each, the
         # shared detector's workers). OpenCV's own thread pool on a 480x360 frame only adds
         # coordination: the per-frame work of a still camera costs twice as much with it.
-        cv2.setNumThreads(1)
+        # (The OpenCV DNN backend sets the pool to `detector.threads` itself.)
+        if self._loaded_paths.config.detector.backend != "opencv":
+            cv2.setNumThreads(1)
         workers = self._workers()
         self.audit.append("start", cameras=[p.camera.name for p in workers])
         threading.Thread(target=self._retention_loop, name="retention", daemon=True).start()

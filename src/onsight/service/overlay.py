@@ -57,8 +57,7 @@ def frame_size(pipeline: CameraPipeline) -> tuple[int, int]:
     result = pipeline.latest()
     if result is None:
         return _DEFAULT_SIZE
-    height, width = result.frame.image.shape[:2]
-    return int(width), int(height)
+    return result.frame.width, result.frame.height
 
 
 def overlay(
