@@ -1,12 +1,14 @@
 """`make bench`: onsight's pipeline against a naive baseline, both measured in this process.
 
-Baseline: OpenCV VideoCapture, the same model on every frame at full resolution, no
-motion gate, no tracking. Figures are CPU-time based (process CPU seconds), so they do
+Baseline: OpenCV VideoCapture, the same detector object on every frame at full resolution,
+no motion gate, no tracking. Figures are CPU-time based (process CPU seconds), so they do
 not depend on what else the machine is doing; compare the ratio, not the absolutes.
 
 Contest (peer.py, day.py): onsight against the supervision loop a user would write ("peer",
-5 fps) and that loop on every frame ("naive"), on the labelled busy clips (CPU and event F1)
-and on a synthetic 20-minute camera day (CPU); plus `onsight run`'s RSS per added camera.
+5 fps) and that loop on every frame ("naive"), both with the model as exported (square
+input), and onsight on that square input too ("onsight_square"), on the labelled busy clips
+(CPU and event F1) and on a synthetic 20-minute camera day (CPU); plus `onsight run`'s RSS
+per added camera.
 The headline keys are checked by `peer.schema_errors`.
 """
 
@@ -175,7 +177,7 @@ def _pooled(runs: list[LoopResult]) -> dict[str, float]:
 
 
 def contest_busy(detectors: Detectors) -> dict[str, Any]:
-    """The three contestants on the labelled busy clips at 5 fps: CPU and pooled event F1."""
+    """The contestants on the labelled busy clips at 5 fps: CPU and pooled event F1."""
     cameras, truth = golden_busy()
     runs: dict[str, dict[str, LoopResult]] = {c: {} for c in CONTESTANTS}
     scores: dict[str, LineScore] = {}
@@ -196,7 +198,7 @@ def contest_busy(detectors: Detectors) -> dict[str, Any]:
 
 
 def contest_day(detectors: Detectors) -> dict[str, Any]:
-    """The three contestants on a synthetic camera day (built in a temp dir): CPU, and how
+    """The contestants on a synthetic camera day (built in a temp dir): CPU, and how
     much of the idle time onsight's motion gate skipped."""
     cameras, _ = golden_busy()
     plan = standard_day()
