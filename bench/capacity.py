@@ -402,7 +402,8 @@ def ladder(start: int, maximum: int) -> list[int]:
     steps = [n for n in (4, 8, 16) if n >= start] or [start]
     n = 24
     while n <= maximum:
-        steps.append(n)
+        if n > steps[-1]:
+            steps.append(n)
         n += 8
     return [s for s in steps if s <= maximum] or [maximum]
 
