@@ -67,10 +67,9 @@ _MAX_PACKETS_WITHOUT_FRAME = 3000
 # Frames larger than this (8K video is 33 Mpx) come from a damaged header; converting one
 # could take gigabytes, so it is skipped as damaged.
 _MAX_PIXELS = 8192 * 8192
-# One decoding thread per camera: a box runs many cameras, and FFmpeg's frame and slice
-# threads cost CPU to coordinate (a 480x360 H.264 day: 7.0 CPU-s with "AUTO", 5.1 without).
-# Single-threaded, this VM's Xeon core decodes 768x432 H.264 at 0.43 ms a frame.
-_DECODE_THREADING = "NONE"
+# One decoding thread per camera up to this size: a box runs many cameras, and FFmpeg's
+# frame and slice threads cost CPU to coordinate (a 480x360 H.264 day: 7.0 CPU-s with
+# "AUTO", 5.1 without; one core of this VM decodes 768x432 H.264 at 0.43 ms a frame).
 # Above 1080p one core may not keep up with a camera's frame rate: FFmpeg's threads there.
 _SINGLE_THREAD_PIXELS = 1920 * 1088
 _FULL_RANGE = 2  # AVCOL_RANGE_JPEG
@@ -465,8 +464,7 @@ class VideoSource:
                 self._stats.frames_sampled += 1
         if t is None or image is None:
             return None
-        colorspace = int(vframe.colorspace) if image.ndim == 2 else 2
-        return Frame(self.camera, index, t, image, datetime.now(UTC), colorspace)
+        return Frame(self.camera, index, t, image, datetime.now(UTC), int(vframe.colorspace))
 
     def _pixels(self, frame: av.VideoFrame) -> Image:
         """I420 when the frame is 8-bit 4:2:0 video range (nearly every camera), else BGR.
@@ -541,7 +539,7 @@ def _close(container: av.container.InputContainer) -> None:
 
 def _threading(stream: av.video.VideoStream) -> str:
     pixels = stream.codec_context.width * stream.codec_context.height
-    return "AUTO" if pixels > _SINGLE_THREAD_PIXELS else _DECODE_THREADING
+    return "AUTO" if pixels > _SINGLE_THREAD_PIXELS else "NONE"
 
 
 def _resize_i420(i420: Image, width: int, height: int, new_w: int, new_h: int) -> Image:
