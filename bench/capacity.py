@@ -48,6 +48,7 @@ if str(REPO) not in sys.path:  # `python bench/capacity.py` puts only bench/ on 
     sys.path.insert(0, str(REPO))
 
 from day import build_day, source_path, standard_day  # noqa: E402
+from machine import cpu_model  # noqa: E402
 
 from tests.integration.rtsp_server import AccessUnit, H264Clip, RtspServer  # noqa: E402
 
@@ -135,13 +136,6 @@ def server_process(
 
 
 # -- measuring ---------------------------------------------------------------------------
-
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return "unknown"
 
 
 def proc_stat() -> tuple[int, int]:

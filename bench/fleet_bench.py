@@ -44,6 +44,7 @@ if str(REPO) not in sys.path:  # `python bench/fleet_bench.py` puts only bench/ 
 import paho.mqtt.client as paho  # noqa: E402
 import psutil  # noqa: E402
 import psycopg  # noqa: E402
+from machine import cpu_model  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 from onsight.apps.queue import QueueMinute  # noqa: E402
@@ -262,16 +263,6 @@ def wait_for(condition: Any, what: str, timeout: float = 60.0) -> None:
     raise RuntimeError(f"timed out waiting for {what}")
 
 
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
-
-
 def one_run(
     postgres: Postgres, workdir: Path, args: argparse.Namespace, number: int
 ) -> dict[str, Any]:
@@ -468,7 +459,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="give up when nothing new is stored for this long (s)")  # fmt: skip
     parser.add_argument("--no-save", action="store_true", help="do not write results.json")
     args = parser.parse_args(argv)
-    cpu = cpu_name()
+    cpu = cpu_model()
     print(f"fleet bench: {args.events} events from {args.sites} sites, ingester={args.ingester}, "
           f"{os.cpu_count()} cores ({cpu})", flush=True)  # fmt: skip
     runs: list[dict[str, Any]] = []

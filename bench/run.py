@@ -30,6 +30,7 @@ import numpy as np
 import psutil
 from day import build_day, standard_day
 from inspection_bench import run_inspection
+from machine import cpu_model
 from peer import (
     ANALYSIS_FPS,
     LoopResult,
@@ -150,16 +151,6 @@ def _run(who: str, camera: CameraConfig, path: Path, detectors: Detectors) -> Lo
         return contest_onsight(camera, detector)
     return run_peer(path, camera.lines, detector, None if who == "naive" else ANALYSIS_FPS)
 RSS_CAMERAS = (1, 9)
-
-
-def cpu_model() -> str:
-    try:
-        for row in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
-            if row.startswith("model name"):
-                return row.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def _score_dict(s: LineScore) -> dict[str, Any]:
