@@ -22,6 +22,7 @@ NANODET_REG_MAX = 7
 NANODET_MEAN = (103.53, 116.28, 123.675)
 NANODET_STD = (57.375, 57.12, 58.395)
 YOLOX_PAD = 114
+_CANVAS_MULTIPLE = max(STRIDES)  # a fitted canvas's sides: the deepest feature map's stride
 MAX_CANDIDATES = 2000  # best-scoring boxes kept before NMS; bounds NMS cost on noisy frames
 
 
@@ -50,8 +51,9 @@ class LetterboxGeometry:
 class Letterbox:
     """Resize keeping the aspect ratio so that the longer side is `size`, onto a canvas that
     is either `size` square or, when `fit` is set (fully convolutional models), only as large
-    as the image needs, rounded up to a multiple of `multiple`: a 4:3 frame then costs 416x320
-    instead of 416x416, at the same scale. Fills a reused NCHW float32 blob.
+    as the image needs, each side rounded up to a multiple of the largest stride (32): a 4:3
+    frame then costs 416x320 instead of 416x416, at the same scale. Fills a reused NCHW
+    float32 blob.
 
     The returned blob is overwritten by the next call.
     """
@@ -65,13 +67,11 @@ class Letterbox:
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
         fit: bool = False,
-        multiple: int = max(STRIDES),
     ) -> None:
         self.size = size
         self._centre = centre
         self._pad_value = pad_value
         self._fit = fit
-        self._multiple = multiple
         self._canvas = np.full((size, size, 3), pad_value, np.uint8)
         self._blob: FloatArray = np.zeros((1, 3, size, size), np.float32)
         self._mean: FloatArray | None = None
@@ -86,7 +86,8 @@ class Letterbox:
         new_w, new_h = self._resized(width, height, scale)
         canvas_w, canvas_h = self.size, self.size
         if self._fit:
-            canvas_w, canvas_h = (-(-n // self._multiple) * self._multiple for n in (new_w, new_h))
+            step = _CANVAS_MULTIPLE
+            canvas_w, canvas_h = (-(-n // step) * step for n in (new_w, new_h))
         pad_x = (canvas_w - new_w) // 2 if self._centre else 0
         pad_y = (canvas_h - new_h) // 2 if self._centre else 0
         return LetterboxGeometry(scale, pad_x, pad_y, width, height, canvas_w, canvas_h)
