@@ -147,14 +147,14 @@ def test_an_ignored_area_drawn_in_the_editor_is_saved_and_applied(
     for (x, y), (want_x, want_y) in zip(camera["ignore"][0], corners, strict=True):
         assert abs(x - want_x) < 0.01 and abs(y - want_y) < 0.01
     # applied without a restart, and the other geometry is untouched
-    pipeline = service.runner.pipelines[0]
-    assert len(pipeline.camera.ignore) == 1 and pipeline.camera.lines
+    camera_handle = service.runner.cameras[0]
+    assert len(camera_handle.config.ignore) == 1 and camera_handle.config.lines
     page.goto(f"/editor/{CAMERA}")
     page.click("#ignore-list button")  # delete it again
     page.click("#save-form button[type=submit]")
     expect(page.locator(".message.ok")).to_contain_text("Saved")
     assert "ignore" not in yaml.safe_load(service.config.read_text(encoding="utf-8"))["cameras"][0]
-    assert pipeline.camera.ignore == []
+    assert camera_handle.config.ignore == []
     page.context.close()
 
 
@@ -266,5 +266,5 @@ def test_the_editor_calibrates_by_clicking_floor_marks(browser: Browser, service
     expect(page.locator(".message.ok")).to_contain_text("Saved")
     camera = yaml.safe_load(service.config.read_text(encoding="utf-8"))["cameras"][0]
     assert camera["calibration"]["ground"][2] == [6.846, -6.475]
-    calibration = service.runner.pipelines[0].camera.calibration
+    calibration = service.runner.cameras[0].config.calibration
     assert calibration is not None and max(calibration.errors_m()) < 0.5

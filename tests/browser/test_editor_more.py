@@ -80,7 +80,7 @@ def test_a_line_end_and_a_whole_zone_are_moved_by_dragging(
     assert [p[0] for p in zone_points] == pytest.approx([0.05, 0.5, 0.5, 0.05], abs=0.01)
     assert [p[1] for p in zone_points] == pytest.approx([0, 0, 1, 1], abs=1e-6)
     # applied without a restart
-    running = service.runner.pipelines[0].running(LINES)[0].config
+    running = service.runner.cameras[0].items(LINES)[0]
     assert running.points[0] == pytest.approx((0.60, 0.30), abs=0.01)
     assert running.in_name == "westward"
     page.context.close()
@@ -117,10 +117,10 @@ def test_renaming_a_line_and_a_zone_keeps_their_settings(
     assert (line["in_name"], line["out_name"]) == ("westward", "eastward")
     assert [zone["name"] for zone in camera["zones"]] == ["west-side"]  # type: ignore[attr-defined]
     # the running camera counts under the new names, and the API shows them
-    pipeline = service.runner.pipelines[0]
-    assert [app.config.name for app in pipeline.running(LINES)] == ["doorway"]
-    assert pipeline.running(LINES)[0].config.out_name == "eastward"
-    assert [app.config.name for app in pipeline.running(ZONES)] == ["west-side"]
+    running = service.runner.cameras[0]
+    assert [line.name for line in running.items(LINES)] == ["doorway"]
+    assert running.items(LINES)[0].out_name == "eastward"
+    assert [zone.name for zone in running.items(ZONES)] == ["west-side"]
     cameras = json.loads(page.request.get("/api/cameras").text())
     shown = next(c for c in cameras if c["name"] == CAMERA)
     assert [zone["name"] for zone in shown["zones"]] == ["west-side"]
@@ -201,11 +201,12 @@ def test_an_admin_adds_a_camera_after_a_connection_test(
     assert stat.S_IMODE(secrets.stat().st_mode) == 0o600
 
     # started in the running service: it analyses frames from the RTSP server
-    pipeline = next(p for p in service.runner.pipelines if p.camera.name == "yard")
+    yard = service.runner.camera("yard")
+    assert yard is not None and service.runner.cameras[-1] is yard  # in config order
     deadline = time.monotonic() + WAIT
-    while pipeline.latest() is None and time.monotonic() < deadline:
+    while not yard.has_frame() and time.monotonic() < deadline:
         time.sleep(0.2)
-    assert pipeline.latest() is not None, "the added camera delivered no frame"
+    assert yard.has_frame(), "the added camera delivered no frame"
     audit = [r for r in service.runner.audit.tail(50) if r.action == "config_change"]
     assert json.loads(audit[-1].detail) | {"camera": "yard", "added": True} == json.loads(
         audit[-1].detail

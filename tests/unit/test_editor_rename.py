@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 from typing import Any
 
 from onsight.config.models import CameraConfig
@@ -24,8 +23,7 @@ CAMERA = CameraConfig.model_validate(
 
 
 def _parse(drawing: dict[str, Any]) -> Any:
-    pipeline: Any = SimpleNamespace(camera=CAMERA)
-    return parse_geometry(json.dumps(drawing), pipeline)
+    return parse_geometry(json.dumps(drawing), CAMERA)
 
 
 def test_a_renamed_line_keeps_its_settings_and_its_queue() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 import pytest
 
 from onsight.apps.flows import KIND as FLOWS
@@ -16,7 +15,6 @@ from onsight.detect import make_detector
 from onsight.errors import ConfigError
 from onsight.events import EventBus
 from onsight.runtime import CameraPipeline
-from onsight.service.live import RedactedFrames
 from onsight.types import Event, Frame, ZoneMinute
 from tests.conftest import assets_dir, require
 
@@ -115,39 +113,6 @@ def test_health_reports_source_and_analysis_counters() -> None:
     assert snapshot.cumulative[-1] == 30 - round(health.skip_ratio * 30)
     list(source)  # to the end of the file: the source closes
     assert not pipeline.health().connected
-
-
-class _CountingFinders:
-    """Finds nobody; counts how often redaction asked (each ask is a detector run)."""
-
-    def __init__(self) -> None:
-        self.calls = 0
-
-    def people(self, image: Any) -> Any:
-        self.calls += 1
-        return np.zeros((0, 4), np.float32)
-
-    def faces(self, image: Any, threshold: float) -> Any:
-        self.calls += 1
-        return np.zeros((0, 4), np.float32)
-
-
-def test_viewers_of_one_frame_share_one_redaction() -> None:
-    pipeline = _pipeline(EventBus([]))
-    source = _play(pipeline, 2)
-    finders = _CountingFinders()
-    frames = RedactedFrames(finders)
-    result = pipeline.latest()
-    assert result is not None
-    first = frames.jpeg(pipeline, result)
-    calls = finders.calls
-    assert calls > 0 and frames.jpeg(pipeline, result) == first
-    assert finders.calls == calls, "a second viewer of the same frame reuses the JPEG"
-    pipeline.process(next(source))
-    newer = pipeline.latest()
-    assert newer is not None and newer is not result
-    frames.jpeg(pipeline, newer)
-    assert finders.calls > calls, "a new frame is redacted afresh"
 
 
 SIGN = [[0.02, 0.15], [0.09, 0.15], [0.09, 0.3], [0.02, 0.3]]  # a blue sign in vtest

@@ -29,6 +29,7 @@ from onsight.privacy.audit import AuditLog, config_load_detail
 from onsight.privacy.evidence import EvidenceSink
 from onsight.privacy.retention import Retention
 from onsight.privacy.witness import AuditWitness
+from onsight.runtime.handle import CameraHandle
 from onsight.runtime.pipeline import CameraPipeline, FrameResult
 from onsight.runtime.screening import Display, ScreeningPipeline
 from onsight.runtime.sinks import close_sinks, open_sinks
@@ -91,7 +92,8 @@ class Runner:
             config.privacy.audit_witness_minutes * 60.0,
             [sink.publish_audit_head for sink in self.sinks if isinstance(sink, MqttSink)],
         )
-        self.pipelines: list[CameraPipeline] = []
+        self.pipelines: list[CameraPipeline] = []  # the runtime's; the service reads `cameras`
+        self._cameras: list[CameraHandle] = []
         self.detector: SharedDetector | None = None  # one model for all cameras
         self._restart_audits: dict[str, tuple[deque[float], int]] = {}  # times, left out
         self.stations: list[ScreeningPipeline] = []
@@ -113,7 +115,7 @@ class Runner:
                         )
                     )
                     continue
-                self.pipelines.append(self._pipeline(config, camera))
+                self._add(self._pipeline(config, camera))
         except Exception:
             self.close()
             raise
@@ -122,6 +124,19 @@ class Runner:
         self._threads: list[threading.Thread] = []
         self._files: list[tuple[CameraPipeline, threading.Thread]] = []
         self._abandoned: set[str] = set()  # cameras whose stuck thread was left behind
+
+    @property
+    def cameras(self) -> list[CameraHandle]:
+        """A handle on each analysed camera, in config order (added cameras last): what the
+        service reads and commands cameras through."""
+        return list(self._cameras)
+
+    def camera(self, name: str) -> CameraHandle | None:
+        return next((c for c in self._cameras if c.name == name), None)
+
+    def _add(self, pipeline: CameraPipeline) -> None:
+        self.pipelines.append(pipeline)
+        self._cameras.append(CameraHandle(pipeline, self))
 
     def change_geometry(
         self,
@@ -181,7 +196,7 @@ class Runner:
             self._secrets = loaded.secrets
             self._loaded_paths = loaded
             pipeline = self._pipeline(loaded.config, camera)
-            self.pipelines.append(pipeline)
+            self._add(pipeline)
             if self._started:
                 self._start_worker(pipeline)
         self._announce_cameras(loaded.config)
@@ -234,7 +249,6 @@ class Runner:
             )
         except OnsightError as exc:  # the camera goes on; the log says why it was not audited
             log.error("camera %r: restart not audited: %s", camera, exc)
-
 
     def _announce_cameras(self, config: Config) -> None:
         """Tell MQTT (Home Assistant discovery) the cameras and their items after an edit."""

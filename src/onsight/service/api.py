@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 from onsight.apps.base import EventType
 from onsight.apps.registry import event_kinds, event_type, event_types, kinds
 from onsight.config.service import EventKind
-from onsight.runtime import CameraPipeline
+from onsight.runtime import CameraHandle
 from onsight.runtime.stats import CameraHealth, CameraState
 from onsight.service.auth import User
 from onsight.service.metrics import render_metrics
@@ -119,15 +119,14 @@ def _event_model(event: EventType) -> type[BaseModel]:
     return create_model(name, __base__=_Out, **fields)
 
 
-def camera_out(pipeline: CameraPipeline, health: CameraHealth) -> CameraOut:
+def camera_out(camera: CameraHandle, health: CameraHealth) -> CameraOut:
     sections: dict[str, list[dict[str, Any]]] = {}
     for kind in kinds():
         if kind.state is not None:
-            states = [kind.state(app) for app in pipeline.running(kind)]
-            sections[kind.section] = sections.get(kind.section, []) + states
+            sections[kind.section] = sections.get(kind.section, []) + camera.states(kind)
     return CameraOut(
-        name=pipeline.camera.name,
-        purpose=pipeline.camera.purpose,
+        name=camera.name,
+        purpose=camera.config.purpose,
         connected=health.connected,
         state=health.state,
         reason=health.reason,
@@ -150,7 +149,7 @@ def router(web: Web) -> APIRouter:
     @routes.get("/healthz", tags=["health"])
     def healthz() -> Healthz:
         """Liveness for monitors; public, so it says nothing but camera names and status."""
-        cameras = {p.camera.name: p.health().connected for p in context.runner.pipelines}
+        cameras = {c.name: c.health().connected for c in context.runner.cameras}
         ok = all(cameras.values()) and not context.runner.errors
         return Healthz(status="ok" if ok else "degraded", cameras=cameras)
 
@@ -160,14 +159,14 @@ def router(web: Web) -> APIRouter:
     @routes.get("/api/cameras", tags=["api"])
     def cameras(user: Annotated[User, Depends(web.auth.user)]) -> list[CameraOut]:
         """Each camera with its lines (totals since start) and zones (current occupancy)."""
-        return [camera_out(p, web.health(p)) for p in context.runner.pipelines]
+        return [camera_out(c, web.health(c)) for c in context.runner.cameras]
 
     @routes.get("/api/today", tags=["api"])
     def today(user: Annotated[User, Depends(web.auth.user)]) -> TodayOut:
         """Crossings so far today per camera, line and for the site, from the database (a
         restart loses nothing), each with the same span of yesterday and of the same weekday
         last week; and each zone's peak occupancy today."""
-        return today_out(running_today(web.queries, context.runner.pipelines, datetime.now(UTC)))
+        return today_out(running_today(web.queries, context.runner.cameras, datetime.now(UTC)))
 
     @routes.get("/api/events", tags=["api"])
     def events(

@@ -25,7 +25,7 @@ from onsight.config._base import NAME_RULE, Polygon
 from onsight.config.calibration import KEEP, CalibrationConfig
 from onsight.config.models import CameraConfig
 from onsight.errors import ConfigError
-from onsight.runtime import CameraPipeline
+from onsight.runtime import CameraHandle
 from onsight.service.auth import User
 from onsight.service.overlay import frame_size, overlay
 from onsight.service.web import Web
@@ -144,9 +144,9 @@ def _ignore(data: dict[str, Any], current: list[Polygon]) -> list[Any]:
     return [_rounded(polygon) for polygon in polygons]
 
 
-def parse_geometry(text: str, pipeline: CameraPipeline) -> Drawing:
-    """Validated lines, zones and ignored areas from the editor's JSON; `GeometryError` with
-    a clear message."""
+def parse_geometry(text: str, config: CameraConfig) -> Drawing:
+    """Validated lines, zones and ignored areas from the editor's JSON over the camera's
+    `config`; `GeometryError` with a clear message."""
     try:
         data = json.loads(text)
     except (ValueError, RecursionError):
@@ -156,7 +156,7 @@ def parse_geometry(text: str, pipeline: CameraPipeline) -> Drawing:
     sections: dict[str, list[Any]] = {}
     renamed: dict[str, dict[str, str]] = {}
     for kind in drawn_kinds():
-        current = list(getattr(pipeline.camera, kind.section))
+        current = list(getattr(config, kind.section))
         if kind.section not in data:  # a client that does not draw this kind keeps it
             sections[kind.section] = current
             continue
@@ -167,10 +167,10 @@ def parse_geometry(text: str, pipeline: CameraPipeline) -> Drawing:
         sections[kind.section] = [kind.config.model_validate(fields) for fields in merged]
     _follow_renamed_lines(sections, renamed.get(LINES.section, {}))
     calibration = _calibration(data)
-    camera = pipeline.camera.model_dump()
+    camera = config.model_dump()
     camera.update(
         {key: [item.model_dump() for item in items] for key, items in sections.items()},
-        ignore=_ignore(data, pipeline.camera.ignore),
+        ignore=_ignore(data, config.ignore),
     )
     if calibration != KEEP:
         camera["calibration"] = None if calibration is None else calibration.model_dump()
@@ -194,26 +194,26 @@ def _follow_renamed_lines(sections: dict[str, list[Any]], renamed: dict[str, str
     ]
 
 
-def _current(pipeline: CameraPipeline) -> dict[str, Any]:
+def _current(config: CameraConfig) -> dict[str, Any]:
     """What the editor starts from: each drawn section's items, and the ignored areas."""
     current: dict[str, Any] = {}
     for kind in drawn_kinds():
         assert kind.shape is not None
         keep = {"name", kind.shape, "in_name", "out_name", *kind.edits}
-        items = getattr(pipeline.camera, kind.section)
+        items = getattr(config, kind.section)
         current[kind.section] = [item.model_dump(include=keep) for item in items]
-    current["ignore"] = pipeline.camera.ignore
-    calibration = pipeline.camera.calibration
+    current["ignore"] = config.ignore
+    calibration = config.calibration
     current["calibration"] = None if calibration is None else calibration.model_dump()
     return current
 
 
-def _sections(pipeline: CameraPipeline) -> list[dict[str, str]]:
+def _sections(config: CameraConfig) -> list[dict[str, str]]:
     """The kinds this camera's purpose allows, for the page's tools and its script."""
     return [
         {"key": k.section, "shape": k.shape or "", "noun": k.noun, "heading": k.heading}
         for k in drawn_kinds()
-        if pipeline.camera.purpose in k.purposes
+        if config.purpose in k.purposes
     ]
 
 
@@ -225,25 +225,25 @@ def router(web: Web) -> APIRouter:
     def render(
         request: Request,
         user: User,
-        pipeline: CameraPipeline,
+        camera: CameraHandle,
         geometry: dict[str, Any] | None = None,
         error: str = "",
         saved: bool = False,
         status: int = 200,
     ) -> HTMLResponse:
-        size = frame_size(pipeline)
-        lines = [line.config for line in (pipeline.running(LINES))]
-        zones = [zone.config for zone in (pipeline.running(ZONES))]
+        size = frame_size(camera)
+        lines, zones = camera.items(LINES), camera.items(ZONES)
+        config = camera.config
         return web.page(
             request,
             "editor.html.j2",
             user,
             status,
-            camera=pipeline.camera.name,
+            camera=camera.name,
             overlay=overlay(lines, zones, size),
-            geometry=json.dumps(geometry or _current(pipeline)),
-            sections=_sections(pipeline),
-            sections_json=json.dumps(_sections(pipeline)),
+            geometry=json.dumps(geometry or _current(config)),
+            sections=_sections(config),
+            sections_json=json.dumps(_sections(config)),
             error=error,
             saved=saved,
             config_name=context.loaded.path.name,
@@ -252,7 +252,7 @@ def router(web: Web) -> APIRouter:
 
     @routes.get("/editor/{name}")
     def editor(name: str, request: Request, user: Admin, saved: str = "") -> HTMLResponse:
-        return render(request, user, web.pipeline(name), saved=saved == "1")
+        return render(request, user, web.camera(name), saved=saved == "1")
 
     @routes.post("/editor/{name}", dependencies=[Depends(web.auth.check_csrf)])
     def save(
@@ -261,23 +261,23 @@ def router(web: Web) -> APIRouter:
         user: Admin,
         geometry: Annotated[str, Form(max_length=_MAX_FIELD)] = "",
     ) -> Response:
-        pipeline = web.pipeline(name)
+        camera = web.camera(name)
         try:
-            drawing = parse_geometry(geometry, pipeline)
+            drawing = parse_geometry(geometry, camera.config)
         except GeometryError as exc:
             try:  # show what was drawn, so the user can fix it rather than start again
                 drawn = json.loads(geometry)
             except (ValueError, RecursionError):
                 drawn = None
             shown = drawn if isinstance(drawn, dict) else None
-            return render(request, user, pipeline, shown, str(exc), status=400)
+            return render(request, user, camera, shown, str(exc), status=400)
         try:
-            context.loaded = context.runner.change_geometry(
-                context.loaded, name, drawing.sections, drawing.ignore, user.name,
+            context.loaded = camera.change_geometry(
+                context.loaded, drawing.sections, drawing.ignore, user.name,
                 drawing.calibration, drawing.renamed,
             )  # fmt: skip
         except ConfigError as exc:
-            return render(request, user, pipeline, None, str(exc), status=400)
+            return render(request, user, camera, None, str(exc), status=400)
         return RedirectResponse(f"/editor/{name}?saved=1", status_code=303)
 
     return routes

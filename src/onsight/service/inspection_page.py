@@ -22,10 +22,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from onsight.apps.inspection import KIND, Inspector
+from onsight.apps.inspection import Inspector
 from onsight.errors import OnsightError
 from onsight.privacy.evidence import encode_item_image
-from onsight.runtime import CameraPipeline
+from onsight.runtime import CameraHandle
 from onsight.service import charts
 from onsight.service.auth import User
 from onsight.service.queries import EventFilter, local_day_start, local_time, zone_name
@@ -201,11 +201,6 @@ def _save(reference: "Reference", path: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def inspector_of(pipeline: CameraPipeline) -> Inspector | None:
-    running = pipeline.running(KIND)
-    return running[0] if running else None
-
-
 def _per_hour(web: Web, camera: str) -> dict[str, tuple[int, int, int]]:
     """Local hour "HH" -> (items passed, rejected, codes read) today, from
     `inspection_minutes` (hours in the site's time zone, as the other charts)."""
@@ -253,17 +248,17 @@ def _label_events(web: Web, camera: str) -> list[dict[str, str]]:
     return out
 
 
-def section(web: Web, pipeline: CameraPipeline, user: User) -> dict[str, Any] | None:
+def section(web: Web, camera: CameraHandle, user: User) -> dict[str, Any] | None:
     """What the camera page shows of an inspection camera (None for other cameras)."""
-    inspector = inspector_of(pipeline)
+    inspector = camera.inspector()
     if inspector is None:
         return None
-    name = pipeline.camera.name
+    name = camera.name
     by_hour = _per_hour(web, name)
     items_today = sum(p for p, _, _ in by_hour.values())
     read_today = sum(d for _, _, d in by_hour.values())
     state = inspector.state()
-    barcodes = pipeline.camera.barcodes is not None
+    barcodes = camera.config.barcodes is not None
     retention = web.context.loaded.config.privacy.retention
     rejects = [
         {"number": shot.number, "time": shot.time.astimezone().strftime("%H:%M:%S"),
@@ -306,7 +301,7 @@ def router(web: Web) -> APIRouter:
     Viewer = Annotated[User, Depends(web.auth.user)]
 
     def inspector(name: str) -> Inspector:
-        found = inspector_of(web.pipeline(name))
+        found = web.camera(name).inspector()
         if found is None:
             raise HTTPException(404, f"camera {name!r} is not an inspection camera")
         return found

@@ -1,12 +1,12 @@
 """The redacted live view (MJPEG) and single snapshots.
 
-Every image goes through `privacy.redact` first; when redaction fails closed, the
-obliterated image it returns is what is sent. The raw frame is never encoded.
+Frames come from the camera's handle as redacted JPEGs only (`CameraHandle.latest_jpeg`,
+one redaction per analysed frame however many viewers ask; when redaction fails closed,
+the obliterated image is what is sent). The raw frame never reaches this module.
 """
 
 # No `from __future__ import annotations`: FastAPI reads route annotations at run time.
 
-import threading
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -15,41 +15,12 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
-from onsight.privacy.redact import Finders, encode_redacted, redact
-from onsight.runtime import CameraPipeline, FrameResult
+from onsight.privacy.redact import Finders
+from onsight.runtime import CameraHandle
 from onsight.service.auth import User
 from onsight.service.web import Web
 
 _BOUNDARY = "onsightframe"
-_QUALITY = 80
-
-
-def _redacted_jpeg(pipeline: CameraPipeline, result: FrameResult, finders: Finders) -> bytes:
-    redaction = redact(result.frame.image, pipeline.camera, finders, people=result.people)
-    return encode_redacted(redaction, ".jpg", _QUALITY)
-
-
-class RedactedFrames:
-    """One redaction per analysed frame and camera, however many viewers and snapshots ask:
-    redaction runs a detector, and the cameras need the CPU."""
-
-    def __init__(self, finders: Finders) -> None:
-        self._finders = finders
-        self._locks: dict[str, threading.Lock] = {}
-        self._last: dict[str, tuple[FrameResult, bytes]] = {}
-        self._guard = threading.Lock()
-
-    def jpeg(self, pipeline: CameraPipeline, result: FrameResult) -> bytes:
-        name = pipeline.camera.name
-        with self._guard:
-            lock = self._locks.setdefault(name, threading.Lock())
-        with lock:  # a second viewer of the same frame waits for the first one's JPEG
-            last = self._last.get(name)
-            if last is not None and last[0] is result:
-                return last[1]
-            jpeg = _redacted_jpeg(pipeline, result, self._finders)
-            self._last[name] = (result, jpeg)
-            return jpeg
 
 
 def _part(jpeg: bytes) -> bytes:
@@ -60,16 +31,13 @@ def _part(jpeg: bytes) -> bytes:
 
 
 async def _frames(
-    request: Request, pipeline: CameraPipeline, frames: RedactedFrames, interval: float
+    request: Request, camera: CameraHandle, finders: Finders, interval: float
 ) -> AsyncIterator[bytes]:
-    last: FrameResult | None = None
-    jpeg = b""
+    jpeg: bytes | None = None
     while not await request.is_disconnected():
-        result = pipeline.latest()
-        if result is not None and result is not last:
-            # Redaction runs a detector: keep it off the event loop.
-            jpeg = await run_in_threadpool(frames.jpeg, pipeline, result)
-            last = result
+        if camera.has_frame():
+            # Redaction (of a new frame) runs a detector: keep it off the event loop.
+            jpeg = await run_in_threadpool(camera.latest_jpeg, finders)
         if jpeg:
             yield _part(jpeg)
         await anyio.sleep(interval)
@@ -78,27 +46,24 @@ async def _frames(
 def router(web: Web) -> APIRouter:
     routes = APIRouter(include_in_schema=False)
     context = web.context
-    frames = RedactedFrames(context.finders)
 
     @routes.get("/cameras/{name}/live.mjpeg")
     def live(
         name: str, request: Request, user: Annotated[User, Depends(web.auth.user)]
     ) -> StreamingResponse:
-        pipeline = web.pipeline(name)
+        camera = web.camera(name)
         web.audit("live_view", user, camera=name)
         interval = 1.0 / context.loaded.config.server.live_fps
         return StreamingResponse(
-            _frames(request, pipeline, frames, interval),
+            _frames(request, camera, context.finders, interval),
             media_type=f"multipart/x-mixed-replace; boundary={_BOUNDARY}",
         )
 
     @routes.get("/cameras/{name}/snapshot.jpg")
     def snapshot(name: str, user: Annotated[User, Depends(web.auth.user)]) -> Response:
-        pipeline = web.pipeline(name)
-        result = pipeline.latest()
-        if result is None:
+        jpeg = web.camera(name).latest_jpeg(context.finders)
+        if jpeg is None:
             raise HTTPException(503, f"camera {name!r} has not delivered a frame yet")
-        jpeg = frames.jpeg(pipeline, result)
         web.audit("image_view", user, camera=name, kind="snapshot")
         return Response(jpeg, media_type="image/jpeg")
 
@@ -107,11 +72,9 @@ def router(web: Web) -> APIRouter:
         name: str, number: int, user: Annotated[User, Depends(web.auth.user)]
     ) -> Response:
         """The frame an alert came from, redacted; only the last few alerts are kept."""
-        pipeline = web.pipeline(name)
-        shot = next((s for s in pipeline.alerts() if s.number == number), None)
-        if shot is None:
+        jpeg = web.camera(name).alert_jpeg(number, context.finders)
+        if jpeg is None:
             raise HTTPException(404, "that alert's image is no longer kept")
-        jpeg = _redacted_jpeg(pipeline, shot.result, context.finders)
         web.audit("image_view", user, camera=name, kind="alert")
         return Response(jpeg, media_type="image/jpeg")
 

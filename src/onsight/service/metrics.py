@@ -84,12 +84,12 @@ class _RunnerCollector(Collector):
         latency = HistogramMetricFamily(
             "onsight_detector_latency_seconds", "Detector wall time per frame.", labels=labels
         )
-        for pipeline in self._runner.pipelines:
-            name = [pipeline.camera.name]
-            health = pipeline.health()
+        for camera in self._runner.cameras:
+            name = [camera.name]
+            health = camera.health()
             decoded.add_metric(name, health.frames_decoded)
             analysed.add_metric(name, health.frames_analysed)
-            detected.add_metric(name, pipeline.detected_frames)
+            detected.add_metric(name, camera.detected_frames)
             skip.add_metric(name, health.skip_ratio)
             fps.add_metric(name, health.fps)
             connected.add_metric(name, float(health.connected))
@@ -97,7 +97,7 @@ class _RunnerCollector(Collector):
             errors.add_metric(name, health.decode_errors)
             restarts.add_metric(name, health.restarts)
             events.add_metric(name, health.events)
-            snap = pipeline.detect_latency.snapshot()
+            snap = camera.detect_latency()
             counts = [float(c) for c in snap.cumulative]
             buckets = [(repr(b), c) for b, c in zip(snap.bounds, counts[:-1], strict=True)]
             buckets.append(("+Inf", counts[-1]))

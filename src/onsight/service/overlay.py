@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from onsight.apps.line_count import KIND as LINES
 from onsight.apps.occupancy import KIND as ZONES
 from onsight.config.models import LineConfig, ZoneConfig
-from onsight.runtime import CameraPipeline
+from onsight.runtime import CameraHandle
 
 _DEFAULT_SIZE = (640, 480)
 
@@ -52,12 +52,9 @@ class Overlay:
         return round(max(11.0, self.height * 0.045), 1)
 
 
-def frame_size(pipeline: CameraPipeline) -> tuple[int, int]:
+def frame_size(camera: CameraHandle) -> tuple[int, int]:
     """Size of the images the camera delivers (its latest frame; a default before any)."""
-    result = pipeline.latest()
-    if result is None:
-        return _DEFAULT_SIZE
-    return result.frame.width, result.frame.height
+    return camera.frame_size() or _DEFAULT_SIZE
 
 
 def overlay(
@@ -88,9 +85,6 @@ def overlay(
     return Overlay(width, height, tuple(marks), tuple(zone_marks))
 
 
-def pipeline_overlay(pipeline: CameraPipeline) -> Overlay:
-    return overlay(
-        [line.config for line in (pipeline.running(LINES))],
-        [zone.config for zone in (pipeline.running(ZONES))],
-        frame_size(pipeline),
-    )
+def camera_overlay(camera: CameraHandle) -> Overlay:
+    """The camera's running lines and zones over its frame size."""
+    return overlay(camera.items(LINES), camera.items(ZONES), frame_size(camera))

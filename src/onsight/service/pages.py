@@ -15,13 +15,13 @@ from fastapi.responses import HTMLResponse, Response
 from onsight.apps.registry import event_kinds, event_type, event_types, kinds
 from onsight.config.service import EventKind
 from onsight.privacy.notice import render_notice
-from onsight.runtime import CameraPipeline
-from onsight.runtime.pipeline import AlertShot
+from onsight.runtime import CameraHandle
+from onsight.runtime.handle import Alert
 from onsight.service import charts, inspection_page
 from onsight.service.api import camera_out
 from onsight.service.auth import User
 from onsight.service.metrics import sink_name
-from onsight.service.overlay import pipeline_overlay
+from onsight.service.overlay import camera_overlay
 from onsight.service.queries import (
     EXPORT_LIMIT,
     EventFilter,
@@ -96,7 +96,7 @@ def _camera_charts(web: Web, camera: str) -> list[charts.Chart]:
     levels = []
     for kind, event in ((k, e) for k in kinds() for e in k.events if e.chart_column):
         values = web.queries.level_by_10_minutes(event, camera, start, end)
-        if not values and not kind.items(web.pipeline(camera).camera):
+        if not values and not kind.items(web.camera(camera).config):
             continue  # a camera without queues gets no empty queue chart
         names = sorted({name for name, _ in values})
         levels.append(
@@ -107,7 +107,7 @@ def _camera_charts(web: Web, camera: str) -> list[charts.Chart]:
                 label_every=18,
             )
         )
-    if not by_day and not web.pipeline(camera).camera.lines:
+    if not by_day and not web.camera(camera).config.lines:
         return levels  # no lines (an inspection camera): no empty crossing charts
     return [
         charts.stacked_bars(
@@ -135,13 +135,14 @@ class Panel:
     # of strings is shown a line each)
 
 
-def _panels(pipeline: CameraPipeline) -> list[Panel]:
+def _panels(camera: CameraHandle) -> list[Panel]:
     panels = []
     for kind in kinds():
-        running = pipeline.running(kind)
-        if kind.state is None or not kind.live or not running:
+        if kind.state is None or not kind.live:
             continue
-        states = [kind.state(app) for app in running]
+        states = camera.states(kind)
+        if not states:
+            continue
         # the columns some item has (a PPE camera checking masks only shows no hi-vis column)
         live = [(key, label) for key, label in kind.live if any(key in s for s in states)]
         rows = [(str(s["name"]), [s.get(key) for key, _ in live]) for s in states]
@@ -149,7 +150,7 @@ def _panels(pipeline: CameraPipeline) -> list[Panel]:
     return panels
 
 
-def _alert_row(shot: AlertShot) -> dict[str, object]:
+def _alert_row(shot: Alert) -> dict[str, object]:
     values = event_type(shot.event.kind).record(shot.event)
     when = next(iter(values.values()))
     stamp = utc_iso(when) if isinstance(when, datetime) else str(when)
@@ -164,29 +165,30 @@ def router(web: Web) -> APIRouter:
 
     @routes.get("/", include_in_schema=False)
     def overview(request: Request, user: Viewer) -> HTMLResponse:
-        cameras = [camera_out(p, web.health(p)) for p in context.runner.pipelines]
-        today = running_today(web.queries, context.runner.pipelines, datetime.now(UTC))
+        handles = context.runner.cameras
+        cameras = [camera_out(c, web.health(c)) for c in handles]
+        today = running_today(web.queries, handles, datetime.now(UTC))
         return web.page(
             request, "overview.html.j2", user, cameras=cameras, today=today,
             zone_name=zone_name(), nav="overview",
-            with_frame={p.camera.name for p in context.runner.pipelines if p.latest()},
+            with_frame={c.name for c in handles if c.has_frame()},
         )  # fmt: skip
 
     @routes.get("/cameras/{name}", include_in_schema=False)
     def camera_page(name: str, request: Request, user: Viewer) -> HTMLResponse:
-        pipeline = web.pipeline(name)
+        camera = web.camera(name)
         return web.page(
             request,
             "camera.html.j2",
             user,
-            camera=camera_out(pipeline, web.health(pipeline)),
-            overlay=pipeline_overlay(pipeline),
+            camera=camera_out(camera, web.health(camera)),
+            overlay=camera_overlay(camera),
             charts=_camera_charts(web, name),
-            panels=_panels(pipeline),
-            alerts=[_alert_row(shot) for shot in pipeline.alerts()],
-            inspection=inspection_page.section(web, pipeline, user),
+            panels=_panels(camera),
+            alerts=[_alert_row(shot) for shot in camera.alerts()],
+            inspection=inspection_page.section(web, camera, user),
             local_time=local_time,
-            error=web.scrub(context.runner.errors.get(name) or ""),
+            error=web.scrub(camera.error() or ""),
             nav="overview",
         )
 
@@ -202,7 +204,7 @@ def router(web: Web) -> APIRouter:
     ) -> HTMLResponse:
         # Lenient on purpose: a form submits empty fields; a bad value is shown, not a 422.
         errors: list[str] = []
-        cameras = [p.camera.name for p in context.runner.pipelines]
+        cameras = [c.name for c in context.runner.cameras]
         if camera and camera not in cameras:
             errors.append(f"camera: no camera named {camera!r}")
             camera = ""
@@ -274,7 +276,7 @@ def router(web: Web) -> APIRouter:
             request,
             "health.html.j2",
             user,
-            cameras=[web.health(p) for p in context.runner.pipelines],
+            cameras=[web.health(c) for c in context.runner.cameras],
             stations=[
                 {"camera": s.camera.name, "frames": s.frames, "status": s.operational}
                 for s in context.runner.stations

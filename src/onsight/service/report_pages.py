@@ -171,10 +171,10 @@ def router(web: Web) -> APIRouter:
     Camera = Annotated[str | None, Query(pattern=_NAME, description="One camera; all if unset.")]
 
     def cameras() -> list[str]:
-        return [p.camera.name for p in web.context.runner.pipelines]
+        return [c.name for c in web.context.runner.cameras]
 
     def report(query: ReportQuery) -> Report:
-        configs = {p.camera.name: p.camera for p in web.context.runner.pipelines}
+        configs = {c.name: c.config for c in web.context.runner.cameras}
         chosen = {n: c for n, c in configs.items() if not query.camera or n == query.camera}
         return build_report(web.queries, chosen, periods(query.first, query.last, query.by))
 

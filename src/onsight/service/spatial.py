@@ -16,7 +16,6 @@ import numpy as np
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse
 
-from onsight.runtime import CameraPipeline
 from onsight.service.auth import User
 from onsight.service.overlay import frame_size
 from onsight.service.queries import local_day_start
@@ -182,14 +181,14 @@ def router(web: Web) -> APIRouter:
         from_: Annotated[str, Query(alias="from", max_length=20)] = "",
         to: Annotated[str, Query(max_length=20)] = "",
     ) -> HTMLResponse:
-        pipeline = web.pipeline(name)
+        camera = web.camera(name)
         errors: list[str] = []
         first, last = _range(from_, to, errors)
         start, end = local_day_start(first), local_day_start(last + timedelta(days=1))
-        cells, pairs = _rows(web, pipeline, start, end)
-        calibration = pipeline.camera.calibration
+        cells, pairs = _rows(web, name, start, end)
+        calibration = camera.config.calibration
         homography = None if calibration is None else calibration.homography()
-        size = frame_size(pipeline)
+        size = frame_size(camera)
         nodes, bands = sankey(pairs)
         return web.page(
             request,
@@ -213,9 +212,9 @@ def router(web: Web) -> APIRouter:
 
 
 def _rows(
-    web: Web, pipeline: CameraPipeline, start: datetime, end: datetime
+    web: Web, camera: str, start: datetime, end: datetime
 ) -> tuple[list[tuple[str, int, int, float, float]], list[tuple[str, str, int]]]:
-    camera, since, until = pipeline.camera.name, utc_iso(start), utc_iso(end)
+    since, until = utc_iso(start), utc_iso(end)
     try:
         with web.queries.connect() as con:
             cells = con.execute(

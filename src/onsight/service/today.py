@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from onsight.apps.line_count import KIND as LINES
-from onsight.runtime import CameraPipeline
+from onsight.runtime import CameraHandle
 from onsight.service.queries import EventQueries, local_day_start
 from onsight.types import utc_iso
 
@@ -137,8 +137,8 @@ def site_today(
 
 
 def running_today(
-    queries: EventQueries, pipelines: Iterable[CameraPipeline], now: datetime
+    queries: EventQueries, cameras: Iterable[CameraHandle], now: datetime
 ) -> SiteToday:
     """`site_today` for the cameras and lines running now."""
-    cameras = [(p.camera.name, [line.config.name for line in p.running(LINES)]) for p in pipelines]
-    return site_today(queries, cameras, now)
+    lines = [(c.name, [line.name for line in c.items(LINES)]) for c in cameras]
+    return site_today(queries, lines, now)

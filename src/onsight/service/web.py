@@ -11,7 +11,7 @@ from jinja2 import Environment
 
 from onsight.ingest.urls import redact_text, url_secrets
 from onsight.privacy.audit import AuditAction
-from onsight.runtime import CameraPipeline
+from onsight.runtime import CameraHandle
 from onsight.runtime.stats import CameraHealth
 from onsight.service.auth import User
 from onsight.service.context import ServiceContext
@@ -74,20 +74,18 @@ class Web(Pages):
     def site(self) -> str:
         return self.context.loaded.config.site
 
-    def pipeline(self, name: str) -> CameraPipeline:
-        """The camera's pipeline; 404 for a name that is not in the config."""
-        for pipeline in self.context.runner.pipelines:
-            if pipeline.camera.name == name:
-                return pipeline
+    def camera(self, name: str) -> CameraHandle:
+        """The camera's handle; 404 for a name that is not in the config."""
+        camera = self.context.runner.camera(name)
+        if camera is not None:
+            return camera
         shown = name if len(name) <= 80 else name[:80] + "..."  # the URL is the client's
         raise HTTPException(404, f"no camera named {shown!r}")
 
-    def health(self, pipeline: CameraPipeline) -> CameraHealth:
-        """The camera's health, as `failed` with the reason when the runner gave it up."""
-        health = pipeline.health()
-        error = self.context.runner.errors.get(pipeline.camera.name)
-        if error is not None:
-            return replace(health, state="failed", reason=self.scrub(error))
+    def health(self, camera: CameraHandle) -> CameraHealth:
+        """The camera's health (`failed` with the reason when the runner gave it up), with
+        any credential scrubbed from the reason."""
+        health = camera.health()
         if health.reason is not None:
             return replace(health, reason=self.scrub(health.reason))
         return health
