@@ -33,7 +33,7 @@ from onsight.evaluate.matching import EMPTY
 from onsight.evaluate.replay import CountedCrossing, observe
 from onsight.evaluate.truth import TrueCrossing
 from onsight.runtime import FrameResult
-from onsight.types import Detections, Image
+from onsight.types import Detections, Image, Region
 
 ROOT = Path(__file__).resolve().parent
 ANALYSIS_FPS = 5
@@ -93,9 +93,9 @@ class CountingDetector:
     def class_names(self) -> Sequence[str]:
         return self._detector.class_names
 
-    def detect(self, image: Image) -> Detections:
+    def detect(self, image: Image, region: Region | None = None) -> Detections:
         self.calls += 1
-        return self._detector.detect(image)
+        return self._detector.detect(image, region)
 
 
 def video_seconds(path: Path) -> tuple[float, float]:

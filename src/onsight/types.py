@@ -22,6 +22,8 @@ from onsight import geometry
 FloatArray = npt.NDArray[np.float32]
 IntArray = npt.NDArray[np.int64]
 Image = npt.NDArray[np.uint8]
+# A rectangle of an image: x0, y0, x1, y1 in pixels (x1, y1 exclusive).
+Region = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True, slots=True)

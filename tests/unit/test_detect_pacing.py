@@ -32,7 +32,7 @@ class _Poster:
         self._drift = drift
         self._x = x
 
-    def detect(self, image: Image) -> Detections:
+    def detect(self, image: Image, region: object = None) -> Detections:
         self.calls += 1
         x = self._x + self._drift * self.calls
         return Detections(
@@ -70,7 +70,7 @@ class _Seer:
     def __init__(self) -> None:
         self.calls = 0
 
-    def detect(self, image: Image) -> Detections:
+    def detect(self, image: Image, region: object = None) -> Detections:
         self.calls += 1
         x1, y1, x2, y2 = self.box
         present = float(image[y1:y2, x1:x2].mean()) < 50

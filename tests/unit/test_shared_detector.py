@@ -83,7 +83,9 @@ class _TaggingDecoder:
     def output_names(self) -> tuple[str, ...]:
         return ("output",)
 
-    def prepare(self, image: Image) -> tuple[npt.NDArray[np.float32], LetterboxGeometry]:
+    def prepare(
+        self, image: Image, region: object = None
+    ) -> tuple[npt.NDArray[np.float32], LetterboxGeometry]:
         self._log.add(f"queue {self._tag:.0f}")
         return np.full((1,), self._tag, np.float32), LetterboxGeometry(1.0, 0, 0, 1, 1, 1, 1)
 

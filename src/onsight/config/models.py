@@ -153,6 +153,15 @@ class CameraConfig(_Strict):
         description="Frames wider than this are downscaled on decode (default 640; 1280 for "
         "an inspection camera, whose barcodes need the pixels).",
     )
+    detection_region: bool = Field(
+        True,
+        description="When every app of the camera is drawn as lines or zones (lines, zones, "
+        "queues, restricted areas, stations) and their bounding box, with a margin for the "
+        "people standing on them, covers at most 70% of the frame, run the detector on that "
+        "box only: the same people, for less CPU. Other apps (heatmap, distancing, flows, "
+        "speed, PPE, inspection) always see the whole frame, and the live view looks for "
+        "people to blur in the whole frame either way.",
+    )
     purpose: Purpose = Field("footfall", description="Why this camera is analysed.")
     motion: MotionConfig = Field(default_factory=lambda: MotionConfig(), description="Motion gate.")
     lines: list[LineConfig] = Field(default_factory=list, description="Counting lines.")

@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from onsight.types import Detections, FloatArray, Image, IntArray
+from onsight.types import Detections, FloatArray, Image, IntArray, Region
 
 STRIDES = (8, 16, 32)
 NANODET_REG_MAX = 7
@@ -28,7 +28,8 @@ MAX_CANDIDATES = 2000  # best-scoring boxes kept before NMS; bounds NMS cost on 
 
 @dataclass(frozen=True, slots=True)
 class LetterboxGeometry:
-    """How an image was placed on the network canvas: canvas = image * scale + pad."""
+    """How an image (or only its `region`) was placed on the network canvas:
+    canvas = (image - region's corner) * scale + pad."""
 
     scale: float
     pad_x: int
@@ -37,14 +38,19 @@ class LetterboxGeometry:
     height: int
     canvas_width: int  # the network input, pixels
     canvas_height: int
+    region: Region | None = None  # x0, y0, x1, y1 of the image; None: all of it
 
     def to_image(self, xyxy: FloatArray) -> FloatArray:
-        """Map canvas boxes to image pixels and clip them to the image, in place."""
+        """Map canvas boxes to image pixels and clip them to the image (its region), in place."""
         xyxy[:, 0::2] -= self.pad_x
         xyxy[:, 1::2] -= self.pad_y
         xyxy /= self.scale
-        np.clip(xyxy[:, 0::2], 0.0, self.width, out=xyxy[:, 0::2])
-        np.clip(xyxy[:, 1::2], 0.0, self.height, out=xyxy[:, 1::2])
+        x0, y0, x1, y1 = self.region or (0, 0, self.width, self.height)
+        if x0 or y0:
+            xyxy[:, 0::2] += x0
+            xyxy[:, 1::2] += y0
+        np.clip(xyxy[:, 0::2], x0, x1, out=xyxy[:, 0::2])
+        np.clip(xyxy[:, 1::2], y0, y1, out=xyxy[:, 1::2])
         return xyxy
 
 
@@ -54,6 +60,10 @@ class Letterbox:
     as the image needs, each side rounded up to a multiple of the largest stride (32): a 4:3
     frame then costs 416x320 instead of 416x416, at the same scale. Fills a reused NCHW
     float32 blob.
+
+    A `region` (x0, y0, x1, y1 in image pixels) puts only that part of the image on the
+    canvas, at the whole image's scale: people are as large to the network as without it,
+    and a fitted canvas shrinks with the region.
 
     The returned blob is overwritten by the next call.
     """
@@ -80,17 +90,19 @@ class Letterbox:
             self._mean = np.asarray(mean, np.float32).reshape(3, 1, 1)
             self._inv_std = (1.0 / np.asarray(std, np.float32)).reshape(3, 1, 1)
         self._geometry: LetterboxGeometry | None = None
+        self._placed: tuple[int, int, Region | None] = (0, 0, None)  # what `_geometry` is for
 
-    def geometry(self, width: int, height: int) -> LetterboxGeometry:
+    def geometry(self, width: int, height: int, region: Region | None = None) -> LetterboxGeometry:
         scale = min(self.size / width, self.size / height)
-        new_w, new_h = self._resized(width, height, scale)
+        x0, y0, x1, y1 = _checked(region, width, height)
+        new_w, new_h = self._resized(x1 - x0, y1 - y0, scale)
         canvas_w, canvas_h = self.size, self.size
         if self._fit:
             step = _CANVAS_MULTIPLE
             canvas_w, canvas_h = (-(-n // step) * step for n in (new_w, new_h))
         pad_x = (canvas_w - new_w) // 2 if self._centre else 0
         pad_y = (canvas_h - new_h) // 2 if self._centre else 0
-        return LetterboxGeometry(scale, pad_x, pad_y, width, height, canvas_w, canvas_h)
+        return LetterboxGeometry(scale, pad_x, pad_y, width, height, canvas_w, canvas_h, region)
 
     def _resized(self, width: int, height: int, scale: float) -> tuple[int, int]:
         # round() rather than int(): 360 * (416 / 480) is 311.99999...
@@ -98,25 +110,29 @@ class Letterbox:
         new_h = min(self.size, max(1, round(height * scale)))
         return new_w, new_h
 
-    def __call__(self, image: Image) -> tuple[FloatArray, LetterboxGeometry]:
+    def __call__(
+        self, image: Image, region: Region | None = None
+    ) -> tuple[FloatArray, LetterboxGeometry]:
         if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
             raise ValueError(f"expected a uint8 HxWx3 BGR image, got {image.dtype} {image.shape}")
         height, width = int(image.shape[0]), int(image.shape[1])
         geo = self._geometry
-        if geo is None or (geo.width, geo.height) != (width, height):
-            geo = self.geometry(width, height)
-            self._geometry = geo
+        if geo is None or self._placed != (width, height, region):
+            geo = self.geometry(width, height, region)
+            self._geometry, self._placed = geo, (width, height, region)
             shape = (geo.canvas_height, geo.canvas_width)
             if self._canvas.shape[:2] != shape:
                 self._canvas = np.empty((*shape, 3), np.uint8)
                 self._blob = np.zeros((1, 3, *shape), np.float32)
-            self._canvas.fill(self._pad_value)  # padding only changes with the image size
-        new_w, new_h = self._resized(width, height, geo.scale)
+            self._canvas.fill(self._pad_value)  # padding only changes with the placement
+        x0, y0, x1, y1 = _checked(region, width, height)
+        new_w, new_h = self._resized(x1 - x0, y1 - y0, geo.scale)
         roi = self._canvas[geo.pad_y : geo.pad_y + new_h, geo.pad_x : geo.pad_x + new_w]
-        if (new_w, new_h) == (width, height):
-            np.copyto(roi, image)
+        crop = image[y0:y1, x0:x1]
+        if (new_w, new_h) == (x1 - x0, y1 - y0):
+            np.copyto(roi, crop)
         else:
-            cv2.resize(image, (new_w, new_h), dst=roi, interpolation=cv2.INTER_LINEAR)
+            cv2.resize(crop, (new_w, new_h), dst=roi, interpolation=cv2.INTER_LINEAR)
         chw = self._canvas.transpose(2, 0, 1)
         blob = self._blob[0]
         if self._mean is None or self._inv_std is None:
@@ -127,13 +143,25 @@ class Letterbox:
         return self._blob, geo
 
 
+def _checked(region: Region | None, width: int, height: int) -> Region:
+    """The region, or the whole image; ValueError for one that is empty or not inside it."""
+    if region is None:
+        return 0, 0, width, height
+    x0, y0, x1, y1 = region
+    if not (0 <= x0 < x1 <= width and 0 <= y0 < y1 <= height):
+        raise ValueError(f"region {region} is not inside the {width}x{height} image")
+    return region
+
+
 class Decoder(Protocol):
     """Model-specific pre/post-processing; backends only run the network."""
 
     @property
     def output_names(self) -> tuple[str, ...]: ...
 
-    def prepare(self, image: Image) -> tuple[FloatArray, LetterboxGeometry]: ...
+    def prepare(
+        self, image: Image, region: Region | None = None
+    ) -> tuple[FloatArray, LetterboxGeometry]: ...
 
     def decode(
         self, outputs: Sequence[npt.NDArray[np.float32]], geometry: LetterboxGeometry
@@ -226,8 +254,10 @@ class YoloxDecoder:
             found = self._anchors[(width, height)] = (grid, stride)
         return found
 
-    def prepare(self, image: Image) -> tuple[FloatArray, LetterboxGeometry]:
-        return self.letterbox(image)
+    def prepare(
+        self, image: Image, region: Region | None = None
+    ) -> tuple[FloatArray, LetterboxGeometry]:
+        return self.letterbox(image, region)
 
     def decode(
         self, outputs: Sequence[npt.NDArray[np.float32]], geometry: LetterboxGeometry
@@ -289,8 +319,10 @@ class NanodetDecoder:
         ]
         self._bins = np.arange(reg_max + 1, dtype=np.float32)
 
-    def prepare(self, image: Image) -> tuple[FloatArray, LetterboxGeometry]:
-        return self.letterbox(image)
+    def prepare(
+        self, image: Image, region: Region | None = None
+    ) -> tuple[FloatArray, LetterboxGeometry]:
+        return self.letterbox(image, region)
 
     def distances(self, bins: FloatArray, stride: int) -> FloatArray:
         """(k, 4*(reg_max+1)) bin logits -> (k, 4) distances l, t, r, b in canvas pixels."""

@@ -11,7 +11,7 @@ from onsight.detect.protocol import Detector
 from onsight.detect.registry import BACKENDS, DEFAULT_MODEL, BackendName, get_spec, verify
 from onsight.detect.shared import SharedDetector, default_workers
 from onsight.errors import ModelError
-from onsight.types import Detections, Image
+from onsight.types import Detections, Image, Region
 
 
 class ModelDetector:
@@ -26,8 +26,8 @@ class ModelDetector:
     def class_names(self) -> Sequence[str]:
         return self._class_names
 
-    def detect(self, image: Image) -> Detections:
-        blob, geometry = self._decoder.prepare(image)
+    def detect(self, image: Image, region: Region | None = None) -> Detections:
+        blob, geometry = self._decoder.prepare(image, region)
         return self._decoder.decode(self._runner.run(blob), geometry)
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from onsight.types import Detections, Image
+from onsight.types import Detections, Image, Region
 
 
 class Detector(Protocol):
-    """Finds objects in one BGR image; boxes come back in that image's pixels."""
+    """Finds objects in one BGR image, or in its `region` only; boxes come back in the
+    image's pixels."""
 
     @property
     def class_names(self) -> Sequence[str]: ...
 
-    def detect(self, image: Image) -> Detections: ...
+    def detect(self, image: Image, region: Region | None = None) -> Detections: ...

@@ -30,7 +30,7 @@ import numpy.typing as npt
 from onsight.detect.backends import Runner
 from onsight.detect.decoders import Decoder
 from onsight.errors import ModelError
-from onsight.types import Detections, Image
+from onsight.types import Detections, Image, Region
 
 Outputs = Sequence[npt.NDArray[np.float32]]
 
@@ -134,9 +134,9 @@ class DetectorHandle:
     def class_names(self) -> Sequence[str]:
         return self._service.class_names
 
-    def detect(self, image: Image) -> Detections:
+    def detect(self, image: Image, region: Region | None = None) -> Detections:
         with self._one_at_a_time:
-            blob, geometry = self._decoder.prepare(image)
+            blob, geometry = self._decoder.prepare(image, region)
             outputs = self._service.run(blob, self._camera)
             return self._decoder.decode(outputs, geometry)
 

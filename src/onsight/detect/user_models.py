@@ -32,7 +32,7 @@ from onsight.detect.decoders import (
 )
 from onsight.detect.registry import BACKENDS, BackendName, sha256_of
 from onsight.errors import ModelError
-from onsight.types import Detections, FloatArray, Image
+from onsight.types import Detections, FloatArray, Image, Region
 
 if TYPE_CHECKING:
     from onsight.config.loader import LoadedConfig
@@ -171,8 +171,10 @@ class _SingleOutputNanodet:
         counts = [(size // s) ** 2 for s in inner.strides]
         self._bounds = np.cumsum([0, *counts]).tolist()
 
-    def prepare(self, image: Image) -> tuple[FloatArray, LetterboxGeometry]:
-        return self._inner.prepare(image)
+    def prepare(
+        self, image: Image, region: Region | None = None
+    ) -> tuple[FloatArray, LetterboxGeometry]:
+        return self._inner.prepare(image, region)
 
     def decode(
         self, outputs: Sequence[npt.NDArray[np.float32]], geometry: LetterboxGeometry

@@ -25,11 +25,20 @@ from onsight.ingest.backoff import BackoffPolicy
 from onsight.ingest.stills import StillSource, open_source
 from onsight.motion import MotionGate
 from onsight.runtime.clock import EventClock
+from onsight.runtime.region import DetectionRegion
 from onsight.runtime.stats import CameraHealth, LatencyHistogram
 from onsight.track import ByteTracker, StaticFilter, Tracker
 from onsight.track.static import has_motion
 from onsight.track.stills import StillTracker
-from onsight.types import Detections, Event, FloatArray, Frame, IntArray, StageTimes, Tracks
+from onsight.types import (
+    Detections,
+    Event,
+    FloatArray,
+    Frame,
+    IntArray,
+    StageTimes,
+    Tracks,
+)
 
 STAGES = ("decode", "motion", "detect", "track", "apps")
 
@@ -222,6 +231,7 @@ class CameraPipeline:
         self._stir_every = camera.motion.refresh_seconds  # grows while stirs change nothing
         self._stirs = 0  # consecutive still frames with change inside a track's box
         self._edges = _edges(camera)
+        self._region: DetectionRegion | None = None  # made at the first frame's size
         self._tracks = Tracks.empty(0.0, self._started)  # the tracker's, before the still filter
         self._people: FloatArray = self._tracks.xyxy
         self._rate_window: deque[float] = deque(maxlen=50)
@@ -288,9 +298,14 @@ class CameraPipeline:
         if moving or refresh_due:
             self._last_detect_pts = frame.pts
             started = time.perf_counter()
-            detections = self._detector.detect(frame.image)
+            region = self._region_of(frame)
+            if region.box is None:
+                detections = self._detector.detect(frame.image)
+            else:
+                detections = self._detector.detect(frame.image, region.box)
             self.detect_latency.observe(time.perf_counter() - started)
             detections = detections.select(np.isin(detections.class_id, self._wanted))
+            region.observe(detections.xyxy)
             scale = np.array([frame.width, frame.height] * 2, dtype=np.float32)
             people = (detections.xyxy / scale).astype(np.float32)
             detections = self._outside_ignored(detections, people)
@@ -335,6 +350,14 @@ class CameraPipeline:
                 self.alert_count += 1
                 self._alerts.append(AlertShot(self.alert_count, event, result))
         return result
+
+    def _region_of(self, frame: Frame) -> DetectionRegion:
+        """Where in the frame to detect (see `onsight.runtime.region`), per frame size."""
+        region = self._region
+        if region is None or (region.width, region.height) != (frame.width, frame.height):
+            region = DetectionRegion(self.camera, self._edges, frame.width, frame.height)
+            self._region = region
+        return region
 
     def _may_skip(self, pts: float) -> bool:
         """`half_rate_away`: the last frame was detected, and no track is near an edge."""
@@ -418,6 +441,7 @@ class CameraPipeline:
             flushed = [e for app in dropped for e in app.flush()]
             self.camera, self._wanted = camera, wanted
             self._edges = _edges(camera)
+            self._region = None
         self._publish(flushed)
 
     def health(self) -> CameraHealth:

@@ -1,0 +1,229 @@
+"""The detection region: a camera whose lines and zones cover a small part of the frame is
+detected in that part only (plus margins), at the whole frame's scale."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from onsight.config.models import CameraConfig, LineConfig
+from onsight.detect.decoders import Letterbox
+from onsight.detect.factory import make_detector
+from onsight.events.bus import EventBus
+from onsight.ingest import VideoSource
+from onsight.runtime import CameraPipeline
+from onsight.runtime.pipeline import _edges
+from onsight.runtime.region import (
+    MARGIN_ABOVE,
+    MARGIN_BELOW,
+    MARGIN_SIDE,
+    DetectionRegion,
+    detection_region,
+)
+from onsight.types import Detections, Frame, Image, Region
+
+_DOOR = {"name": "door", "points": [[0.75, 0.6], [0.95, 0.6]]}
+
+
+def _camera(**extra: Any) -> CameraConfig:
+    return CameraConfig.model_validate({"name": "hall", "url": "x.mp4", **extra})
+
+
+def _region(camera: CameraConfig, width: int = 640, height: int = 360) -> Region | None:
+    return detection_region(camera, _edges(camera), width, height)
+
+
+def test_a_door_line_in_a_corner_is_detected_around_it_only() -> None:
+    region = _region(_camera(lines=[_DOOR]))
+    assert region is not None
+    x0, y0, x1, y1 = region
+    assert x0 == int((0.75 - MARGIN_SIDE) * 640) and x1 == 640
+    assert y0 == int((0.6 - MARGIN_ABOVE) * 360)
+    assert 0 <= y1 - (0.6 + MARGIN_BELOW) * 360 <= 1
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"lines": [{"name": "across", "points": [[0.05, 0.1], [0.95, 0.9]]}]},  # most of it
+        {"lines": [_DOOR], "heatmap": {"image_cells": 10}},  # an app of the whole frame
+        {"lines": [_DOOR], "detection_region": False},  # turned off
+        {},  # nothing drawn
+    ],
+)
+def test_the_whole_frame_is_detected_when_the_region_would_not_pay_or_not_hold(
+    extra: dict[str, Any],
+) -> None:
+    assert _region(_camera(**extra)) is None
+
+
+@given(
+    width=st.integers(32, 2000),
+    height=st.integers(32, 2000),
+    corners=st.tuples(*[st.floats(0.0, 1.0)] * 4),
+    fit=st.booleans(),
+    box=st.tuples(*[st.floats(0.0, 1.0)] * 4),
+)
+def test_a_region_keeps_the_whole_frames_scale_and_maps_boxes_back(
+    width: int,
+    height: int,
+    corners: tuple[float, float, float, float],
+    fit: bool,
+    box: tuple[float, float, float, float],
+) -> None:
+    xa, xb = sorted(round(c * width) for c in corners[0::2])
+    ya, yb = sorted(round(c * height) for c in corners[1::2])
+    region = (xa, ya, max(xb, xa + 1), max(yb, ya + 1))
+    if region[2] > width or region[3] > height:
+        return
+    letterbox = Letterbox(416, centre=False, pad_value=114, fit=fit)
+    whole, geo = letterbox.geometry(width, height), letterbox.geometry(width, height, region)
+    assert geo.scale == whole.scale
+    assert geo.canvas_width <= whole.canvas_width and geo.canvas_height <= whole.canvas_height
+    x0, y0, x1, y1 = region
+    bx1, bx2 = sorted((x0 + box[0] * (x1 - x0), x0 + box[2] * (x1 - x0)))
+    by1, by2 = sorted((y0 + box[1] * (y1 - y0), y0 + box[3] * (y1 - y0)))
+    original = np.array([[bx1, by1, bx2, by2]], np.float32)
+    canvas = (original - np.array([x0, y0] * 2, np.float32)) * geo.scale
+    np.testing.assert_allclose(geo.to_image(canvas), original, atol=1e-3 * max(width, height))
+
+
+def test_a_region_outside_the_image_is_refused() -> None:
+    letterbox = Letterbox(416, centre=False, pad_value=114, fit=True)
+    with pytest.raises(ValueError, match="not inside"):
+        letterbox(np.zeros((360, 480, 3), np.uint8), (0, 0, 500, 360))
+
+
+def _people(found: Detections, region: Region, margin: float = 8.0) -> Image:
+    """Person boxes well inside `region` (those the crop cannot have cut)."""
+    x0, y0, x1, y1 = region
+    boxes = found.xyxy[found.class_id == 0]
+    inside = (
+        (boxes[:, 0] > x0 + margin)
+        & (boxes[:, 1] > y0 + margin)
+        & (boxes[:, 2] < x1 - margin)
+        & (boxes[:, 3] < y1 - margin)
+    )
+    return np.asarray(boxes[inside])
+
+
+def test_people_inside_the_region_are_found_where_they_are(
+    video: Callable[[str], Path],
+) -> None:
+    """Detecting in the left half of vtest finds the people standing well inside it, at
+    the same places (in whole-frame pixels) as detecting in the whole frame."""
+    detector = make_detector()
+    region = (0, 0, 240, 360)
+    found = matched = 0
+    for frame in islice(VideoSource("door", str(video("vtest_480x360.avi")), 5).frames(), 0, 80, 2):
+        picture = frame.image
+        whole = _people(detector.detect(picture), region, margin=24.0)
+        cropped = detector.detect(picture, region)
+        assert (cropped.xyxy[:, 0::2] <= 240).all()  # nothing from outside the region
+        found += len(whole)
+        for box in whole:
+            near = np.abs(cropped.xyxy - box).max(axis=1) if len(cropped) else np.array([99.0])
+            matched += int(near.min() < 4.0)
+    assert found >= 10 and matched >= 0.9 * found, (matched, found)
+
+
+class _Spy:
+    """The real detector, recording the region of each call."""
+
+    def __init__(self) -> None:
+        self._detector = make_detector()
+        self.regions: list[Region | None] = []
+        self.found = 0  # boxes of any class
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return tuple(self._detector.class_names)
+
+    def detect(self, image: Image, region: Region | None = None) -> Detections:
+        self.regions.append(region)
+        found = self._detector.detect(image, region)
+        self.found += len(found)
+        return found
+
+
+def test_the_pipeline_detects_in_the_region_and_forgets_it_when_the_lines_change(
+    video: Callable[[str], Path],
+) -> None:
+    path = video("vtest_480x360.avi")
+    camera = CameraConfig.model_validate(
+        {"name": "hall", "url": str(path), "fps": 5, "lines": [_DOOR]}
+    )
+    spy = _Spy()
+    pipeline = CameraPipeline(camera, spy, EventBus([]))
+    frames = islice(VideoSource("hall", str(path), 5).frames(), 6)
+    results = [pipeline.process(frame) for frame in frames]
+    expected = detection_region(camera, _edges(camera), 480, 360)
+    assert expected is not None and spy.regions and set(spy.regions) == {expected}
+    x0 = expected[0] / 480
+    assert all((r.people[:, 0] >= x0 - 1e-6).all() for r in results)  # normalised, whole frame
+    across = LineConfig.model_validate({"name": "across", "points": [[0.05, 0.1], [0.95, 0.9]]})
+    pipeline.apply_geometry({"lines": [across]})
+    still = np.full((360, 480, 3), 90, np.uint8)
+    pipeline.process(Frame("hall", 99, 99.0, still, datetime.now(UTC)))
+    assert spy.regions[-1] is None
+
+
+def test_the_region_grows_over_anyone_it_cuts_near_the_lines_and_is_dropped_when_too_big() -> (
+    None
+):
+    camera = _camera(lines=[_DOOR])
+    region = DetectionRegion(camera, _edges(camera), 640, 360)
+    assert region.box is not None
+    x0, y0, x1, y1 = region.box
+    far_off = np.array([[x0 + 5, y0, x0 + 40, y0 + 60]], np.float32)  # cut, but not near
+    region.observe(far_off)
+    assert region.box == (x0, y0, x1, y1)
+    tall = np.array([[500, y0, 540, 230]], np.float32)  # feet on the door line, head cut
+    region.observe(tall)
+    assert region.box == (x0, max(0, y0 - (230 - y0)), x1, y1)
+    wide = np.array([[region.box[0], 200, 620, 230]], np.float32)  # cut on the left
+    region.observe(wide)
+    assert region.box is None  # it would cover most of the frame: the whole frame it is
+
+
+@pytest.mark.parametrize(
+    ("clip", "lines", "kept"),
+    [
+        # A close camera: people as tall as the frame. The region starts around the line,
+        # cuts the first people at the door and grows to the top of the frame.
+        ("one-by-one-person-detection.mp4", [[[0.72, 0.55], [0.72, 1.0]]], False),
+        # A far view of a car park: people a tenth of its height fit in the margins.
+        ("person-bicycle-car-detection_reencode.mp4", [[[0.3, 0.6], [0.6, 0.6]]], True),
+    ],
+)
+def test_the_region_holds_on_a_far_view_and_grows_on_a_close_one(
+    video: Callable[[str], Path], clip: str, lines: list[Any], kept: bool
+) -> None:
+    path = video(clip)
+    camera = CameraConfig.model_validate(
+        {
+            "name": "hall",
+            "url": str(path),
+            "fps": 5,
+            "lines": [{"name": f"l{i}", "points": p} for i, p in enumerate(lines)],
+        }
+    )
+    spy = _Spy()
+    pipeline = CameraPipeline(camera, spy, EventBus([]))
+    for frame in islice(VideoSource("hall", str(path), 5).frames(), 150):
+        pipeline.process(frame)
+    first, last = spy.regions[0], spy.regions[-1]
+    assert spy.found >= 10  # there was someone to cut
+    assert first is not None and first[1] > 0  # both start with a region below the top
+    if kept:
+        assert last == first
+    else:
+        assert last is None or last[1] == 0, last
