@@ -93,6 +93,10 @@ class CountingDetector:
     def class_names(self) -> Sequence[str]:
         return self._detector.class_names
 
+    @property
+    def fitted_canvas(self) -> bool:
+        return self._detector.fitted_canvas
+
     def detect(self, image: Image, region: Region | None = None) -> Detections:
         self.calls += 1
         return self._detector.detect(image, region)

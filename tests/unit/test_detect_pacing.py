@@ -26,6 +26,7 @@ class _Poster:
     """One 'person' that never moves (or drifts `drift` px per call); counts its calls."""
 
     class_names = ("person",)
+    fitted_canvas = True
 
     def __init__(self, drift: float = 0.0, x: float = 100) -> None:
         self.calls = 0
@@ -65,6 +66,7 @@ class _Seer:
     """Sees a 'person' exactly while a small dark block is in the frame."""
 
     class_names = ("person",)
+    fitted_canvas = True
     box = (240, 150, 252, 168)  # x1, y1, x2, y2: 12 x 18 px, too small for the motion gate
 
     def __init__(self) -> None:

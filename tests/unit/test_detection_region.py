@@ -14,11 +14,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from onsight.config.models import CameraConfig, LineConfig
+from onsight.config.models import CameraConfig, DetectorConfig, LineConfig
 from onsight.detect.decoders import Letterbox
 from onsight.detect.factory import make_detector
 from onsight.events.bus import EventBus
 from onsight.ingest import VideoSource
+from onsight.privacy.finders import ModelFinders
+from onsight.privacy.redact import redact
 from onsight.runtime import CameraPipeline
 from onsight.runtime.pipeline import _edges
 from onsight.runtime.region import (
@@ -31,6 +33,7 @@ from onsight.runtime.region import (
 from onsight.types import Detections, Frame, Image, Region
 
 _DOOR = {"name": "door", "points": [[0.75, 0.6], [0.95, 0.6]]}
+_BELT = {"region": [[0.1, 0.3], [0.9, 0.3], [0.9, 0.7], [0.1, 0.7]], "travel": "right"}
 
 
 def _camera(**extra: Any) -> CameraConfig:
@@ -56,6 +59,7 @@ def test_a_door_line_in_a_corner_is_detected_around_it_only() -> None:
         {"lines": [{"name": "across", "points": [[0.05, 0.1], [0.95, 0.9]]}]},  # most of it
         {"lines": [_DOOR], "heatmap": {"image_cells": 10}},  # an app of the whole frame
         {"lines": [_DOOR], "detection_region": False},  # turned off
+        {"purpose": "inspection", "inspection": _BELT},  # a belt: the whole frame
         {},  # nothing drawn
     ],
 )
@@ -118,21 +122,22 @@ def _people(found: Detections, region: Region, margin: float = 8.0) -> Image:
 def test_people_inside_the_region_are_found_where_they_are(
     video: Callable[[str], Path],
 ) -> None:
-    """Detecting in the left half of vtest finds the people standing well inside it, at
+    """Detecting in the lower right of vtest finds the people standing well inside it, at
     the same places (in whole-frame pixels) as detecting in the whole frame."""
     detector = make_detector()
-    region = (0, 0, 240, 360)
+    region = (200, 60, 480, 360)
     found = matched = 0
     for frame in islice(VideoSource("door", str(video("vtest_480x360.avi")), 5).frames(), 0, 80, 2):
         picture = frame.image
         whole = _people(detector.detect(picture), region, margin=24.0)
         cropped = detector.detect(picture, region)
-        assert (cropped.xyxy[:, 0::2] <= 240).all()  # nothing from outside the region
+        assert (cropped.xyxy[:, 0::2] >= 200).all() and (cropped.xyxy[:, 1::2] >= 60).all()
         found += len(whole)
         for box in whole:
             near = np.abs(cropped.xyxy - box).max(axis=1) if len(cropped) else np.array([99.0])
             matched += int(near.min() < 4.0)
-    assert found >= 10 and matched >= 0.9 * found, (matched, found)
+    # the rest are people near the region's edges, whom the crop shows less context
+    assert found >= 10 and matched >= 0.8 * found, (matched, found)
 
 
 class _Spy:
@@ -146,6 +151,10 @@ class _Spy:
     @property
     def class_names(self) -> tuple[str, ...]:
         return tuple(self._detector.class_names)
+
+    @property
+    def fitted_canvas(self) -> bool:
+        return self._detector.fitted_canvas
 
     def detect(self, image: Image, region: Region | None = None) -> Detections:
         self.regions.append(region)
@@ -179,6 +188,7 @@ def test_the_pipeline_detects_in_the_region_and_forgets_it_when_the_lines_change
 def test_the_region_grows_over_anyone_it_cuts_near_the_lines_and_is_dropped_when_too_big() -> (
     None
 ):
+    """Growth up (a tall person) and left, then dropped; see also the middle case below."""
     camera = _camera(lines=[_DOOR])
     region = DetectionRegion(camera, _edges(camera), 640, 360)
     assert region.box is not None
@@ -227,3 +237,65 @@ def test_the_region_holds_on_a_far_view_and_grows_on_a_close_one(
         assert last == first
     else:
         assert last is None or last[1] == 0, last
+
+
+def test_placing_regions_one_after_another_refills_the_padding() -> None:
+    """The canvas is reused: each placement is what a fresh letterbox would make."""
+    rng = np.random.default_rng(7)
+    image = rng.integers(0, 255, (360, 480, 3), dtype=np.uint8)
+    reused = Letterbox(416, centre=False, pad_value=114, fit=True)
+    centred = Letterbox(416, centre=True, pad_value=0, fit=False, mean=(1, 2, 3), std=(4, 5, 6))
+    for region in [(0, 0, 480, 360), (100, 50, 300, 200), None, (10, 0, 480, 100), None]:
+        for letterbox, fresh in (
+            (reused, Letterbox(416, centre=False, pad_value=114, fit=True)),
+            (centred, Letterbox(416, centre=True, pad_value=0, mean=(1, 2, 3), std=(4, 5, 6))),
+        ):
+            blob, geometry = letterbox(image, region)
+            expected, same = fresh(image, region)
+            assert geometry == same and np.array_equal(blob, expected), (region, geometry)
+
+
+def test_the_live_view_blurs_people_outside_the_region(video: Callable[[str], Path]) -> None:
+    """Redaction looks for people in the whole frame itself: someone the region leaves out
+    of detection is blurred all the same."""
+    path = video("vtest_480x360.avi")
+    camera = CameraConfig.model_validate(
+        {"name": "hall", "url": str(path), "fps": 5, "lines": [_DOOR]}
+    )
+    spy = _Spy()
+    pipeline = CameraPipeline(camera, spy, EventBus([]))
+    finders = ModelFinders(DetectorConfig())
+    whole = make_detector()
+    checked = 0
+    for frame in islice(VideoSource("hall", str(path), 5).frames(), 60):
+        result = pipeline.process(frame)
+        if frame.index % 6:
+            continue
+        region = spy.regions[-1]
+        assert region is not None
+        found = whole.detect(frame.image)
+        outside = found.xyxy[(found.class_id == 0) & (found.xyxy[:, 2] < region[0])]
+        redacted = redact(frame.image, camera, finders, people=result.people).image
+        for x1, y1, x2, y2 in outside.astype(int):
+            if (x2 - x1) * (y2 - y1) < 300:
+                continue
+            box = (slice(y1, y2), slice(x1, x2))
+            changed = np.abs(redacted[box].astype(int) - frame.image[box].astype(int)).mean()
+            assert changed > 10, (x1, y1, x2, y2, changed)
+            checked += 1
+    assert checked >= 5
+
+
+def test_the_region_grows_down_and_right_too() -> None:
+    middle = {"name": "mid", "points": [[0.45, 0.4], [0.55, 0.4]]}
+    camera = _camera(lines=[middle])
+    region = DetectionRegion(camera, _edges(camera), 1000, 1000)
+    assert region.box is not None
+    x0, y0, x1, y1 = region.box
+    assert x1 < 1000 and y1 < 1000
+    low = np.array([[480, 380, 520, y1]], np.float32)  # on the line, cut at the bottom
+    region.observe(low)
+    assert region.box == (x0, y0, x1, min(1000, y1 + (y1 - 380)))
+    wide = np.array([[500, 390, x1, 420]], np.float32)  # cut on the right
+    region.observe(wide)
+    assert region.box is not None and region.box[2] == min(1000, x1 + (x1 - 500))

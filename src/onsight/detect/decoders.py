@@ -159,6 +159,10 @@ class Decoder(Protocol):
     @property
     def output_names(self) -> tuple[str, ...]: ...
 
+    # The canvas follows the image's (or region's) shape, so a smaller region costs less.
+    @property
+    def fitted_canvas(self) -> bool: ...
+
     def prepare(
         self, image: Image, region: Region | None = None
     ) -> tuple[FloatArray, LetterboxGeometry]: ...
@@ -238,6 +242,7 @@ class YoloxDecoder:
         fit: bool = False,
     ) -> None:
         self.letterbox = Letterbox(input_size, centre=False, pad_value=YOLOX_PAD, fit=fit)
+        self.fitted_canvas = fit
         self.score_threshold = score_threshold
         self.nms_iou = nms_iou
         self.max_detections = max_detections
@@ -290,6 +295,8 @@ class NanodetDecoder:
     `legacy_centres` places the priors at stride * cell + (stride - 1) / 2, as the registry's
     NanoDet-m exports were trained; current upstream NanoDet uses stride * cell.
     """
+
+    fitted_canvas = False  # a square canvas
 
     def __init__(
         self,

@@ -26,6 +26,10 @@ class ModelDetector:
     def class_names(self) -> Sequence[str]:
         return self._class_names
 
+    @property
+    def fitted_canvas(self) -> bool:
+        return self._decoder.fitted_canvas
+
     def detect(self, image: Image, region: Region | None = None) -> Detections:
         blob, geometry = self._decoder.prepare(image, region)
         return self._decoder.decode(self._runner.run(blob), geometry)

@@ -15,4 +15,9 @@ class Detector(Protocol):
     @property
     def class_names(self) -> Sequence[str]: ...
 
+    # Whether a smaller region costs less (the canvas follows its shape); with a square
+    # canvas a region would only hide what is outside it.
+    @property
+    def fitted_canvas(self) -> bool: ...
+
     def detect(self, image: Image, region: Region | None = None) -> Detections: ...

@@ -134,6 +134,10 @@ class DetectorHandle:
     def class_names(self) -> Sequence[str]:
         return self._service.class_names
 
+    @property
+    def fitted_canvas(self) -> bool:
+        return self._decoder.fitted_canvas
+
     def detect(self, image: Image, region: Region | None = None) -> Detections:
         with self._one_at_a_time:
             blob, geometry = self._decoder.prepare(image, region)

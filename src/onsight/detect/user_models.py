@@ -163,6 +163,8 @@ class _SingleOutputNanodet:
     """Current NanoDet exports: all levels in one [1, N, C + 4 * (reg_max + 1)] output, split
     into the per-stride arrays NanodetDecoder reads (views, no copies)."""
 
+    fitted_canvas = False
+
     def __init__(self, inner: NanodetDecoder, output_name: str, num_classes: int) -> None:
         self._inner = inner
         self.output_names: tuple[str, ...] = (output_name,)

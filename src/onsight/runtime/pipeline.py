@@ -298,17 +298,18 @@ class CameraPipeline:
         if moving or refresh_due:
             self._last_detect_pts = frame.pts
             started = time.perf_counter()
-            region = self._region_of(frame)
+            with self._apps_lock:  # `apply_geometry` may be changing the lines
+                region = self._region_of(frame)
             if region.box is None:
                 detections = self._detector.detect(frame.image)
             else:
                 detections = self._detector.detect(frame.image, region.box)
             self.detect_latency.observe(time.perf_counter() - started)
             detections = detections.select(np.isin(detections.class_id, self._wanted))
-            region.observe(detections.xyxy)
             scale = np.array([frame.width, frame.height] * 2, dtype=np.float32)
             people = (detections.xyxy / scale).astype(np.float32)
             detections = self._outside_ignored(detections, people)
+            region.observe(detections.xyxy)
             t2 = clock()
             tracks = self.tracker.update(detections, frame.width, frame.height, frame.pts, moment)
             t3 = clock()
@@ -352,10 +353,12 @@ class CameraPipeline:
         return result
 
     def _region_of(self, frame: Frame) -> DetectionRegion:
-        """Where in the frame to detect (see `onsight.runtime.region`), per frame size."""
+        """Where in the frame to detect (see `onsight.runtime.region`), per frame size; the
+        whole frame unless the detector's canvas shrinks with the region."""
         region = self._region
         if region is None or (region.width, region.height) != (frame.width, frame.height):
-            region = DetectionRegion(self.camera, self._edges, frame.width, frame.height)
+            edges = self._edges if self._detector.fitted_canvas else self._edges[:0]
+            region = DetectionRegion(self.camera, edges, frame.width, frame.height)
             self._region = region
         return region
 

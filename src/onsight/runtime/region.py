@@ -36,11 +36,15 @@ def _shaped_sections() -> frozenset[str]:
 
 
 def region_applies(camera: CameraConfig) -> bool:
-    """Whether every app the camera runs looks only at its drawn lines and zones."""
+    """Whether every app the camera runs looks only at its drawn lines and zones. Never for
+    an inspection camera (the only purpose allowed redaction "none", whose live view blurs
+    just the people the pipeline found) or one whose apps read the image."""
     if not camera.detection_region or camera.purpose == "inspection":
         return False
     shaped = _shaped_sections()
     running = [kind for kind in kinds() if kind.items(camera)]
+    if any(kind.needs_image for kind in running):
+        return False
     return bool(running) and all(kind.section in shaped for kind in running)
 
 
