@@ -1,4 +1,4 @@
-"""The detection region: a camera whose lines and zones cover a small part of the frame is
+"""The detection region: a camera whose counting lines cover a small part of the frame is
 detected in that part only (plus margins), at the whole frame's scale."""
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from onsight.runtime.region import (
 from onsight.types import Detections, Frame, Image, Region
 
 _DOOR = {"name": "door", "points": [[0.75, 0.6], [0.95, 0.6]]}
+_MAT = [[0.7, 0.5], [0.95, 0.5], [0.95, 0.7], [0.7, 0.7]]
 _BELT = {"region": [[0.1, 0.3], [0.9, 0.3], [0.9, 0.7], [0.1, 0.7]], "travel": "right"}
 
 
@@ -58,6 +59,7 @@ def test_a_door_line_in_a_corner_is_detected_around_it_only() -> None:
     [
         {"lines": [{"name": "across", "points": [[0.05, 0.1], [0.95, 0.9]]}]},  # most of it
         {"lines": [_DOOR], "heatmap": {"image_cells": 10}},  # an app of the whole frame
+        {"lines": [_DOOR], "zones": [{"name": "mat", "polygon": _MAT}]},  # zones: not measured
         {"lines": [_DOOR], "detection_region": False},  # turned off
         {"purpose": "inspection", "inspection": _BELT},  # a belt: the whole frame
         {},  # nothing drawn

@@ -155,16 +155,14 @@ class CameraConfig(_Strict):
     )
     detection_region: bool = Field(
         True,
-        description="When every app of the camera is drawn as lines or zones (lines, zones, "
-        "queues, restricted areas, stations) and their bounding box, with margins for the "
-        "people on them (0.35 of the frame above, 0.25 to the sides and below), covers at "
-        "most 70% of the frame, run the detector on that box only: the same people on the "
-        "lines and zones, for less CPU. Someone the box cuts near the lines (a camera close "
-        "to a door) grows it for good, or drops it once it covers more than 70%. Saves CPU "
-        "with YOLOX on onnxruntime (its canvas shrinks with the box); other models, "
-        "inspection cameras, redaction `none`, and apps of the whole frame or the image "
-        "(heatmap, distancing, flows, speed, PPE) always use the whole frame. The live view "
-        "looks for people to blur in the whole frame either way.",
+        description="When the camera only counts lines, and their bounding box, with margins "
+        "for the people on them (0.35 of the frame above, 0.25 to the sides and below), "
+        "covers at most 70% of the frame, run the detector on that box only: the same people "
+        "on the lines, for less CPU. Someone the box cuts near the lines (a camera close to a "
+        "door) grows it for good, or drops it once it covers more than 70%. Saves CPU with "
+        "YOLOX on onnxruntime (its canvas shrinks with the box); other models, and cameras "
+        "with zones or any other app, always use the whole frame. The live view looks for "
+        "people to blur in the whole frame either way.",
     )
     purpose: Purpose = Field("footfall", description="Why this camera is analysed.")
     motion: MotionConfig = Field(default_factory=lambda: MotionConfig(), description="Motion gate.")
