@@ -1,13 +1,20 @@
-"""Motion gate: a cheap difference against a running background on a small grey image."""
+"""Motion gate: a cheap difference against a running background on a small grey image.
+
+It runs where the frame is decoded: in the camera's worker process when the camera is
+isolated (the frame then carries the gate's reading, and the pipeline's gate adopts it),
+else in the pipeline.
+"""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
-from onsight.config.models import MotionConfig
-from onsight.types import Frame
+from onsight.types import Frame, MotionReading
 
 _WIDTH = 160
 # Background adaptation per analysed frame: slow enough that a slow walker, who moves
@@ -18,10 +25,35 @@ _LUMA_OFFSET = 16.0
 _LUMA_GAIN = 255.0 / 219.0
 
 
+class Thresholds(Protocol):
+    """What the gate reads of a camera's `MotionConfig`."""
+
+    @property
+    def enabled(self) -> bool: ...
+    @property
+    def threshold(self) -> float: ...
+    @property
+    def pixel_delta(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class GateSettings:
+    """A `MotionConfig`'s thresholds as plain data: what a decoding worker is given (it
+    never imports the config schema, which would cost every worker its memory)."""
+
+    enabled: bool
+    threshold: float
+    pixel_delta: int
+
+    @classmethod
+    def of(cls, config: Thresholds) -> GateSettings:
+        return cls(config.enabled, config.threshold, config.pixel_delta)
+
+
 class MotionGate:
     """Says whether a frame has motion. The first frame always counts as motion."""
 
-    def __init__(self, config: MotionConfig) -> None:
+    def __init__(self, config: Thresholds) -> None:
         self._config = config
         self._background: npt.NDArray[np.float32] | None = None
         self.frames = 0
@@ -31,22 +63,25 @@ class MotionGate:
         self.changed: npt.NDArray[np.bool_] | None = None
 
     def update(self, frame: Frame) -> bool:
+        """Whether `frame` has motion: the reading it carries (made by the worker that
+        decoded it), else read here."""
+        reading = frame.motion if frame.motion is not None else self.read(frame)
         self.frames += 1
+        self.motion_frames += int(reading.moving)
+        self.changed = reading.changed
+        return reading.moving
+
+    def read(self, frame: Frame) -> MotionReading:
+        """Compare `frame` with the background, and fold it in."""
         if not self._config.enabled:
-            self.motion_frames += 1
-            return True
+            return MotionReading(True, None)
         grey_f = _small_grey(frame)
         if self._background is None or self._background.shape != grey_f.shape:
             self._background = grey_f
-            self.changed = np.ones(grey_f.shape, dtype=bool)
-            self.motion_frames += 1
-            return True
+            return MotionReading(True, np.ones(grey_f.shape, dtype=bool))
         changed = np.abs(grey_f - self._background) > self._config.pixel_delta
-        self.changed = changed
         cv2.accumulateWeighted(grey_f, self._background, _ALPHA)
-        moving = float(changed.mean()) >= self._config.threshold
-        self.motion_frames += int(moving)
-        return moving
+        return MotionReading(float(changed.mean()) >= self._config.threshold, changed)
 
 
 def _small_grey(frame: Frame) -> npt.NDArray[np.float32]:

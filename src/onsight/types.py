@@ -27,6 +27,14 @@ Region = tuple[int, int, int, int]
 
 
 @dataclass(frozen=True, slots=True)
+class MotionReading:
+    """The motion gate's verdict on one frame."""
+
+    moving: bool
+    changed: npt.NDArray[np.bool_] | None  # changed pixels of the gate's small image
+
+
+@dataclass(frozen=True, slots=True)
 class Frame:
     """One decoded frame chosen for analysis.
 
@@ -45,6 +53,8 @@ class Frame:
     # FFmpeg's colour space (AVColorSpace) of an I420 frame: BT.601 and unspecified convert
     # with OpenCV, BT.709 (1) and the others FFmpeg knows with swscale, as a BGR decode does.
     colorspace: int = 2
+    # The motion gate's reading, when the decoding worker made it (see `onsight.motion`).
+    motion: MotionReading | None = None
     # Written once by `image`; two threads reading a new frame at once may both convert.
     _bgr: Image | None = field(default=None, init=False, repr=False, compare=False)
 

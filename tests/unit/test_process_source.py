@@ -7,14 +7,18 @@ from __future__ import annotations
 import os
 import signal
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from onsight.config import load_config
+from onsight.config.models import MotionConfig
 from onsight.ingest.source import VideoSource
 from onsight.ingest.worker import ProcessSource
+from onsight.motion import GateSettings, MotionGate
 from onsight.runtime.runner import RESTART_AUDITS, Runner
+from onsight.types import Frame, MotionReading
 from tests.conftest import assets_dir, require
 
 
@@ -56,3 +60,36 @@ def test_a_crash_loop_is_audited_sparingly(tmp_path: Path) -> None:
         runner.close()
     assert len(records) == RESTART_AUDITS
     assert [r.details()["restarts_not_recorded"] for r in records] == [0] * RESTART_AUDITS
+
+
+def test_the_worker_runs_the_motion_gate_and_the_pipeline_adopts_its_readings() -> None:
+    """An isolated camera's gate runs in its worker: each frame arrives with the reading an
+    in-process gate gives it (the same verdicts and changed pixels), and the pipeline's gate
+    adopts that reading instead of reading the frame again."""
+    settings = GateSettings.of(MotionConfig(threshold=0.04))  # vtest: some still frames
+    local = MotionGate(settings)
+    expected = [local.read(f) for f in VideoSource("cam", str(_clip()), 5.0).frames()]
+    got = list(ProcessSource("cam", str(_clip()), 5.0, motion=settings).frames())
+    assert len(got) == len(expected) > 100
+    assert all(f.motion is not None for f in got)
+    assert [f.motion.moving for f in got if f.motion] == [r.moving for r in expected]
+    assert 0 < sum(r.moving for r in expected) < len(expected)  # both verdicts occur
+    for frame, reading in zip(got, expected, strict=True):
+        assert frame.motion is not None and reading.changed is not None
+        assert np.array_equal(frame.motion.changed, reading.changed)
+    # The pipeline's gate takes the worker's word: a still reading on a frame that differs
+    # completely from the last one.
+    adopting = MotionGate(settings)
+    adopting.update(got[0])
+    black = replace(got[1], pixels=np.zeros_like(got[1].pixels), motion=MotionReading(False, None))
+    assert adopting.update(black) is False
+    assert (adopting.frames, adopting.motion_frames) == (2, int(got[0].motion.moving))
+    assert without_worker_reading_moves(got[0], black)
+
+
+def without_worker_reading_moves(first: Frame, black: Frame) -> bool:
+    """The same black frame read by a gate of its own is motion (so the test above shows
+    that the reading was adopted, not recomputed)."""
+    gate = MotionGate(GateSettings.of(MotionConfig()))
+    gate.update(replace(first, motion=None))
+    return gate.update(replace(black, motion=None))

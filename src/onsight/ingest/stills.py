@@ -57,6 +57,7 @@ from onsight.types import Frame, Image
 
 if TYPE_CHECKING:
     from onsight.ingest.worker import ProcessSource
+    from onsight.motion import GateSettings
 
 logger = logging.getLogger(__name__)
 
@@ -119,18 +120,20 @@ def open_source(
     stop: threading.Event | None = None,
     isolate: bool = False,
     on_restart: Callable[[str, str], None] | None = None,
+    motion: GateSettings | None = None,
 ) -> VideoSource | StillSource | ProcessSource:
     """The source for a camera URL: a `StillSource` for images and snapshots, else video
     (`ca_file`: the PEM file trusted for an https snapshot URL; see `StillSource`); with
     `isolate`, video is decoded in a supervised worker process (`ProcessSource`, which
-    reports each restart to `on_restart(camera, reason)`)."""
+    reports each restart to `on_restart(camera, reason)`, and runs the motion gate with
+    `motion` if given)."""
     kind = still_kind(url, snapshot)
     if kind is None:
         video: Callable[..., VideoSource | ProcessSource] = VideoSource
         if isolate:
             from onsight.ingest.worker import ProcessSource
 
-            video = partial(ProcessSource, on_restart=on_restart)
+            video = partial(ProcessSource, on_restart=on_restart, motion=motion)
         return video(
             camera,
             url,

@@ -50,7 +50,8 @@ from onsight.errors import SourceError
 from onsight.ingest.backoff import Backoff, BackoffPolicy
 from onsight.ingest.source import SourceStats, VideoSource
 from onsight.ingest.urls import classify, redact_text, redact_url, url_secrets
-from onsight.types import Frame
+from onsight.motion import GateSettings, MotionGate
+from onsight.types import Frame, MotionReading
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class WorkerSpec:
     watchdog_seconds: float
     backoff: BackoffPolicy | None
     resume_after: float | None = None  # a file restarted: skip frames up to this pts
+    motion: GateSettings | None = None  # run the motion gate here, on every frame
 
 
 _context: BaseContext | None = None
@@ -137,14 +139,18 @@ class ProcessSource:
         restart_backoff: BackoffPolicy | None = None,
         hang_seconds: float = 5.0,
         on_restart: Callable[[str, str], None] | None = None,
+        motion: GateSettings | None = None,
     ) -> None:
+        """`motion`: the worker runs the motion gate and each frame carries its reading."""
         VideoSource(camera, url, fps, width=width)  # validates the arguments here
         self.camera = camera
         self.kind = classify(url)
         self.fps = fps
         self.width = width
         self.stop_event = stop or threading.Event()
-        self._spec = WorkerSpec(camera, url, fps, width, open_timeout, watchdog_seconds, backoff)
+        self._spec = WorkerSpec(
+            camera, url, fps, width, open_timeout, watchdog_seconds, backoff, motion=motion
+        )
         self._secrets = url_secrets(url)
         self._restart_policy = restart_backoff or BackoffPolicy(initial=0.5, cap=10.0)
         self._hang_seconds = hang_seconds
@@ -278,7 +284,7 @@ class ProcessSource:
             heard = now
             kind = message[0]
             if kind == "frame":
-                self._update(message[8])
+                self._update(message[9])
                 yield worker.take(message)
             elif kind == "need":
                 worker.provide(message[1])
@@ -363,13 +369,13 @@ class _Worker:
 
     def take(self, message: tuple[Any, ...]) -> Frame:
         """Copy a frame out of its slot and give the slot back."""
-        _, generation, slot, shape, pts, wall_time, camera, colorspace, _ = message
+        _, generation, slot, shape, pts, wall_time, camera, colorspace, motion, _ = message
         assert self._memory is not None and generation == self._generation
         image = np.ndarray(
             shape, np.uint8, buffer=self._memory.buf, offset=slot * self._slot_bytes
         ).copy()
         self._send(("free", generation, slot))
-        return Frame(camera, 0, pts, image, wall_time, colorspace)
+        return Frame(camera, 0, pts, image, wall_time, colorspace, _unpacked(motion))
 
     def stop(self) -> None:
         self._send(("stop",))
@@ -448,11 +454,14 @@ def _worker_main(conn: Connection, spec: WorkerSpec) -> None:
 
     threading.Thread(target=heartbeat, daemon=True).start()
     slots = _Slots(send, inbox, stop)
+    gate = MotionGate(spec.motion) if spec.motion is not None else None
     try:
         for frame in source.frames():
             if spec.resume_after is not None and frame.pts <= spec.resume_after:
                 continue
-            handed = slots.put(frame, wait=not source.is_live, stats=asdict(source.stats))
+            reading = gate.read(frame) if gate is not None else None
+            wait = not source.is_live
+            handed = slots.put(frame, reading, wait=wait, stats=asdict(source.stats))
             if not handed and stop.is_set():
                 break
         send(("end", asdict(source.stats)))
@@ -479,6 +488,30 @@ def _listen(
         inbox.put(message)
 
 
+# A gate reading through the pipe: (moving, changed mask's shape, its bits) or None.
+_PackedReading = tuple[bool, tuple[int, ...] | None, bytes] | None
+
+
+def _packed(reading: MotionReading | None) -> _PackedReading:
+    if reading is None:
+        return None
+    changed = reading.changed
+    if changed is None:
+        return reading.moving, None, b""
+    return reading.moving, changed.shape, np.packbits(changed).tobytes()
+
+
+def _unpacked(packed: _PackedReading) -> MotionReading | None:
+    if packed is None:
+        return None
+    moving, shape, bits = packed
+    if shape is None:
+        return MotionReading(moving, None)
+    count = math.prod(shape)
+    flat = np.unpackbits(np.frombuffer(bits, np.uint8), count=count).astype(bool)
+    return MotionReading(moving, flat.reshape(shape))
+
+
 class _Slots:
     """The worker's side of the shared frame slots."""
 
@@ -494,9 +527,11 @@ class _Slots:
         self._generation = 0
         self._free: list[int] = []
 
-    def put(self, frame: Frame, wait: bool, stats: dict[str, Any]) -> bool:
-        """Hand `frame` over, with the source's counters; False when it was dropped (no free
-        slot, not waiting) or the worker is stopping."""
+    def put(
+        self, frame: Frame, motion: MotionReading | None, wait: bool, stats: dict[str, Any]
+    ) -> bool:
+        """Hand `frame` over, with the gate's reading and the source's counters; False when
+        it was dropped (no free slot, not waiting) or the worker is stopping."""
         if self._stop.is_set():
             return False
         image = np.ascontiguousarray(frame.pixels)  # I420 or BGR, as decoded
@@ -515,7 +550,7 @@ class _Slots:
         shape, generation = image.shape, self._generation
         message = (
             "frame", generation, slot, shape, frame.pts, frame.wall_time, frame.camera,
-            frame.colorspace,
+            frame.colorspace, _packed(motion),
         )  # fmt: skip
         self._send((*message, stats))
         return True

@@ -23,7 +23,7 @@ from onsight.events.bus import EventBus
 from onsight.geometry import bottom_centres, points_in_any
 from onsight.ingest.backoff import BackoffPolicy
 from onsight.ingest.stills import StillSource, open_source
-from onsight.motion import MotionGate
+from onsight.motion import GateSettings, MotionGate
 from onsight.runtime.clock import EventClock
 from onsight.runtime.region import DetectionRegion
 from onsight.runtime.stats import CameraHealth, LatencyHistogram
@@ -207,6 +207,7 @@ class CameraPipeline:
             stop=self.stop,
             isolate=isolate,
             on_restart=on_restart,
+            motion=GateSettings.of(camera.motion),
         )
         names = list(detector.class_names)
         self.motion = MotionGate(camera.motion)
