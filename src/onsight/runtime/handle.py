@@ -88,6 +88,11 @@ class CameraHandle:
     def detect_latency(self) -> HistogramSnapshot:
         return self._pipeline.detect_latency.snapshot()
 
+    @property
+    def frames_analysed(self) -> int:
+        """Frames analysed so far: a new value means a new latest frame."""
+        return self._pipeline.frames
+
     def has_frame(self) -> bool:
         return self._pipeline.latest() is not None
 

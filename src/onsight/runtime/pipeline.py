@@ -342,11 +342,11 @@ class CameraPipeline:
                     events.extend(app.update(view))
         self._publish(events)
         self.times.add("apps", clock() - t3)
-        self.frames += 1
         self.last_pts = frame.pts
         self._rate_window.append(time.monotonic())
         result = FrameResult(frame, tracks, people, events)
         self._latest = result
+        self.frames += 1  # after `_latest`: a new count means a new latest frame
         for event in events:
             if event_type(event.kind).alert:
                 self.alert_count += 1

@@ -34,10 +34,13 @@ async def _frames(
     request: Request, camera: CameraHandle, finders: Finders, interval: float
 ) -> AsyncIterator[bytes]:
     jpeg: bytes | None = None
+    shown = 0  # the analysed frame `jpeg` is of
     while not await request.is_disconnected():
-        if camera.has_frame():
+        latest = camera.frames_analysed
+        if latest != shown and camera.has_frame():
             # Redaction (of a new frame) runs a detector: keep it off the event loop.
             jpeg = await run_in_threadpool(camera.latest_jpeg, finders)
+            shown = latest
         if jpeg:
             yield _part(jpeg)
         await anyio.sleep(interval)
