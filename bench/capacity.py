@@ -7,7 +7,7 @@ counting line), waits until every camera analyses frames plus a warm-up, then me
 window: the box's CPU busy share (/proc/stat; headroom = 1 - busy), the CPU of onsight's
 process tree (main process and its per-camera decoding workers) and of the server, the peak
 RSS of the tree (USS/PSS at the end), and each camera's analysed frames per second from
-`onsight run`'s periodic progress lines (cross-checked with its `--summary` after SIGINT).
+`onsight run`'s periodic progress lines (cross-checked with its `--summary` after SIGTERM).
 A count passes when every camera analyses >= 95% of 5 fps and headroom >= 15%. N is searched
 upward (4, 8, 16, 24, ... step 8) to the first failure, then bisected.
 
@@ -289,13 +289,15 @@ def trial(
         finally:
             stopped = time.monotonic()
             if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
+                # SIGTERM, which `onsight run` handles as Ctrl-C: a bench started in the
+                # background of a non-interactive shell passes SIGINT on ignored.
+                proc.send_signal(signal.SIGTERM)
             try:
                 proc.wait(timeout=90)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-                result.setdefault("error", "onsight did not stop within 90 s of SIGINT")
+                result.setdefault("error", "onsight did not stop within 90 s of SIGTERM")
             reader.join(timeout=5)
         if summary_path.exists():
             summary = json.loads(summary_path.read_text())
@@ -367,7 +369,7 @@ def cross_check(
     names: list[str],
     stopped: float,
 ) -> None:
-    """Frames per second from the summary's final counts (SIGINT at `stopped`) back to each
+    """Frames per second from the summary's final counts (SIGTERM at `stopped`) back to each
     camera's first progress sample in the window."""
     cameras = summary.get("cameras", {})
     errors = summary.get("errors", {})
@@ -493,7 +495,7 @@ METHOD = (
     "per-camera decoding workers) and of the server process as shares of all cores, peak RSS "
     "summed over onsight's tree (USS/PSS at the window's end), and each camera's analysed "
     "frames per second from onsight's progress lines (printed every ~5 s on stderr); then "
-    "SIGINT, and the --summary frame counts give a second per-camera rate (summary_fps_min). "
+    "SIGTERM, and the --summary frame counts give a second per-camera rate (summary_fps_min). "
     "N passes when every camera analyses >= 95% of 5 fps and headroom >= 15% (the server's CPU "
     "counts against the headroom: on a real site it runs elsewhere). Search: 4, 8, 16, 24, ... "
     "(step 8) up to --max until the first failure, then bisection. rss_mb_per_camera is the "
