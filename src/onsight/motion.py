@@ -66,9 +66,14 @@ class MotionGate:
         """Whether `frame` has motion: the reading it carries (made by the worker that
         decoded it), else read here."""
         reading = frame.motion if frame.motion is not None else self.read(frame)
+        changed = reading.changed
+        if frame.motion is not None and reading.first and self.frames and changed is not None:
+            # A restarted worker's gate starts afresh: detect (moving), but do not tell the
+            # still-object filter that every box moved, which would restart its timers.
+            changed = np.zeros_like(changed)
         self.frames += 1
         self.motion_frames += int(reading.moving)
-        self.changed = reading.changed
+        self.changed = changed
         return reading.moving
 
     def read(self, frame: Frame) -> MotionReading:
@@ -78,7 +83,7 @@ class MotionGate:
         grey_f = _small_grey(frame)
         if self._background is None or self._background.shape != grey_f.shape:
             self._background = grey_f
-            return MotionReading(True, np.ones(grey_f.shape, dtype=bool))
+            return MotionReading(True, np.ones(grey_f.shape, dtype=bool), first=True)
         changed = np.abs(grey_f - self._background) > self._config.pixel_delta
         cv2.accumulateWeighted(grey_f, self._background, _ALPHA)
         return MotionReading(float(changed.mean()) >= self._config.threshold, changed)

@@ -32,6 +32,7 @@ class MotionReading:
 
     moving: bool
     changed: npt.NDArray[np.bool_] | None  # changed pixels of the gate's small image
+    first: bool = False  # the gate had no background yet: everything counts as changed
 
 
 @dataclass(frozen=True, slots=True)

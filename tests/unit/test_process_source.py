@@ -13,10 +13,13 @@ from pathlib import Path
 import numpy as np
 
 from onsight.config import load_config
-from onsight.config.models import MotionConfig
+from onsight.config.models import CameraConfig, MotionConfig
+from onsight.detect.factory import make_detector
+from onsight.events.bus import EventBus
 from onsight.ingest.source import VideoSource
 from onsight.ingest.worker import ProcessSource
 from onsight.motion import GateSettings, MotionGate
+from onsight.runtime import CameraPipeline
 from onsight.runtime.runner import RESTART_AUDITS, Runner
 from onsight.types import Frame, MotionReading
 from tests.conftest import assets_dir, require
@@ -93,3 +96,27 @@ def without_worker_reading_moves(first: Frame, black: Frame) -> bool:
     gate = MotionGate(GateSettings.of(MotionConfig()))
     gate.update(replace(first, motion=None))
     return gate.update(replace(black, motion=None))
+
+
+def test_an_isolated_pipeline_gets_the_gate_from_its_worker_and_a_restart_moves_no_box() -> (
+    None
+):
+    """The wiring: a pipeline with `isolate` gets frames that carry the worker's reading. A
+    restarted worker's fresh gate still makes the next frame a moving one (detect again),
+    but says nothing changed, so the still-object filter keeps its timers."""
+    camera = CameraConfig.model_validate({"name": "cam", "url": str(_clip()), "fps": 5})
+    pipeline = CameraPipeline(camera, make_detector(), EventBus([]), isolate=True)
+    frames = pipeline.source.frames()
+    try:
+        first, second = next(frames), next(frames)
+    finally:
+        close = getattr(frames, "close", None)
+        if close is not None:
+            close()
+    assert first.motion is not None and first.motion.first
+    assert second.motion is not None and not second.motion.first
+    gate = MotionGate(GateSettings.of(camera.motion))
+    assert gate.update(first) and gate.changed is not None and gate.changed.all()
+    gate.update(second)
+    assert gate.update(first)  # a new worker's first frame again
+    assert gate.changed is not None and not gate.changed.any()

@@ -459,9 +459,7 @@ def _worker_main(conn: Connection, spec: WorkerSpec) -> None:
         for frame in source.frames():
             if spec.resume_after is not None and frame.pts <= spec.resume_after:
                 continue
-            reading = gate.read(frame) if gate is not None else None
-            wait = not source.is_live
-            handed = slots.put(frame, reading, wait=wait, stats=asdict(source.stats))
+            handed = slots.put(frame, gate, wait=not source.is_live, stats=asdict(source.stats))
             if not handed and stop.is_set():
                 break
         send(("end", asdict(source.stats)))
@@ -488,8 +486,8 @@ def _listen(
         inbox.put(message)
 
 
-# A gate reading through the pipe: (moving, changed mask's shape, its bits) or None.
-_PackedReading = tuple[bool, tuple[int, ...] | None, bytes] | None
+# A gate reading through the pipe: (moving, first, changed mask's shape, its bits) or None.
+_PackedReading = tuple[bool, bool, tuple[int, ...] | None, bytes] | None
 
 
 def _packed(reading: MotionReading | None) -> _PackedReading:
@@ -497,19 +495,19 @@ def _packed(reading: MotionReading | None) -> _PackedReading:
         return None
     changed = reading.changed
     if changed is None:
-        return reading.moving, None, b""
-    return reading.moving, changed.shape, np.packbits(changed).tobytes()
+        return reading.moving, reading.first, None, b""
+    return reading.moving, reading.first, changed.shape, np.packbits(changed).tobytes()
 
 
 def _unpacked(packed: _PackedReading) -> MotionReading | None:
     if packed is None:
         return None
-    moving, shape, bits = packed
+    moving, first, shape, bits = packed
     if shape is None:
-        return MotionReading(moving, None)
+        return MotionReading(moving, None, first)
     count = math.prod(shape)
     flat = np.unpackbits(np.frombuffer(bits, np.uint8), count=count).astype(bool)
-    return MotionReading(moving, flat.reshape(shape))
+    return MotionReading(moving, flat.reshape(shape), first)
 
 
 class _Slots:
@@ -528,10 +526,11 @@ class _Slots:
         self._free: list[int] = []
 
     def put(
-        self, frame: Frame, motion: MotionReading | None, wait: bool, stats: dict[str, Any]
+        self, frame: Frame, gate: MotionGate | None, wait: bool, stats: dict[str, Any]
     ) -> bool:
-        """Hand `frame` over, with the gate's reading and the source's counters; False when
-        it was dropped (no free slot, not waiting) or the worker is stopping."""
+        """Hand `frame` over, with the gate's reading (the gate reads only the frames handed
+        over, as the pipeline's would) and the source's counters; False when it was dropped
+        (no free slot, not waiting) or the worker is stopping."""
         if self._stop.is_set():
             return False
         image = np.ascontiguousarray(frame.pixels)  # I420 or BGR, as decoded
@@ -542,6 +541,7 @@ class _Slots:
         if not self._free:
             return False
         slot = self._free.pop()
+        motion = gate.read(frame) if gate is not None else None
         assert self._memory is not None
         offset = slot * self._slot_bytes
         view = np.ndarray(image.shape, np.uint8, buffer=self._memory.buf, offset=offset)
