@@ -227,13 +227,15 @@ class Progress:
         return (fb - fa) / (tb - ta), ta, fa
 
 
-def write_config(folder: Path, urls: list[str], n: int) -> Path:
+def write_config(folder: Path, urls: list[str], n: int, region: bool = True) -> Path:
+    """`region`: the cameras' detection region (their one line covers half the frame)."""
     cameras = [
         {
             "name": f"cam{i:03d}",
             "url": urls[i % len(urls)],
             "fps": FPS,
             "lines": [{"name": "path", "points": LINE}],
+            "detection_region": region,
         }
         for i in range(n)
     ]
@@ -249,7 +251,7 @@ def trial(
     names = [f"cam{i:03d}" for i in range(n)]
     with tempfile.TemporaryDirectory(prefix="onsight-capacity-") as tmp:
         folder = Path(tmp)
-        config = write_config(folder, urls, n)
+        config = write_config(folder, urls, n, region=not args.whole_frame)
         summary_path = folder / "summary.json"
         env = {**os.environ, "COLUMNS": "400"}  # rich: one progress line per camera, unwrapped
         proc = subprocess.Popen(
@@ -512,6 +514,12 @@ def main() -> None:
     parser.add_argument(
         "--workloads", default="busy,day,mix", help="comma-separated: busy, day, mix"
     )
+    parser.add_argument(
+        "--whole-frame",
+        action="store_true",
+        help="detect in the whole frame (detection_region: false); by default the one line "
+        "gives each camera a region of half the frame",
+    )
     parser.add_argument("--cooldown", type=float, default=3.0, help="seconds between trials")
     parser.add_argument("--day-seconds", type=float, default=200.0, help="one loop of the day")
     parser.add_argument("--day-spells", type=int, default=4, help="busy spells per day loop")
@@ -530,6 +538,7 @@ def main() -> None:
         "pass_rule": {"fps_at_least": REAL_TIME * FPS, "headroom_at_least": MIN_HEADROOM},
         "window_seconds": args.window,
         "warmup_seconds": args.warmup,
+        "detection_region": not args.whole_frame,
         "method": METHOD,
         "workloads": {},
     }
