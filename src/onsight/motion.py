@@ -8,13 +8,16 @@ else in the pipeline.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 
 from onsight.types import Frame, MotionReading
+
+if TYPE_CHECKING:
+    from onsight.config.models import MotionConfig
 
 _WIDTH = 160
 # Background adaptation per analysed frame: slow enough that a slow walker, who moves
@@ -23,17 +26,6 @@ _ALPHA = 0.05
 # I420 luma is video range (16-235); the gate's thresholds are in full-range grey levels.
 _LUMA_OFFSET = 16.0
 _LUMA_GAIN = 255.0 / 219.0
-
-
-class Thresholds(Protocol):
-    """What the gate reads of a camera's `MotionConfig`."""
-
-    @property
-    def enabled(self) -> bool: ...
-    @property
-    def threshold(self) -> float: ...
-    @property
-    def pixel_delta(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -46,14 +38,14 @@ class GateSettings:
     pixel_delta: int
 
     @classmethod
-    def of(cls, config: Thresholds) -> GateSettings:
+    def of(cls, config: MotionConfig) -> GateSettings:
         return cls(config.enabled, config.threshold, config.pixel_delta)
 
 
 class MotionGate:
     """Says whether a frame has motion. The first frame always counts as motion."""
 
-    def __init__(self, config: Thresholds) -> None:
+    def __init__(self, config: GateSettings) -> None:
         self._config = config
         self._background: npt.NDArray[np.float32] | None = None
         self.frames = 0

@@ -13,7 +13,7 @@ import pytest
 from onsight.apps import ZoneOccupancy
 from onsight.config.models import MotionConfig, ZoneConfig
 from onsight.events import EventBus, EventStore
-from onsight.motion import MotionGate
+from onsight.motion import GateSettings, MotionGate
 from onsight.types import Frame, LineCrossing, Tracks, ZoneMinute
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -122,7 +122,7 @@ def _frame(image: np.ndarray, *, i420: bool = False) -> Frame:
 
 @pytest.mark.parametrize("i420", [False, True], ids=["bgr", "i420"])
 def test_motion_gate_skips_a_still_scene_and_wakes_on_change(i420: bool) -> None:
-    gate = MotionGate(MotionConfig())
+    gate = MotionGate(GateSettings.of(MotionConfig()))
     still = np.full((360, 480, 3), 90, np.uint8)
     assert gate.update(_frame(still, i420=i420)) is True  # first frame always analysed
     assert [gate.update(_frame(still, i420=i420)) for _ in range(5)] == [False] * 5
@@ -137,7 +137,7 @@ def test_motion_gate_reads_i420_luma_in_full_range_grey_levels() -> None:
     delta = MotionConfig().pixel_delta
     for step, seen in ((delta + 4, True), (delta - 4, False)):
         for i420 in (False, True):
-            gate = MotionGate(MotionConfig())
+            gate = MotionGate(GateSettings.of(MotionConfig()))
             base = np.full((360, 480, 3), 90, np.uint8)
             gate.update(_frame(base, i420=i420))
             brighter = base.copy()

@@ -125,7 +125,7 @@ class Letterbox:
                 self._canvas = np.empty((*shape, 3), np.uint8)
                 self._blob = np.zeros((1, 3, *shape), np.float32)
             self._canvas.fill(self._pad_value)  # padding only changes with the placement
-        x0, y0, x1, y1 = _checked(region, width, height)
+        x0, y0, x1, y1 = geo.region or (0, 0, width, height)  # checked by `geometry`
         new_w, new_h = self._resized(x1 - x0, y1 - y0, geo.scale)
         roi = self._canvas[geo.pad_y : geo.pad_y + new_h, geo.pad_x : geo.pad_x + new_w]
         crop = image[y0:y1, x0:x1]

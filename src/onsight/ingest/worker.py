@@ -79,7 +79,7 @@ class WorkerSpec:
     watchdog_seconds: float
     backoff: BackoffPolicy | None
     resume_after: float | None = None  # a file restarted: skip frames up to this pts
-    motion: GateSettings | None = None  # run the motion gate here, on every frame
+    motion: GateSettings | None = None  # run the motion gate here, on each frame handed over
 
 
 _context: BaseContext | None = None

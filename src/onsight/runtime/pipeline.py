@@ -30,15 +30,7 @@ from onsight.runtime.stats import CameraHealth, LatencyHistogram
 from onsight.track import ByteTracker, StaticFilter, Tracker
 from onsight.track.static import has_motion
 from onsight.track.stills import StillTracker
-from onsight.types import (
-    Detections,
-    Event,
-    FloatArray,
-    Frame,
-    IntArray,
-    StageTimes,
-    Tracks,
-)
+from onsight.types import Detections, Event, FloatArray, Frame, IntArray, StageTimes, Tracks
 
 STAGES = ("decode", "motion", "detect", "track", "apps")
 
@@ -195,6 +187,7 @@ class CameraPipeline:
         self._pace = pace
         self._started_mono = time.monotonic()  # position 0 of a paced file plays now
         self.stop = threading.Event()
+        gate = GateSettings.of(camera.motion)  # the worker's gate, or this one's
         self.source = open_source(
             camera.name,
             self._url,
@@ -207,10 +200,10 @@ class CameraPipeline:
             stop=self.stop,
             isolate=isolate,
             on_restart=on_restart,
-            motion=GateSettings.of(camera.motion),
+            motion=gate,
         )
         names = list(detector.class_names)
-        self.motion = MotionGate(camera.motion)
+        self.motion = MotionGate(gate)
         # Still mode (fps <= 1, image sources): each detection is a fresh observation.
         self.stills = camera.takes_stills() or isinstance(self.source, StillSource)
         self._still_tracker = StillTracker() if self.stills else None
@@ -301,10 +294,7 @@ class CameraPipeline:
             started = time.perf_counter()
             with self._apps_lock:  # `apply_geometry` may be changing the lines
                 region = self._region_of(frame)
-            if region.box is None:
-                detections = self._detector.detect(frame.image)
-            else:
-                detections = self._detector.detect(frame.image, region.box)
+            detections = self._detector.detect(frame.image, region.box)
             self.detect_latency.observe(time.perf_counter() - started)
             detections = detections.select(np.isin(detections.class_id, self._wanted))
             scale = np.array([frame.width, frame.height] * 2, dtype=np.float32)
