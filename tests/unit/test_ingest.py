@@ -9,6 +9,7 @@ Assets come from the `video` fixture in tests/conftest.py (ONSIGHT_ASSETS).
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import random
@@ -263,6 +264,61 @@ def test_sampler_restart_continues_after_real_gap() -> None:
     assert np.all(np.diff(first + second) > 0)
 
 
+@given(
+    steps=st.lists(
+        st.one_of(st.floats(0.001, 0.3), st.just(-0.05), st.just(-3.0), st.none()),
+        min_size=1,
+        max_size=120,
+    ),
+    fps=st.sampled_from([1.0, 2.5, 5.0, 10.0]),
+    ahead=st.integers(0, 3),
+)
+def test_sampler_never_due_is_never_wrong(
+    steps: list[float | None], fps: float, ahead: int
+) -> None:
+    """`never_due` is asked about a frame when its packet arrives, while up to `ahead`
+    frames shown before it are still in the decoder (B-frames), and a frame it vouches for
+    is never offered (the decoder skipped it). Whatever the stream does (jitter, small and
+    large steps back, missing PTS), each such frame would have been turned away."""
+    t, stamps = 10.0, []
+    for step in steps:
+        t = t if step is None else t + step
+        stamps.append(None if step is None else t)
+    sampler = FrameSampler(fps, 10)
+    promised: dict[int, bool] = {}
+    offered = 0
+
+    def offer_next() -> None:
+        nonlocal offered
+        pts = stamps[offered]
+        if promised.get(offered):
+            assert copy.deepcopy(sampler).offer(pts) is None, (offered, pts)
+        else:
+            sampler.offer(pts)
+        offered += 1
+
+    for j, pts in enumerate(stamps):
+        while offered < j - ahead:
+            offer_next()
+        if pts is not None:
+            promised[j] = sampler.never_due(pts)
+    while offered < len(stamps):
+        offer_next()
+
+
+def test_sampler_never_due_vouches_for_the_frames_between_grid_points() -> None:
+    sampler = FrameSampler(5, 10)
+    assert not sampler.never_due(0.0)  # nothing kept yet: no promise
+    assert sampler.offer(0.0) == 0.0
+    assert sampler.never_due(0.1)  # between 0.0 and the next grid point, 0.2
+    assert not sampler.never_due(0.2) and not sampler.never_due(0.16)  # due, or within tolerance
+    assert not sampler.never_due(0.0) and not sampler.never_due(-5.0)  # before: a clock reset?
+    dts_clocked = FrameSampler(5, 10)
+    for i, p in enumerate([1, 4, 3, 5, 2]):  # AVI: PTS in decode order, DTS the clock
+        dts_clocked.offer(p / 10, (i + 2) / 10)
+    assert not dts_clocked.never_due(0.7)
+
+
 @pytest.mark.parametrize("fps", [0, -1, float("nan"), float("inf")])
 def test_sampler_rejects_bad_fps(fps: float) -> None:
     with pytest.raises(ValueError):
@@ -288,6 +344,33 @@ def test_file_source_samples_by_timestamp(vtest: Path) -> None:
     assert (stats.width, stats.height, stats.source_fps) == (480, 360, 10.0)
     assert stats.duration_seconds == pytest.approx(79.7, abs=0.5)
     assert not stats.connected and stats.decode_errors == 0
+
+
+@pytest.mark.parametrize(("fps", "most_decoded"), [(10, 1394), (5, 900), (2, 750)])
+def test_frames_left_undecoded_change_nothing_analysed(
+    mp4: Path, fps: float, most_decoded: int
+) -> None:
+    """Below the source rate the decoder skips the B-frames nothing refers to and the sampler
+    would turn away: the frames analysed are the very frames, pixels and times, of a decode
+    of every frame (the 10 fps mp4 has three B-frames in four; at 10 fps nothing is skipped).
+    The AVI's clock is its DTS, so it is decoded whole (test above)."""
+    import av
+
+    expected = []
+    sampler = FrameSampler(fps)
+    with av.open(str(mp4)) as container:
+        stream = container.streams.video[0]
+        sampler.set_source_rate(float(stream.average_rate or 0))
+        for decoded in container.decode(stream):
+            t = sampler.offer(float(decoded.pts * decoded.time_base))
+            if t is not None:
+                expected.append((t, decoded.to_ndarray(format="yuv420p")))
+    source = VideoSource("aisle", str(mp4), fps, width=768)
+    frames = list(source.frames())
+    assert [f.pts for f in frames] == [t for t, _ in expected]
+    assert all(np.array_equal(f.pixels, e) for f, (_, e) in zip(frames, expected, strict=True))
+    assert source.stats.frames_decoded <= most_decoded
+    assert source.stats.frames_sampled == len(frames) and source.stats.decode_errors == 0
 
 
 def test_file_source_resizes_keeping_aspect(vtest: Path) -> None:

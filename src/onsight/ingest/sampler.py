@@ -24,6 +24,13 @@ timeline built from the PTS:
 * with ``zero_based`` the timeline starts at 0 (live streams, whose clock is arbitrary).
 
 Effective times of kept frames are strictly increasing.
+
+`never_due` answers, before a packet is decoded, whether its frame is certain to be turned
+away, so that the decoder may skip it when no other frame refers to it (see
+`onsight.ingest.source`). It only says yes on the PTS clock, between the last kept frame and
+the next grid point: there a frame's effective time is its PTS plus the current offset, and
+the grid only moves forward, so the answer cannot change by the time the frame would have
+been offered.
 """
 
 from __future__ import annotations
@@ -101,6 +108,19 @@ class FrameSampler:
             self._next_due = due + self._interval
         self._last_kept = t
         return t
+
+    def never_due(self, pts: float) -> bool:
+        """Whether a frame with this PTS (seconds, the stream's clock) will not be analysed
+        whatever comes before it; False whenever that is not certain."""
+        if self._last_kept is None or self._next_due is None or self._pending_gap is not None:
+            return False
+        on_pts_clock = self._last_pts is not None and (
+            self._last_dts is None or self._faulty_pts <= self._faulty_dts
+        )
+        if not on_pts_clock or not math.isfinite(pts):
+            return False
+        t = pts + self._offset
+        return self._last_kept < t < self._next_due - self._tolerance
 
     def _best_effort(self, pts: float | None, dts: float | None) -> float | None:
         if pts is not None and not math.isfinite(pts):
