@@ -3,6 +3,7 @@ reach the camera that asked, and a closed detector refuses clearly."""
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,7 +17,7 @@ from onsight.config import load_config
 from onsight.detect import make_detector
 from onsight.detect.decoders import LetterboxGeometry
 from onsight.detect.factory import make_shared_detector
-from onsight.detect.shared import SharedDetector
+from onsight.detect.shared import SharedDetector, cgroup_cpu_quota, default_workers
 from onsight.errors import ModelError
 from onsight.runtime.runner import Runner
 from onsight.types import Detections, Image
@@ -184,3 +185,33 @@ def test_every_camera_of_a_run_shares_one_model(tmp_path: Path) -> None:
         assert set(runner.detector.served) == {"cam0", "cam1", "cam2"}
     finally:
         runner.close()
+
+
+@pytest.mark.parametrize(
+    ("files", "quota"),
+    [
+        ({"cpu.max": "150000 100000\n"}, 1.5),  # cgroup v2: docker run --cpus 1.5
+        ({"cpu.max": "max 100000\n"}, None),
+        ({"kubepods/pod1/cpu.max": "200000 100000\n"}, 2.0),  # the process's own group
+        ({"cpu/cpu.cfs_quota_us": "300000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 3.0),  # v1
+        ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+        ({"cpu.max": "garbage\n"}, None),
+        ({}, None),
+    ],
+)
+def test_the_cpu_quota_of_a_container_is_read(
+    tmp_path: Path, files: dict[str, str], quota: float | None
+) -> None:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    assert cgroup_cpu_quota(tmp_path, own="/kubepods/pod1") == quota
+
+
+def test_workers_default_to_the_cores_within_the_quota(tmp_path: Path) -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert default_workers(tmp_path) == cores  # no quota: every core it may run on
+    (tmp_path / "cpu.max").write_text("50000 100000\n")  # half a CPU: still one worker
+    assert default_workers(tmp_path) == 1
+    (tmp_path / "cpu.max").write_text(f"{100000 * (cores + 4)} 100000\n")
+    assert default_workers(tmp_path) == cores  # a quota above the cores changes nothing

@@ -18,11 +18,13 @@ more CPU per image than one at a time (onnxruntime 1.32, one thread, AVX-512 Xeo
 
 from __future__ import annotations
 
+import math
 import os
 import queue
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -145,9 +147,46 @@ class DetectorHandle:
             return self._decoder.decode(outputs, geometry)
 
 
-def default_workers() -> int:
-    """One worker per CPU core this process may use: each runs one inference at a time."""
+def default_workers(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
+    """One worker per CPU core this process may use: each runs one inference at a time.
+
+    The cores are those it may run on, capped by a CPU quota (`docker run --cpus 2` on a
+    64-core host is 2, not 64: more workers than the quota only queue up in the kernel)."""
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+        cores = os.cpu_count() or 1
+    quota = cgroup_cpu_quota(cgroup)
+    return max(1, min(cores, math.ceil(quota)) if quota is not None else cores)
+
+
+def cgroup_cpu_quota(root: Path, own: str | None = None) -> float | None:
+    """CPUs' worth of time this process's control group may use (cgroup v2's `cpu.max`, or
+    v1's CFS quota), None when unlimited or unreadable. `own`: the group's path under `root`
+    (default: read from /proc/self/cgroup; "/" inside a container's own namespace)."""
+    if own is None:
+        try:
+            lines = Path("/proc/self/cgroup").read_text(encoding="utf-8").splitlines()
+        except OSError:
+            lines = []
+        own = next((line[3:] for line in lines if line.startswith("0::")), "/")
+    group = root / own.lstrip("/")
+    for quota_file, period_file in (
+        (group / "cpu.max", None),
+        (root / "cpu.max", None),
+        (root / "cpu" / "cpu.cfs_quota_us", root / "cpu" / "cpu.cfs_period_us"),
+    ):
+        try:
+            fields = quota_file.read_text(encoding="ascii").split()
+            if period_file is not None:
+                fields += period_file.read_text(encoding="ascii").split()
+        except (OSError, UnicodeError):
+            continue
+        if len(fields) != 2 or fields[0] in ("max", "-1"):
+            return None
+        try:
+            quota, period = int(fields[0]), int(fields[1])
+        except ValueError:
+            return None
+        return quota / period if quota > 0 and period > 0 else None
+    return None
