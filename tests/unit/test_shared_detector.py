@@ -215,3 +215,16 @@ def test_workers_default_to_the_cores_within_the_quota(tmp_path: Path) -> None:
     assert default_workers(tmp_path) == 1
     (tmp_path / "cpu.max").write_text(f"{100000 * (cores + 4)} 100000\n")
     assert default_workers(tmp_path) == cores  # a quota above the cores changes nothing
+
+
+def test_multithreaded_inferences_leave_fewer_workers() -> None:
+    cores = default_workers()
+    for threads, expected in ((1, cores), (cores, 1), (cores + 1, 1)):
+        service = make_shared_detector(threads=threads)
+        try:
+            assert service.workers == expected, threads
+        finally:
+            service.close()
+    service = make_shared_detector(threads=2, workers=3)  # an explicit count is kept
+    assert service.workers == 3
+    service.close()

@@ -426,8 +426,8 @@ class DetectorConfig(_Strict):
         ge=1,
         le=64,
         description="Inferences run at once for all cameras, which share one model (default: "
-        "one per CPU core the process may use, within a container's CPU quota). Cameras wait "
-        "their turn in a fair queue.",
+        "one per CPU core the process may use, within a container's CPU quota, divided by "
+        "`threads`). Cameras wait their turn in a fair queue.",
     )
 
 

@@ -78,10 +78,12 @@ def make_shared_detector(
     model_dir: Path | None = None,
 ) -> SharedDetector:
     """One model for many cameras (see `onsight.detect.shared`): `workers` inferences at a
-    time (default: one per core), each with `threads` threads. onnxruntime's session is
-    shared by the workers; OpenCV's network is not thread-safe, so each worker loads one."""
+    time (default: one per core, or per `threads` cores, so that the threads of inferences
+    running at once do not outnumber the cores), each with `threads` threads. onnxruntime's
+    session is shared by the workers; OpenCV's network is not thread-safe, so each worker
+    loads one."""
     loaded = _Loaded(model, backend, score_threshold, model_dir)
-    count = workers or default_workers()
+    count = workers or max(1, default_workers() // threads)
     outputs = loaded.decoder().output_names
     if backend == "onnxruntime":
         runners = [_runner(backend, loaded.weights, outputs, threads, loaded.fit)] * count

@@ -79,6 +79,10 @@ class SharedDetector:
     def class_names(self) -> Sequence[str]:
         return self._class_names
 
+    @property
+    def workers(self) -> int:
+        return len(self._workers)
+
     def handle(self, camera: str) -> DetectorHandle:
         """A `Detector` for one camera."""
         return DetectorHandle(self, camera, self._make_decoder())
