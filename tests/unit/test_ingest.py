@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import os
 import random
 import shutil
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
+from fractions import Fraction
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 from urllib.parse import quote
 
 import numpy as np
@@ -272,14 +276,22 @@ def test_sampler_restart_continues_after_real_gap() -> None:
     ),
     fps=st.sampled_from([1.0, 2.5, 5.0, 10.0]),
     ahead=st.integers(0, 3),
+    tell_decoder=st.booleans(),
 )
 def test_sampler_never_due_is_never_wrong(
-    steps: list[float | None], fps: float, ahead: int
+    steps: list[float | None], fps: float, ahead: int, tell_decoder: bool
 ) -> None:
     """`never_due` is asked about a frame when its packet arrives, while up to `ahead`
     frames shown before it are still in the decoder (B-frames), and a frame it vouches for
-    is never offered (the decoder skipped it). Whatever the stream does (jitter, small and
-    large steps back, missing PTS), each such frame would have been turned away."""
+    is never offered (the decoder skipped it); each such frame would have been turned away.
+
+    Without the decoder's frames (`tell_decoder` false), whatever the stream does: jitter,
+    small and large steps back, missing PTS. With them (their PTS, NaN for none, except the
+    frames vouched for), on streams whose frames leave the decoder in PTS order, as a
+    decoder's reordering gives them: a step back inside those few frames is the one case
+    where a frame vouched for could have been due (it is then analysed a frame late)."""
+    if tell_decoder:  # steps back become gaps forward
+        steps = [None if step is None else abs(step) for step in steps]
     t, stamps = 10.0, []
     for step in steps:
         t = t if step is None else t + step
@@ -300,8 +312,13 @@ def test_sampler_never_due_is_never_wrong(
     for j, pts in enumerate(stamps):
         while offered < j - ahead:
             offer_next()
+        in_decoder = [
+            math.nan if (p := stamps[k]) is None else p
+            for k in range(offered, j)
+            if not promised.get(k)
+        ]
         if pts is not None:
-            promised[j] = sampler.never_due(pts)
+            promised[j] = sampler.never_due(pts, in_decoder if tell_decoder else ())
     while offered < len(stamps):
         offer_next()
 
@@ -371,6 +388,56 @@ def test_frames_left_undecoded_change_nothing_analysed(
     assert all(np.array_equal(f.pixels, e) for f, (_, e) in zip(frames, expected, strict=True))
     assert source.stats.frames_decoded <= most_decoded
     assert source.stats.frames_sampled == len(frames) and source.stats.decode_errors == 0
+
+
+def _skipper_on(sampler: FrameSampler) -> tuple[Any, SimpleNamespace]:
+    from onsight.ingest.source import _SkipUnanalysed
+
+    context = SimpleNamespace(skip_frame="DEFAULT")
+    return _SkipUnanalysed(SimpleNamespace(codec_context=context), sampler), context  # type: ignore[arg-type]
+
+
+def _packet(pts: int | None, key: bool = False) -> Any:
+    return SimpleNamespace(pts=pts, time_base=Fraction(1, 10), is_keyframe=key)
+
+
+def _decoded(pts: int | None) -> Any:
+    return SimpleNamespace(pts=pts, dts=None, time_base=Fraction(1, 10))
+
+
+@pytest.mark.parametrize("trouble", ["out of order", "no pts"])
+def test_a_stream_whose_order_is_unknown_is_decoded_whole(trouble: str) -> None:
+    """The skipper (10 fps sampled at 5) skips what falls between grid points, tells the
+    decoder so, and stops for good at a frame out of PTS order or a packet without one."""
+    sampler = FrameSampler(5, 10)
+    skipper, context = _skipper_on(sampler)
+    assert not skipper.before_decoding(_packet(0, key=True))
+    assert sampler.offer(*skipper.came_out(_decoded(0))) == 0.0
+    assert skipper.before_decoding(_packet(1)) and context.skip_frame == "NONREF"
+    assert not skipper.before_decoding(_packet(2)) and context.skip_frame == "DEFAULT"
+    assert sampler.offer(*skipper.came_out(_decoded(2))) == pytest.approx(0.2)
+    if trouble == "out of order":
+        skipper.came_out(_decoded(1))
+    else:
+        skipper.before_decoding(_packet(None))
+    assert not any(skipper.before_decoding(_packet(n)) for n in (3, 5, 7, 9))
+    assert context.skip_frame == "DEFAULT"
+
+
+def test_frames_in_the_decoder_let_more_be_skipped() -> None:
+    """B-frames: the packet of frame 3 arrives while frame 2 is still in the decoder; frame
+    2 will be analysed first, so 3 (before the next grid point, 4) need not be decoded."""
+    sampler = FrameSampler(5, 10)
+    skipper, _ = _skipper_on(sampler)
+    skipper.before_decoding(_packet(0, key=True))
+    sampler.offer(*skipper.came_out(_decoded(0)))
+    assert not skipper.before_decoding(_packet(4))  # P: shown after 1, 2, 3
+    assert not skipper.before_decoding(_packet(2))  # due
+    assert skipper.before_decoding(_packet(1))
+    assert skipper.before_decoding(_packet(3))  # 2 is in the decoder: 3 is not due
+    alone = FrameSampler(5, 10)
+    alone.offer(0.0)
+    assert not alone.never_due(0.3)  # without it, 3 could be due
 
 
 def test_file_source_resizes_keeping_aspect(vtest: Path) -> None:

@@ -36,6 +36,7 @@ been offered.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 # A backwards step larger than this (and larger than two analysis intervals) is a
 # clock reset, not jitter.
@@ -95,32 +96,55 @@ class FrameSampler:
         """
         t = self._effective(self._best_effort(pts, dts))
         self._last = t
-        if self._last_kept is not None and t <= self._last_kept:
+        next_due = self._next_due_after(t, self._last_kept, self._next_due)
+        if next_due is None:
             return None
-        if self._next_due is not None and t < self._next_due - self._tolerance:
+        self._next_due, self._last_kept = next_due, t
+        return t
+
+    def _next_due_after(
+        self, t: float, last_kept: float | None, next_due: float | None
+    ) -> float | None:
+        """The next grid point once a frame at effective time `t` is kept, or None if it is
+        turned away (at or before the last kept frame, or before the next grid point)."""
+        if last_kept is not None and t <= last_kept:
             return None
-        due = t if self._next_due is None else self._next_due
+        if next_due is not None and t < next_due - self._tolerance:
+            return None
+        due = t if next_due is None else next_due
         if t > due + self._tolerance:
             # Late (a gap in the stream, variable frame rate, a slow source): re-anchor,
             # so that the next analysed frame is a full interval later, not a burst.
-            self._next_due = t + self._interval
-        else:
-            self._next_due = due + self._interval
-        self._last_kept = t
-        return t
+            return t + self._interval
+        return due + self._interval
 
-    def never_due(self, pts: float) -> bool:
-        """Whether a frame with this PTS (seconds, the stream's clock) will not be analysed
-        whatever comes before it; False whenever that is not certain."""
+    def never_due(self, pts: float, before: Sequence[float] = ()) -> bool:
+        """Whether a frame with this PTS (seconds, the stream's clock) will not be analysed;
+        False whenever that is not certain.
+
+        `before`: the PTS of every frame still in the decoder (NaN for one without), which
+        will be offered first (a B-frame's packet arrives before the frames shown ahead of
+        it). Those kept move the grid on, so that more frames can be vouched for; if one of
+        them then fails to decode, the frame vouched for may have been due, and the next one
+        is analysed. A frame of unknown time there, or one that steps back (a clock reset?),
+        and nothing is vouched for."""
         if self._last_kept is None or self._next_due is None or self._pending_gap is not None:
             return False
         on_pts_clock = self._last_pts is not None and (
             self._last_dts is None or self._faulty_pts <= self._faulty_dts
         )
-        if not on_pts_clock or not math.isfinite(pts):
+        if not on_pts_clock or not math.isfinite(pts) or not all(map(math.isfinite, before)):
             return False
         t = pts + self._offset
-        return self._last_kept < t < self._next_due - self._tolerance
+        last_kept, next_due = self._last_kept, self._next_due
+        shown_first = sorted(e for p in before if (e := p + self._offset) < t)
+        if shown_first and shown_first[0] <= last_kept:
+            return False
+        for earlier in shown_first:
+            moved = self._next_due_after(earlier, last_kept, next_due)
+            if moved is not None:
+                last_kept, next_due = earlier, moved
+        return last_kept < t and self._next_due_after(t, last_kept, next_due) is None
 
     def _best_effort(self, pts: float | None, dts: float | None) -> float | None:
         if pts is not None and not math.isfinite(pts):

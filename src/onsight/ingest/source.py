@@ -386,6 +386,7 @@ class VideoSource:
         """
         index = start_index
         failures_in_row = 0
+        skipper = _SkipUnanalysed(stream, sampler)
         packets_without_frame = 0
         last_progress = time.monotonic()
         while True:
@@ -395,7 +396,7 @@ class VideoSource:
                     if self.stop_event.is_set():
                         return
                     failures_in_row = 0
-                    skipping = _skip_if_never_due(stream, packet, sampler)
+                    skipping = skipper.before_decoding(packet)
                     decoded = self._decode_packet(packet)
                     now = time.monotonic()
                     if decoded or skipping:  # a frame skipped by choice is progress too
@@ -410,7 +411,8 @@ class VideoSource:
                         if not self.is_live and packets_without_frame >= _MAX_PACKETS_WITHOUT_FRAME:
                             raise _Unreadable(f"no frame in {packets_without_frame} packets")
                     for vframe in decoded:
-                        frame = self._sample(vframe, sampler, index, now)
+                        stamps = skipper.came_out(vframe)
+                        frame = self._sample(vframe, stamps, sampler, index, now)
                         if frame is None:
                             continue
                         self._busy_since = None  # the consumer's time is not the decoder's
@@ -448,11 +450,17 @@ class VideoSource:
             return []
 
     def _sample(
-        self, vframe: av.VideoFrame, sampler: FrameSampler, index: int, now: float
+        self,
+        vframe: av.VideoFrame,
+        stamps: tuple[float | None, float | None],
+        sampler: FrameSampler,
+        index: int,
+        now: float,
     ) -> Frame | None:
-        """The frame as a `Frame` if the sampler keeps it; a damaged frame is counted."""
+        """The frame as a `Frame` if the sampler keeps it by its `stamps` (PTS, DTS); a
+        damaged frame is counted."""
         try:
-            t = sampler.offer(*_timestamps(vframe))
+            t = sampler.offer(*stamps)
             image = None if t is None else self._pixels(vframe)
         except Exception:  # e.g. a size or pixel format a damaged header made up
             with self._lock:
@@ -566,28 +574,61 @@ def _planes(i420: Image, width: int, height: int) -> tuple[Image, Image, Image]:
     )
 
 
-def _skip_if_never_due(
-    stream: av.video.VideoStream, packet: av.Packet[Any], sampler: FrameSampler
-) -> bool:
-    """Tell the decoder to skip this packet's frame if no other frame refers to it (FFmpeg's
-    "non-reference" discard) and the sampler is certain not to analyse it; True if so.
+class _SkipUnanalysed:
+    """Lets the decoder skip the frames nothing is built from (FFmpeg's "non-reference"
+    discard) that the sampler is certain not to analyse.
 
     Sampling a 10 fps H.264 file at 5 fps, that leaves most B-frames undecoded: the frames
     analysed, and their pixels, are the same, since nothing else was built from the frames
-    skipped. Packets without a PTS, key frames and anything the sampler cannot vouch for
-    (DTS-clocked AVI files, the first frames, a reconnect) are decoded as before."""
-    base = packet.time_base
-    skip = (
-        packet.pts is not None
-        and base is not None
-        and not packet.is_keyframe
-        and sampler.never_due(packet.pts * base.numerator / base.denominator)
-    )
-    wanted: Literal["NONREF", "DEFAULT"] = "NONREF" if skip else "DEFAULT"
-    context = stream.codec_context
-    if context.skip_frame != wanted:
-        context.skip_frame = wanted
-    return skip
+    skipped. The PTS of the frames still in the decoder (sent, not out yet) are passed on:
+    they will be offered first, and can move the sampler's grid past the packet's frame.
+
+    Key frames and anything the sampler cannot vouch for (DTS-clocked AVI files, the first
+    frames, a reconnect) are decoded as before, and a stream is decoded whole from its first
+    packet without a PTS, or first frame out of PTS order (the queue's order is then
+    unknown), on."""
+
+    _MOST_IN_DECODER = 32  # a bound for streams whose frames never come out
+
+    def __init__(self, stream: av.video.VideoStream, sampler: FrameSampler) -> None:
+        self._context = stream.codec_context
+        self._sampler = sampler
+        self._in_decoder: list[float] = []
+        self._last_out: float | None = None
+        self._skipped = False
+        self._whole = False
+
+    def before_decoding(self, packet: av.Packet[Any]) -> bool:
+        """Set the decoder's discard for this packet; True if it may skip the frame."""
+        base, skip = packet.time_base, False
+        if packet.pts is None or base is None:
+            self._whole = True
+        elif not self._whole:
+            pts = packet.pts * base.numerator / base.denominator
+            skip = not packet.is_keyframe and self._sampler.never_due(pts, self._in_decoder)
+            if not skip:
+                self._in_decoder.append(pts)
+                del self._in_decoder[: -self._MOST_IN_DECODER]
+        self._skipped = self._skipped or skip
+        wanted: Literal["NONREF", "DEFAULT"] = "NONREF" if skip else "DEFAULT"
+        if self._context.skip_frame != wanted:
+            self._context.skip_frame = wanted
+        return skip
+
+    def came_out(self, frame: av.VideoFrame) -> tuple[float | None, float | None]:
+        """A decoded frame (it, and any frame shown before it, have left the decoder): the
+        (PTS, DTS) to sample it by.
+
+        Once a frame has been skipped, the DTS stop matching the frames (each frame comes out
+        with the DTS of the packet being decoded at the time, and fewer packets are decoded),
+        so only the PTS are given: the sampler keeps to the PTS clock it was on."""
+        pts, dts = _timestamps(frame)
+        if pts is None or (self._last_out is not None and pts <= self._last_out):
+            self._whole = True
+        else:
+            self._last_out = pts
+            self._in_decoder = [p for p in self._in_decoder if p > pts]
+        return (pts, None) if self._skipped else (pts, dts)
 
 
 def _timestamps(frame: av.VideoFrame) -> tuple[float | None, float | None]:
