@@ -27,10 +27,11 @@ Effective times of kept frames are strictly increasing.
 
 `never_due` answers, before a packet is decoded, whether its frame is certain to be turned
 away, so that the decoder may skip it when no other frame refers to it (see
-`onsight.ingest.source`). It only says yes on the PTS clock, between the last kept frame and
-the next grid point: there a frame's effective time is its PTS plus the current offset, and
-the grid only moves forward, so the answer cannot change by the time the frame would have
-been offered.
+`onsight.ingest.source`). It only says yes on the PTS clock, for a frame after the last kept
+one and before the next grid point once the frames still in the decoder (which come out
+first, in PTS order) have been offered: a frame's effective time there is its PTS plus the
+current offset, and the grid only moves forward, so the answer holds when the frame would
+have been offered.
 """
 
 from __future__ import annotations
