@@ -363,9 +363,10 @@ def test_file_source_samples_by_timestamp(vtest: Path) -> None:
     assert not stats.connected and stats.decode_errors == 0
 
 
+@pytest.mark.parametrize("threads", ["NONE", "AUTO"])  # AUTO: FFmpeg's frame threads (> 1080p)
 @pytest.mark.parametrize(("fps", "most_decoded"), [(10, 1394), (5, 900), (2, 750)])
 def test_frames_left_undecoded_change_nothing_analysed(
-    mp4: Path, fps: float, most_decoded: int
+    mp4: Path, fps: float, most_decoded: int, threads: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Below the source rate the decoder skips the B-frames nothing refers to and the sampler
     would turn away: the frames analysed are the very frames, pixels and times, of a decode
@@ -382,6 +383,7 @@ def test_frames_left_undecoded_change_nothing_analysed(
             t = sampler.offer(float(decoded.pts * decoded.time_base))
             if t is not None:
                 expected.append((t, decoded.to_ndarray(format="yuv420p")))
+    monkeypatch.setattr("onsight.ingest.source._threading", lambda stream: threads)
     source = VideoSource("aisle", str(mp4), fps, width=768)
     frames = list(source.frames())
     assert [f.pts for f in frames] == [t for t, _ in expected]
@@ -390,19 +392,19 @@ def test_frames_left_undecoded_change_nothing_analysed(
     assert source.stats.frames_sampled == len(frames) and source.stats.decode_errors == 0
 
 
-def _skipper_on(sampler: FrameSampler) -> tuple[Any, SimpleNamespace]:
+def _skipper_on(sampler: FrameSampler, codec: str = "h264") -> tuple[Any, SimpleNamespace]:
     from onsight.ingest.source import _SkipUnanalysed
 
-    context = SimpleNamespace(skip_frame="DEFAULT")
+    context = SimpleNamespace(skip_frame="DEFAULT", name=codec)
     return _SkipUnanalysed(SimpleNamespace(codec_context=context), sampler), context  # type: ignore[arg-type]
 
 
-def _packet(pts: int | None, key: bool = False) -> Any:
-    return SimpleNamespace(pts=pts, time_base=Fraction(1, 10), is_keyframe=key)
+def _packet(pts: int | None, key: bool = False, base: Fraction = Fraction(1, 10)) -> Any:
+    return SimpleNamespace(pts=pts, time_base=base, is_keyframe=key)
 
 
-def _decoded(pts: int | None) -> Any:
-    return SimpleNamespace(pts=pts, dts=None, time_base=Fraction(1, 10))
+def _decoded(pts: int | None, base: Fraction = Fraction(1, 10)) -> Any:
+    return SimpleNamespace(pts=pts, dts=None, time_base=base)
 
 
 @pytest.mark.parametrize("trouble", ["out of order", "no pts"])
@@ -424,6 +426,17 @@ def test_a_stream_whose_order_is_unknown_is_decoded_whole(trouble: str) -> None:
     assert context.skip_frame == "DEFAULT"
 
 
+def test_other_codecs_and_overfull_decoders_are_decoded_whole() -> None:
+    sampler = FrameSampler(5, 10)
+    hevc, _ = _skipper_on(sampler, codec="hevc")
+    sampler.offer(0.0)
+    assert not hevc.before_decoding(_packet(1))  # H.264 would skip it (previous test)
+    h264, _ = _skipper_on(sampler)
+    for n in range(2, 66, 2):  # 32 frames (all due) sent, none out: the queue is lost
+        h264.before_decoding(_packet(n))
+    assert not h264.before_decoding(_packet(1))
+
+
 def test_frames_in_the_decoder_let_more_be_skipped() -> None:
     """B-frames: the packet of frame 3 arrives while frame 2 is still in the decoder; frame
     2 will be analysed first, so 3 (before the next grid point, 4) need not be decoded."""
@@ -438,6 +451,59 @@ def test_frames_in_the_decoder_let_more_be_skipped() -> None:
     alone = FrameSampler(5, 10)
     alone.offer(0.0)
     assert not alone.never_due(0.3)  # without it, 3 could be due
+
+
+@given(
+    frames=st.lists(
+        st.tuples(st.integers(1, 300), st.booleans()),  # (ms after the previous, reference?)
+        min_size=1,
+        max_size=150,
+    ),
+    fps=st.sampled_from([1.0, 2.5, 5.0, 10.0]),
+)
+def test_skipping_keeps_the_frames_and_times_of_a_whole_decode(
+    frames: list[tuple[int, bool]], fps: float
+) -> None:
+    """A model decoder: B-frames (non-reference) arrive after the reference frame shown
+    after them, a skip request drops a B-frame and not a reference frame, and frames come
+    out in PTS order once everything shown before them was sent. Driven by the real
+    skipper, the sampler keeps exactly the frames, at exactly the times, that it keeps when
+    offered every frame."""
+    pts, t = [], 0
+    for gap, _ in frames:
+        t += gap
+        pts.append(t)
+    is_ref = [True] + [ref for _, ref in frames[1:]]
+    order: list[int] = []  # decode order: a reference frame, then the B-frames before it
+    waiting: list[int] = []
+    for i in range(len(pts)):
+        if is_ref[i]:
+            order += [i, *waiting]
+            waiting = []
+        else:
+            waiting.append(i)
+    order += waiting
+
+    whole = FrameSampler(fps, 10)
+    expected = [k for p in pts if (k := whole.offer(p / 1000)) is not None]
+    sampler = FrameSampler(fps, 10)
+    skipper, context = _skipper_on(sampler)
+    sent: set[int] = set()
+    shown = 0
+    kept = []
+    for i in order:
+        skip = skipper.before_decoding(_packet(pts[i], key=i == 0, base=Fraction(1, 1000)))
+        assert context.skip_frame == ("NONREF" if skip else "DEFAULT")
+        sent.add(i)
+        if skip and not is_ref[i]:
+            pts[i] = -1  # dropped by the decoder: never comes out
+        while shown < len(pts) and shown in sent:
+            if pts[shown] >= 0:
+                stamps = skipper.came_out(_decoded(pts[shown], base=Fraction(1, 1000)))
+                if (k := sampler.offer(*stamps)) is not None:
+                    kept.append(k)
+            shown += 1
+    assert kept == expected
 
 
 def test_file_source_resizes_keeping_aspect(vtest: Path) -> None:

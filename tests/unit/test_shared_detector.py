@@ -193,6 +193,8 @@ def test_every_camera_of_a_run_shares_one_model(tmp_path: Path) -> None:
         ({"cpu.max": "150000 100000\n"}, 1.5),  # cgroup v2: docker run --cpus 1.5
         ({"cpu.max": "max 100000\n"}, None),
         ({"kubepods/pod1/cpu.max": "200000 100000\n"}, 2.0),  # the process's own group
+        ({"kubepods/pod1/cpu.max": "max 100000\n", "kubepods/cpu.max": "300000 100000\n"}, 3.0),
+        ({"kubepods/pod1/cpu.max": "400000 100000\n", "cpu.max": "100000 100000\n"}, 1.0),
         ({"cpu/cpu.cfs_quota_us": "300000\n", "cpu/cpu.cfs_period_us": "100000\n"}, 3.0),  # v1
         ({"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
         ({"cpu.max": "garbage\n"}, None),
@@ -212,6 +214,8 @@ def test_workers_default_to_the_cores_within_the_quota(tmp_path: Path) -> None:
     cores = len(os.sched_getaffinity(0))
     assert default_workers(tmp_path) == cores  # no quota: every core it may run on
     (tmp_path / "cpu.max").write_text("50000 100000\n")  # half a CPU: still one worker
+    assert default_workers(tmp_path) == 1
+    (tmp_path / "cpu.max").write_text("190000 100000\n")  # 1.9 CPUs: one, not two
     assert default_workers(tmp_path) == 1
     (tmp_path / "cpu.max").write_text(f"{100000 * (cores + 4)} 100000\n")
     assert default_workers(tmp_path) == cores  # a quota above the cores changes nothing

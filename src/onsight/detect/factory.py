@@ -83,7 +83,7 @@ def make_shared_detector(
     session is shared by the workers; OpenCV's network is not thread-safe, so each worker
     loads one."""
     loaded = _Loaded(model, backend, score_threshold, model_dir)
-    count = workers or max(1, default_workers() // threads)
+    count = workers or max(1, default_workers() // max(1, threads))
     outputs = loaded.decoder().output_names
     if backend == "onnxruntime":
         runners = [_runner(backend, loaded.weights, outputs, threads, loaded.fit)] * count

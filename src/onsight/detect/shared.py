@@ -154,43 +154,45 @@ class DetectorHandle:
 def default_workers(cgroup: Path = Path("/sys/fs/cgroup")) -> int:
     """One worker per CPU core this process may use: each runs one inference at a time.
 
-    The cores are those it may run on, capped by a CPU quota (`docker run --cpus 2` on a
-    64-core host is 2, not 64: more workers than the quota only queue up in the kernel)."""
+    The cores are those it may run on, capped by a CPU quota, rounded down (`docker run
+    --cpus 2` on a 64-core host is 2, not 64: more workers than the quota only queue up in
+    the kernel)."""
     try:
         cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         cores = os.cpu_count() or 1
     quota = cgroup_cpu_quota(cgroup)
-    return max(1, min(cores, math.ceil(quota)) if quota is not None else cores)
+    return max(1, min(cores, math.floor(quota)) if quota is not None else cores)
 
 
 def cgroup_cpu_quota(root: Path, own: str | None = None) -> float | None:
-    """CPUs' worth of time this process's control group may use (cgroup v2's `cpu.max`, or
-    v1's CFS quota), None when unlimited or unreadable. `own`: the group's path under `root`
-    (default: read from /proc/self/cgroup; "/" inside a container's own namespace)."""
+    """CPUs' worth of time this process's control group may use: the smallest cgroup v2
+    `cpu.max` from its own group up to `root`, else cgroup v1's CFS quota; None when
+    unlimited or unreadable. `own`: the group's path under `root` (default: read from
+    /proc/self/cgroup; "/" inside a container's own namespace)."""
     if own is None:
         try:
             lines = Path("/proc/self/cgroup").read_text(encoding="utf-8").splitlines()
         except OSError:
             lines = []
         own = next((line[3:] for line in lines if line.startswith("0::")), "/")
-    group = root / own.lstrip("/")
-    for quota_file, period_file in (
-        (group / "cpu.max", None),
-        (root / "cpu.max", None),
-        (root / "cpu" / "cpu.cfs_quota_us", root / "cpu" / "cpu.cfs_period_us"),
-    ):
-        try:
-            fields = quota_file.read_text(encoding="ascii").split()
-            if period_file is not None:
-                fields += period_file.read_text(encoding="ascii").split()
-        except (OSError, UnicodeError):
-            continue
-        if len(fields) != 2 or fields[0] in ("max", "-1"):
-            return None
-        try:
-            quota, period = int(fields[0]), int(fields[1])
-        except ValueError:
-            return None
-        return quota / period if quota > 0 and period > 0 else None
-    return None
+    group = root / own.strip("/")
+    v2 = [_quota(g / "cpu.max") for g in (group, *group.parents) if g.is_relative_to(root)]
+    limits = [q for q in v2 if q is not None]
+    if limits:
+        return min(limits)
+    v1 = root / "cpu"
+    return _quota(v1 / "cpu.cfs_quota_us", v1 / "cpu.cfs_period_us")
+
+
+def _quota(quota_file: Path, period_file: Path | None = None) -> float | None:
+    """Quota / period from a `cpu.max` ("200000 100000", or "max 100000") or from v1's two
+    files; None when unlimited, missing or unreadable."""
+    try:
+        fields = quota_file.read_text(encoding="ascii").split()
+        if period_file is not None:
+            fields += period_file.read_text(encoding="ascii").split()
+        quota, period = (int(f) for f in fields) if len(fields) == 2 else (0, 0)
+    except (OSError, UnicodeError, ValueError):  # "max" fails int(): unlimited
+        return None
+    return quota / period if quota > 0 and period > 0 else None

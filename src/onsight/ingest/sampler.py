@@ -123,12 +123,13 @@ class FrameSampler:
         """Whether a frame with this PTS (seconds, the stream's clock) will not be analysed;
         False whenever that is not certain.
 
-        `before`: the PTS of every frame still in the decoder (NaN for one without), which
-        will be offered first (a B-frame's packet arrives before the frames shown ahead of
-        it). Those kept move the grid on, so that more frames can be vouched for; if one of
-        them then fails to decode, the frame vouched for may have been due, and the next one
-        is analysed. A frame of unknown time there, or one that steps back (a clock reset?),
-        and nothing is vouched for."""
+        `before`: the PTS of the frames still in the decoder (NaN for one without; frames
+        vouched for may be left out, since they are turned away), which will be offered
+        first (a B-frame's packet arrives before the frames shown ahead of it). Those kept
+        move the grid on, so that more frames can be vouched for; if one of them then fails
+        to decode, the frame vouched for may have been due, and the next one is analysed. A
+        frame of unknown time there, or one that steps back (a clock reset?), and nothing is
+        vouched for."""
         if self._last_kept is None or self._next_due is None or self._pending_gap is not None:
             return False
         on_pts_clock = self._last_pts is not None and (

@@ -399,11 +399,13 @@ class VideoSource:
                     skipping = skipper.before_decoding(packet)
                     decoded = self._decode_packet(packet)
                     now = time.monotonic()
-                    if decoded or skipping:  # a frame skipped by choice is progress too
+                    if decoded:
                         last_progress = now
                         packets_without_frame = 0
                         if backoff is not None:
                             backoff.reset()
+                    elif skipping:
+                        pass  # nothing expected: neither progress nor a failure
                     elif self.is_live and now - last_progress > self.watchdog_seconds:
                         raise _Stalled(f"no frame for {self.watchdog_seconds:g} s")
                     else:
@@ -575,41 +577,43 @@ def _planes(i420: Image, width: int, height: int) -> tuple[Image, Image, Image]:
 
 
 class _SkipUnanalysed:
-    """Lets the decoder skip the frames nothing is built from (FFmpeg's "non-reference"
+    """Lets an H.264 decoder skip the frames nothing is built from (FFmpeg's "non-reference"
     discard) that the sampler is certain not to analyse.
 
-    Sampling a 10 fps H.264 file at 5 fps, that leaves most B-frames undecoded: the frames
-    analysed, and their pixels, are the same, since nothing else was built from the frames
-    skipped. The PTS of the frames still in the decoder (sent, not out yet) are passed on:
-    they will be offered first, and can move the sampler's grid past the packet's frame.
+    Sampling a 10 fps H.264 file at 5 fps, that leaves most B-frames undecoded. The PTS of
+    the frames still in the decoder (sent, not out yet) are passed on: they will be offered
+    first, and can move the sampler's grid past the packet's frame. The PTS of each frame
+    skipped is offered to the sampler when a later frame comes out, as if it had been
+    decoded, so the sampler's state, and the frames it keeps and their times, are those of
+    decoding everything, for a stream whose PTS are present and in order.
 
-    Key frames and anything the sampler cannot vouch for (DTS-clocked AVI files, the first
-    frames, a reconnect) are decoded as before, and a stream is decoded whole from its first
-    packet without a PTS, or first frame out of PTS order (the queue's order is then
-    unknown), on."""
+    Other codecs (HEVC's non-reference discard also drops pictures that higher temporal
+    layers use), key frames and anything the sampler cannot vouch for (DTS-clocked AVI
+    files, the first frames, a reconnect) are decoded as before; and so is a stream from its
+    first packet without a PTS, frame out of PTS order, or more frames in the decoder than
+    it tracks (the queue's order is then unknown)."""
 
-    _MOST_IN_DECODER = 32  # a bound for streams whose frames never come out
+    _MOST_IN_DECODER = 32
 
     def __init__(self, stream: av.video.VideoStream, sampler: FrameSampler) -> None:
         self._context = stream.codec_context
         self._sampler = sampler
         self._in_decoder: list[float] = []
+        self._not_offered: list[float] = []  # PTS skipped, not yet offered to the sampler
         self._last_out: float | None = None
         self._skipped = False
-        self._whole = False
+        self._whole = self._context.name != "h264"
 
     def before_decoding(self, packet: av.Packet[Any]) -> bool:
         """Set the decoder's discard for this packet; True if it may skip the frame."""
         base, skip = packet.time_base, False
-        if packet.pts is None or base is None:
+        if packet.pts is None or base is None or len(self._in_decoder) >= self._MOST_IN_DECODER:
             self._whole = True
         elif not self._whole:
             pts = packet.pts * base.numerator / base.denominator
             skip = not packet.is_keyframe and self._sampler.never_due(pts, self._in_decoder)
-            if not skip:
-                self._in_decoder.append(pts)
-                del self._in_decoder[: -self._MOST_IN_DECODER]
-        self._skipped = self._skipped or skip
+            (self._not_offered if skip else self._in_decoder).append(pts)
+            self._skipped = self._skipped or skip
         wanted: Literal["NONREF", "DEFAULT"] = "NONREF" if skip else "DEFAULT"
         if self._context.skip_frame != wanted:
             self._context.skip_frame = wanted
@@ -617,7 +621,7 @@ class _SkipUnanalysed:
 
     def came_out(self, frame: av.VideoFrame) -> tuple[float | None, float | None]:
         """A decoded frame (it, and any frame shown before it, have left the decoder): the
-        (PTS, DTS) to sample it by.
+        (PTS, DTS) to sample it by, once the frames skipped before it have been offered.
 
         Once a frame has been skipped, the DTS stop matching the frames (each frame comes out
         with the DTS of the packet being decoded at the time, and fewer packets are decoded),
@@ -628,6 +632,11 @@ class _SkipUnanalysed:
         else:
             self._last_out = pts
             self._in_decoder = [p for p in self._in_decoder if p > pts]
+        self._not_offered.sort()
+        while self._not_offered and (pts is None or self._not_offered[0] <= pts):
+            skipped = self._not_offered.pop(0)
+            if skipped != pts:  # else a reference frame the decoder did not skip: this one
+                self._sampler.offer(skipped)  # turned away, as `never_due` promised
         return (pts, None) if self._skipped else (pts, dts)
 
 
